@@ -1,0 +1,54 @@
+#define _GNU_SOURCE
+#include "CShims.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/random.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+struct sc_open_how {
+    uint64_t flags;
+    uint64_t mode;
+    uint64_t resolve;
+};
+
+int sc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+    struct sc_open_how how = { .flags = flags, .mode = mode, .resolve = resolve };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+int sc_inode_flags(int fd, long *flags) {
+    int value = 0;
+    int r = ioctl(fd, FS_IOC_GETFLAGS, &value);
+    *flags = value;
+    return r;
+}
+
+int sc_flags_forbid_change(long flags) {
+    return (flags & (FS_IMMUTABLE_FL | FS_APPEND_FL)) != 0;
+}
+
+int sc_errno(void) { return errno; }
+
+int sc_syncfs(int fd) { return syncfs(fd); }
+
+int sc_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int sc_random_bytes(void *buffer, size_t length) {
+    size_t done = 0;
+    while (done < length) {
+        ssize_t n = getrandom((char *)buffer + done, length - done, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    return 0;
+}

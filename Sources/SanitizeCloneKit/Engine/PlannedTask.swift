@@ -1,0 +1,41 @@
+/// A task together with its plan, with the task's own decision type erased so the engine can
+/// hold tasks of every kind in one list.
+struct PlannedTask: Sendable {
+    let name: String
+    let runsAfter: [String]
+    let cost: TaskCost
+    let changes: [Change]
+    let skipReason: String?
+    let notes: [String]
+    private let applyBody: @Sendable (ApplyContext) throws -> Void
+    private let verifyBody: @Sendable (ApplyContext) throws -> Void
+
+    /// Plans `task` in `context`.
+    init(planning task: some SanitizeTask, in context: PlanningContext) throws {
+        let plan = try task.plan(in: context)
+        name = task.name
+        runsAfter = task.runsAfter
+        cost = task.expectedCost
+        notes = plan.notes
+        if let decision = plan.decision, plan.skipReason == nil {
+            changes = plan.changes
+            skipReason = plan.changes.isEmpty ? "nothing to change" : nil
+            applyBody = { try task.apply(decision, in: $0) }
+            verifyBody = { try task.verify(decision, in: $0) }
+        } else {
+            changes = []
+            skipReason = plan.skipReason ?? "nothing to change"
+            applyBody = { _ in }
+            verifyBody = { _ in }
+        }
+    }
+
+    func apply(_ context: ApplyContext) throws { try applyBody(context) }
+    func verify(_ context: ApplyContext) throws { try verifyBody(context) }
+
+    /// The report before anything is applied.
+    var initialReport: RunReport.TaskReport {
+        RunReport.TaskReport(name: name, status: skipReason == nil ? .planned : .skipped, durationMilliseconds: 0,
+                             changes: changes, reason: skipReason, notes: notes, error: nil)
+    }
+}

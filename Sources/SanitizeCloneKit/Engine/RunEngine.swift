@@ -1,0 +1,358 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Logging
+import Synchronization
+
+/// Receives progress while a run applies (the terminal view of `run`).
+public protocol RunObserver: Sendable {
+    func taskStarted(_ name: String)
+    func taskFinished(_ name: String, status: RunReport.TaskReport.Status, milliseconds: Int, detail: String?)
+    func message(_ text: String)
+}
+
+/// Runs the task graph against a root: recover, plan, journal, apply, verify, commit — or undo.
+///
+/// The engine knows tasks only through `SanitizeTask`. Before the first change it journals how to
+/// undo every change of the run (one sync for all backups, one for the records); a failure then
+/// undoes everything in reverse order, and a crash is undone by the next run.
+public struct RunEngine: Sendable {
+    public let tasks: [any SanitizeTask]
+    public let logger: Logger
+
+    /// Keys the engine itself reads.
+    public static let engineKeys: [ConfigurationKey] = [
+        .number(section: "Journal", name: "KeepRuns", summary: "How many finished runs keep their journal and backups", defaultValue: 3, range: 0...100),
+        ConfigurationKey(section: "Run", name: "SkipTasks", summary: "Tasks never run (space-separated names)", defaultValue: ""),
+    ]
+
+    public init(tasks: [any SanitizeTask], logger: Logger) {
+        self.tasks = tasks
+        self.logger = logger
+    }
+
+    /// Every configuration key: the engine's and each task's.
+    public var configurationKeys: [ConfigurationKey] { Self.engineKeys + tasks.flatMap(\.configurationKeys) }
+
+    /// The tasks in execution order.
+    public func orderedTasks() throws -> [any SanitizeTask] { try TaskGraph.order(tasks) }
+
+    /// Runs (or with `options.dryRun`, plans) the graph against `rootPath`.
+    ///
+    /// Returns the report for outcomes 0, 1 and 4. Throws for refusals before any change (exit 2:
+    /// `InputError`, `MissingProgramError`, `SystemError`…), `LockHeldError` (exit 5), and
+    /// `CorruptJournalError`/`RollbackIncompleteError` from recovery (exit 4).
+    public func run(rootPath: String, options: RunOptions, observer: (any RunObserver)? = nil) throws -> RunReport {
+        let started = Clock.monotonicNanoseconds()
+        let root = try openRoot(rootPath)
+        let configuration = try Configuration.load(from: root, keys: configurationKeys, mainFileOverride: options.configFile)
+        let selected = try selectTasks(options: options, configuration: configuration)
+        let runID = Self.newRunID()
+        let audit = Audit(logger: logger, runID: runID)
+
+        var lock: RunLock?
+        var recovered: [String] = []
+        if !options.dryRun {
+            lock = try RunLock(in: root)
+            recovered = try recoverUnfinishedRuns(in: root, failpoint: options.failpoint, observer: observer)
+        }
+        defer { withExtendedLifetime(lock) {} }
+
+        let planningContext = PlanningContext(root: root, configuration: configuration, options: options)
+        var planned: [PlannedTask] = []
+        for task in selected {
+            do {
+                planned.append(try PlannedTask(planning: task, in: planningContext))
+            } catch let error as InputError {
+                throw error
+            } catch {
+                throw InputError("\(task.name): \(error)")
+            }
+        }
+
+        var report = RunReport(runID: runID, dryRun: options.dryRun, result: .planned, tasks: planned.map(\.initialReport),
+                               durationMilliseconds: 0, recoveredRuns: recovered, remaining: [])
+        if options.dryRun {
+            report.durationMilliseconds = Clock.millisecondsSince(started)
+            return report
+        }
+
+        try preflight(planned, in: root)
+        let journal = try startJournal(runID: runID, planned: planned, root: root, mode: options.mode, audit: audit)
+        let appliedRoot = try root.withTemporaryTag(runID)
+        let outcomes = apply(planned, root: appliedRoot, journal: journal, options: options, audit: audit, observer: observer)
+        for (index, task) in planned.enumerated() {
+            if let outcome = outcomes[task.name] { report.tasks[index].apply(outcome) }
+        }
+
+        if outcomes.values.contains(where: { $0.status == .failed }) {
+            let remaining = try rollBack(journal: journal, planned: planned, root: appliedRoot, audit: audit, failpoint: options.failpoint)
+            for index in report.tasks.indices {
+                switch report.tasks[index].status {
+                case .applied: report.tasks[index].status = .rolledBack
+                case .planned: report.tasks[index].status = .skipped; report.tasks[index].reason = "not run: an earlier task failed"
+                default: break
+                }
+            }
+            report.result = remaining.isEmpty ? .rolledBack : .failed
+            report.remaining = remaining
+        } else {
+            try commit(journal: journal, root: root, configuration: configuration, mode: options.mode, audit: audit, planned: planned)
+            report.result = .committed
+        }
+        report.durationMilliseconds = Clock.millisecondsSince(started)
+        return report
+    }
+
+    // MARK: Steps
+
+    func openRoot(_ path: String) throws -> RootDirectory {
+        do {
+            return try RootDirectory(path: path)
+        } catch let error as SystemError {
+            throw InputError("--root \(path): \(error.reason) (give an existing directory)")
+        }
+    }
+
+    /// The tasks to run, in order: all, or `--only`, less `--skip` and `[Run] SkipTasks=`.
+    func selectTasks(options: RunOptions, configuration: Configuration) throws -> [any SanitizeTask] {
+        let ordered = try orderedTasks()
+        let known = Set(ordered.map(\.name))
+        let configuredSkips = configuration.value("Run", "SkipTasks").split(separator: " ").map(String.init)
+        for name in (options.only ?? []) + options.skip + configuredSkips where !known.contains(name) {
+            throw InputError("unknown task '\(name)' (see 'sanitize-clone tasks' for the names)")
+        }
+        return ordered.filter { task in
+            (options.only.map { $0.contains(task.name) } ?? !configuredSkips.contains(task.name)) && !options.skip.contains(task.name)
+        }
+    }
+
+    /// Refuses, before any change, a run that cannot complete: read-only or immutable targets,
+    /// too little space for the backups.
+    func preflight(_ planned: [PlannedTask], in root: RootDirectory) throws {
+        var backupBytes: Int64 = 0
+        for change in planned.flatMap(\.changes) {
+            guard case .restorePath = change.undo else { continue }
+            try root.checkChangeable(change.path)
+            if let status = try root.followedStatus(of: change.path), status.kind == .regular { backupBytes += status.size }
+        }
+        try root.checkChangeable(StateDirectory.path)
+        let needed = backupBytes * 2 + 1 << 20
+        if try root.availableBytes(near: StateDirectory.path) < needed {
+            throw SystemError(code: ENOSPC, operation: "journal the run (\(needed / 1024) KiB needed for backups) under", path: StateDirectory.path)
+        }
+    }
+
+    /// Creates the journal and makes the undo information of every planned change durable.
+    /// On failure nothing has been changed: the run directory is removed and the error rethrown.
+    func startJournal(runID: String, planned: [PlannedTask], root: RootDirectory, mode: RunOptions.Mode, audit: Audit) throws -> RollbackJournal {
+        let journal = try RollbackJournal(root: root, runID: runID)
+        do {
+            var records = [JournalRecord(.runStarted, detail: mode.rawValue)]
+            var sequence = 0
+            var snapshotted = Set<String>()
+            for task in planned {
+                for change in task.changes {
+                    let action: UndoAction
+                    switch change.undo {
+                    case .restorePath(let follow):
+                        let path = follow ? try root.canonicalPath(change.path) : RootPath.normalized(change.path)
+                        guard snapshotted.insert(path).inserted else { continue }
+                        action = .restore(try journal.snapshot(path, secret: change.isSecret))
+                    case .command(let program, let arguments, let chroot):
+                        action = .runCommand(program: program, arguments: arguments, chrootIntoRoot: chroot)
+                    case .kernelHostname(let name):
+                        action = .setKernelHostname(name)
+                    }
+                    sequence += 1
+                    records.append(JournalRecord(.undo, task: task.name, sequence: sequence, undo: action))
+                }
+            }
+            try journal.syncBackups()
+            try journal.append(records, sync: true)
+        } catch {
+            try? root.removeTree(journal.directory)
+            throw error
+        }
+        audit.record(.runStarted, "Run \(runID) started on \(root.hostPath) (\(mode.rawValue))",
+                     extra: ["SANITIZE_ROOT": root.hostPath, "SANITIZE_MODE": mode.rawValue])
+        return journal
+    }
+
+    /// Applies the planned tasks, independent ones concurrently (longest first), and returns
+    /// each started task's outcome. Stops starting tasks after the first failure.
+    func apply(_ planned: [PlannedTask], root: RootDirectory, journal: RollbackJournal, options: RunOptions,
+               audit: Audit, observer: (any RunObserver)?) -> [String: TaskOutcome] {
+        let scheduler = Scheduler(planned: planned, limit: max(1, options.concurrency))
+        let finished = DispatchSemaphore(value: 0)
+        while true {
+            for task in scheduler.takeReady() {
+                DispatchQueue.global().async {
+                    let outcome = applyOne(task, root: root, journal: journal, options: options, audit: audit, observer: observer)
+                    scheduler.finish(task.name, outcome: outcome)
+                    finished.signal()
+                }
+            }
+            guard scheduler.isRunning else { break }
+            finished.wait()
+        }
+        return scheduler.outcomes
+    }
+
+    /// Applies and verifies one task, journaling and auditing each change.
+    func applyOne(_ task: PlannedTask, root: RootDirectory, journal: RollbackJournal, options: RunOptions,
+                  audit: Audit, observer: (any RunObserver)?) -> TaskOutcome {
+        let started = Clock.monotonicNanoseconds()
+        if let reason = task.skipReason {
+            audit.record(.taskSkipped, "\(task.name): skipped (\(reason))", task: task.name)
+            observer?.taskFinished(task.name, status: .skipped, milliseconds: 0, detail: reason)
+            return TaskOutcome(status: .skipped, milliseconds: 0, error: nil)
+        }
+        observer?.taskStarted(task.name)
+        let failpoint = options.failpoint
+        let context = ApplyContext(root: root, runID: journal.runID, taskName: task.name, mode: options.mode, audit: audit) { index in
+            try failpoint?.trigger(task: task.name, at: .change(index + 1))
+            try journal.append([JournalRecord(.changeApplied, task: task.name, sequence: index + 1)], sync: false)
+            if task.changes.indices.contains(index) {
+                let change = task.changes[index]
+                audit.record(.changeApplied, "\(task.name): \(change.action) \(change.path)", task: task.name, path: change.path,
+                             old: change.displayedOld, new: change.displayedNew, extra: ["SANITIZE_ACTION": change.action])
+            }
+        }
+        do {
+            try journal.append([JournalRecord(.taskStarted, task: task.name)], sync: false)
+            try failpoint?.trigger(task: task.name, at: .beforeApply)
+            try task.apply(context)
+            try failpoint?.trigger(task: task.name, at: .afterApply)
+            try task.verify(context)
+            var fingerprints: [String: String] = [:]
+            for change in task.changes {
+                guard case .restorePath(let follow) = change.undo else { continue }
+                let path = follow ? try root.canonicalPath(change.path) : RootPath.normalized(change.path)
+                fingerprints[path] = try PathFingerprint.of(path, in: root)
+            }
+            try journal.append([JournalRecord(.taskApplied, task: task.name, fingerprints: fingerprints)], sync: false)
+            let milliseconds = Clock.millisecondsSince(started)
+            audit.record(.taskApplied, "\(task.name): \(task.changes.count) change(s) applied", task: task.name,
+                         extra: ["SANITIZE_DURATION_MS": String(milliseconds)])
+            observer?.taskFinished(task.name, status: .applied, milliseconds: milliseconds, detail: nil)
+            return TaskOutcome(status: .applied, milliseconds: milliseconds, error: nil)
+        } catch {
+            let milliseconds = Clock.millisecondsSince(started)
+            try? journal.append([JournalRecord(.taskFailed, task: task.name, detail: "\(error)")], sync: true)
+            audit.record(.taskFailed, "\(task.name) failed: \(error)", task: task.name)
+            observer?.taskFinished(task.name, status: .failed, milliseconds: milliseconds, detail: "\(error)")
+            return TaskOutcome(status: .failed, milliseconds: milliseconds, error: "\(error)")
+        }
+    }
+
+    /// Undoes every journaled change of a failed run; returns what could not be undone.
+    func rollBack(journal: RollbackJournal, planned: [PlannedTask], root: RootDirectory, audit: Audit, failpoint: Failpoint?) throws -> [String] {
+        let run = try StateDirectory.load(journal.runID, in: root)
+        try journal.append([JournalRecord(.rollbackStarted)], sync: true)
+        let undoer = Undoer(root: root, runID: journal.runID, runDirectory: journal.directory, audit: audit, failpoint: failpoint,
+                            record: { try journal.append($0, sync: $1) })
+        let remaining = try undoer.undo(run.undoEntries)
+        if remaining.isEmpty {
+            try journal.append([JournalRecord(.rolledBack)], sync: true)
+            audit.record(.runRolledBack, "Run \(journal.runID) rolled back: every change was undone")
+        } else {
+            try journal.append([JournalRecord(.rollbackIncomplete, detail: remaining.joined(separator: "; "))], sync: true)
+            audit.record(.rollbackIncomplete, "Run \(journal.runID): rollback incomplete: \(remaining.joined(separator: "; "))")
+        }
+        return remaining
+    }
+
+    /// Marks the run committed; a boot-time run then shreds its secret backups; old runs go.
+    func commit(journal: RollbackJournal, root: RootDirectory, configuration: Configuration, mode: RunOptions.Mode,
+                audit: Audit, planned: [PlannedTask]) throws {
+        try journal.append([JournalRecord(.committed)], sync: true)
+        if mode == .auto {
+            let run = try StateDirectory.load(journal.runID, in: root)
+            let shredded = try SecretBackups.shred(run, in: root)
+            if !shredded.isEmpty {
+                try journal.append([JournalRecord(.secretsShredded, detail: shredded.joined(separator: " "))], sync: true)
+            }
+        }
+        try? StateDirectory.applyRetention(keep: configuration.number("Journal", "KeepRuns"), in: root)
+        let changed = planned.reduce(0) { $0 + $1.changes.count }
+        audit.record(.runCommitted, "Run \(journal.runID) committed: \(changed) change(s) in \(planned.filter { $0.skipReason == nil }.count) task(s)")
+    }
+
+    /// A new run id: UTC time, then random hex ("20261127T052237-3fa2c1").
+    static func newRunID() -> String {
+        Clock.compactStamp(Clock.nowMilliseconds()) + "-" + Hex.encode((0..<3).map { _ in UInt8.random(in: 0...255) })
+    }
+}
+
+/// A started task's result.
+struct TaskOutcome: Sendable {
+    var status: RunReport.TaskReport.Status
+    var milliseconds: Int
+    var error: String?
+}
+
+extension RunReport.TaskReport {
+    mutating func apply(_ outcome: TaskOutcome) {
+        status = outcome.status
+        durationMilliseconds = outcome.milliseconds
+        error = outcome.error
+    }
+}
+
+extension RecordedRun {
+    /// Undo actions with their task, in recorded order.
+    var undoEntries: [(sequence: Int, task: String?, action: UndoAction)] {
+        records.compactMap { record in
+            guard record.kind == .undo, let sequence = record.sequence, let undo = record.undo else { return nil }
+            return (sequence, record.task, undo)
+        }
+    }
+}
+
+/// Which planned tasks may start: dependencies applied (or not selected), longest first,
+/// at most `limit` at once, none after a failure.
+final class Scheduler: Sendable {
+    private struct State {
+        var waiting: [PlannedTask]
+        var running = 0
+        var outcomes: [String: TaskOutcome] = [:]
+        var failed = false
+    }
+    private let state: Mutex<State>
+    private let limit: Int
+    private let selected: Set<String>
+
+    init(planned: [PlannedTask], limit: Int) {
+        state = Mutex(State(waiting: planned))
+        self.limit = limit
+        selected = Set(planned.map(\.name))
+    }
+
+    func takeReady() -> [PlannedTask] {
+        state.withLock { state in
+            guard !state.failed else { return [] }
+            let done = Set(state.outcomes.filter { $0.value.status == .applied || $0.value.status == .skipped }.keys)
+            var ready = state.waiting.filter { task in task.runsAfter.allSatisfy { !selected.contains($0) || done.contains($0) } }
+            ready.sort { $0.cost > $1.cost }
+            let taken = Array(ready.prefix(max(0, limit - state.running)))
+            state.waiting.removeAll { task in taken.contains { $0.name == task.name } }
+            state.running += taken.count
+            return taken
+        }
+    }
+
+    func finish(_ name: String, outcome: TaskOutcome) {
+        state.withLock { state in
+            state.running -= 1
+            state.outcomes[name] = outcome
+            if outcome.status == .failed { state.failed = true }
+        }
+    }
+
+    var outcomes: [String: TaskOutcome] { state.withLock { $0.outcomes } }
+
+    /// True while a task is applying.
+    var isRunning: Bool { state.withLock { $0.running > 0 } }
+}

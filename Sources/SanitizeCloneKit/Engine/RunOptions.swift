@@ -1,0 +1,52 @@
+/// How a run was asked for on the command line or by the boot service.
+public struct RunOptions: Sendable {
+    /// Who started the run.
+    public enum Mode: String, Sendable {
+        /// An administrator (`sanitize-clone run`): secret backups are kept for `rollback`.
+        case manual
+        /// The first-boot service (`run --auto`): secret backups are shredded once committed.
+        case auto
+    }
+
+    public var dryRun = false
+    /// Run only these tasks (never their dependencies); nil: all.
+    public var only: [String]?
+    /// Leave these tasks out.
+    public var skip: [String] = []
+    /// `--hostname`: the new hostname, over every other source.
+    public var hostname: String?
+    /// `--config`: a host path replacing the root's main configuration file.
+    public var configFile: String?
+    public var mode: Mode = .manual
+    /// A failpoint for tests (`SANITIZE_CLONE_FAILPOINT`).
+    public var failpoint: Failpoint?
+    /// How many independent tasks may apply at once.
+    public var concurrency = 4
+    /// Where per-clone credentials are read from (live runs only); nil: `$CREDENTIALS_DIRECTORY`,
+    /// then `/run/credentials/@system`.
+    public var credentialsDirectory: String?
+
+    public init() {}
+}
+
+/// The new identity as the tasks plan it, so later tasks use earlier tasks' new values
+/// (the hostname derived from the new machine-id, the key comment from the new hostname).
+public struct NewIdentity: Sendable {
+    /// The new machine-id (32 hex digits).
+    public var machineID: String?
+    /// The machine-id the root had before the run, when it had one.
+    public var previousMachineID: String?
+    /// The new short hostname.
+    public var hostname: String?
+    /// The domain of the new hostname, when it has one.
+    public var domain: String?
+
+    public init() {}
+
+    /// "name.domain", or the name alone.
+    public var fullyQualifiedHostname: String? {
+        guard let hostname else { return nil }
+        guard let domain, !domain.isEmpty else { return hostname }
+        return "\(hostname).\(domain)"
+    }
+}

@@ -1,0 +1,133 @@
+/// One unit of the sanitizing work: a single identity (machine-id, hostname, SSH host keys, …).
+///
+/// A task is small and complete. `plan` only reads the root and says every change it would make
+/// (the same list a dry-run prints) and how each is undone; `apply` makes exactly those changes
+/// after the engine has journaled their undo information; `verify` proves the result. The engine
+/// knows no task by name: adding a task is one file and one line in `TaskRegistry`.
+public protocol SanitizeTask: Sendable {
+    /// What `plan` decided and `apply` carries out (new values, paths, key types…).
+    associatedtype Decision: Sendable
+
+    /// The task's name on the command line and in the journal, e.g. "machine-id".
+    var name: String { get }
+    /// One line for `sanitize-clone tasks`.
+    var summary: String { get }
+    /// Tasks that must be planned and applied before this one.
+    var runsAfter: [String] { get }
+    /// A rough cost, so the engine starts the longest job first and hides the rest behind it.
+    var expectedCost: TaskCost { get }
+    /// The configuration keys this task reads, so unknown keys are errors.
+    var configurationKeys: [ConfigurationKey] { get }
+
+    /// Reads the root and returns the changes to make. Pure: changes nothing anywhere.
+    /// Throws `InputError` for bad input (exit 2) or `MissingProgramError`.
+    func plan(in context: PlanningContext) throws -> TaskPlan<Decision>
+
+    /// Makes the planned changes, calling `context.changeApplied(_:)` after each one.
+    /// Undo information is already durable when this is called.
+    func apply(_ decision: Decision, in context: ApplyContext) throws
+
+    /// Checks that the applied result is whole and consistent; throws `VerificationError`.
+    func verify(_ decision: Decision, in context: ApplyContext) throws
+}
+
+extension SanitizeTask {
+    public var runsAfter: [String] { [] }
+    public var expectedCost: TaskCost { .small }
+    public var configurationKeys: [ConfigurationKey] { [] }
+}
+
+/// How long a task is expected to take, for scheduling only.
+public enum TaskCost: Int, Sendable, Comparable {
+    case small = 1, medium = 10, large = 100
+    public static func < (lhs: TaskCost, rhs: TaskCost) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// What a task's `plan` returns: changes and the decision behind them, or a reason to skip.
+public struct TaskPlan<Decision: Sendable>: Sendable {
+    public var changes: [Change]
+    public var decision: Decision?
+    /// Why the task does nothing (shown in the plan and in `reason` of the JSON).
+    public var skipReason: String?
+    /// Things an administrator should know that are not changes (e.g. certificates removed).
+    public var notes: [String]
+
+    /// A plan that makes `changes`.
+    public init(changes: [Change], decision: Decision, notes: [String] = []) {
+        self.changes = changes
+        self.decision = decision
+        self.skipReason = nil
+        self.notes = notes
+    }
+
+    /// A plan that does nothing, for `reason`.
+    public static func skip(_ reason: String, notes: [String] = []) -> TaskPlan {
+        var plan = TaskPlan(changes: [], decision: nil as Decision?)
+        plan.skipReason = reason
+        plan.notes = notes
+        return plan
+    }
+
+    private init(changes: [Change], decision: Decision?) {
+        self.changes = changes
+        self.decision = decision
+        self.notes = []
+    }
+}
+
+/// One change a task will make, as the plan shows it and the journal undoes it.
+public struct Change: Sendable {
+    /// How the engine undoes the change.
+    public enum Undo: Sendable {
+        /// Snapshot the path before the change and restore it on undo. With `followingSymlinks`
+        /// the file a symlink leads to is saved (a write through the link); without, the link.
+        case restorePath(followingSymlinks: Bool)
+        /// Run this inverse command (absolute program path).
+        case command(program: String, arguments: [String], chrootIntoRoot: Bool)
+        /// Set the running kernel hostname back to this name.
+        case kernelHostname(String)
+    }
+
+    /// The path concerned, inside the root (for a non-file change, what it acts on).
+    public var path: String
+    /// A short verb: write, create, delete, symlink, exec, set-hostname, set-uuid…
+    public var action: String
+    /// The value before (nil: none); shown as "<secret>" when `isSecret`.
+    public var old: String?
+    /// The value after (nil: none); shown as "<secret>" when `isSecret`.
+    public var new: String?
+    /// True when old or new is a secret: values are never printed or logged, and the backup is
+    /// shredded after a boot-time commit.
+    public var isSecret: Bool
+    /// A unified diff for text files.
+    public var diff: String?
+    public var undo: Undo
+
+    public init(path: String, action: String, old: String?, new: String?, isSecret: Bool = false,
+                diff: String? = nil, undo: Undo = .restorePath(followingSymlinks: true)) {
+        self.path = path
+        self.action = action
+        self.old = old
+        self.new = new
+        self.isSecret = isSecret
+        self.diff = diff
+        self.undo = undo
+    }
+
+    /// The old value as it may be shown or logged.
+    public var displayedOld: String? { isSecret && old != nil ? "<secret>" : old }
+    /// The new value as it may be shown or logged.
+    public var displayedNew: String? { isSecret && new != nil ? "<secret>" : new }
+}
+
+/// Bad input found while planning: invalid hostname, malformed file… (exit 2, nothing changed).
+public struct InputError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ message: String) { description = message }
+}
+
+/// The applied result does not hold (the task fails and the run rolls back).
+public struct VerificationError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ message: String) { description = message }
+}

@@ -1,0 +1,160 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CShims
+
+extension RootDirectory {
+    /// Replaces the file `path` leads to with `contents`, atomically: a temporary file in the same
+    /// directory is created 0600, given `attributes`, written, fsync'ed, renamed over the target,
+    /// and the directory is fsync'ed. The target never exists half-written or with the wrong mode.
+    /// On any failure the temporary file is removed and the target is unchanged.
+    public func writeFileAtomically(_ path: String, contents: [UInt8], attributes: FileAttributes) throws {
+        let target = try canonicalPath(path)
+        let directory = try openParent(of: target)
+        defer { close(directory) }
+        let name = RootPath.lastComponent(of: target)
+        let temporary = temporaryName(for: name)
+        let fd = try Syscall.call(.open, "create a temporary file beside", path: target) {
+            openat(directory, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        }
+        do {
+            defer { close(fd) }
+            try Syscall.call(.chown, "set the owner of", path: target) { fchown(fd, attributes.owner, attributes.group) }
+            try Syscall.call(.chmod, "set the mode of", path: target) { fchmod(fd, attributes.mode) }
+            try FileDescriptorIO.writeAll(fd, contents, path: target)
+            try Syscall.call(.fsync, "flush", path: target) { fsync(fd) }
+        } catch {
+            unlinkat(directory, temporary, 0)
+            throw error
+        }
+        do {
+            try Syscall.call(.rename, "replace", path: target) { renameat(directory, temporary, directory, name) }
+        } catch {
+            unlinkat(directory, temporary, 0)
+            throw error
+        }
+        try Syscall.call(.fsync, "flush the directory of", path: target) { fsync(directory) }
+    }
+
+    /// Makes `path` a symlink to `target`, atomically replacing what is there (a symlink is
+    /// never followed here: the link itself is replaced).
+    public func createSymlink(_ path: String, pointingTo linkTarget: String) throws {
+        let directory = try openParent(of: path)
+        defer { close(directory) }
+        let name = RootPath.lastComponent(of: path)
+        let temporary = temporaryName(for: name)
+        try Syscall.call(.symlink, "create a link at", path: path) { symlinkat(linkTarget, directory, temporary) }
+        do {
+            try Syscall.call(.rename, "replace", path: path) { renameat(directory, temporary, directory, name) }
+        } catch {
+            unlinkat(directory, temporary, 0)
+            throw error
+        }
+        try Syscall.call(.fsync, "flush the directory of", path: path) { fsync(directory) }
+    }
+
+    /// Removes the file or symlink `path` itself (not what a symlink points to). Absent is fine.
+    public func removeFile(_ path: String) throws {
+        guard let directory = try openIfPresent(RootPath.parent(of: path), flags: O_RDONLY | O_DIRECTORY) else { return }
+        defer { close(directory) }
+        let removed = try Syscall.call(.unlink, "remove", path: path, allowing: [ENOENT]) {
+            unlinkat(directory, RootPath.lastComponent(of: path), 0)
+        }
+        guard removed != nil else { return }
+        try Syscall.call(.fsync, "flush the directory of", path: path) { fsync(directory) }
+    }
+
+    /// Removes the directory `path` and everything below it without following any symlink.
+    public func removeTree(_ path: String) throws {
+        guard let status = try status(of: path) else { return }
+        guard status.kind == .directory else { return try removeFile(path) }
+        for name in try directoryEntries(path) {
+            try removeTree(RootPath.join(path, name))
+        }
+        let directory = try openParent(of: path)
+        defer { close(directory) }
+        _ = try Syscall.call(.unlink, "remove", path: path, allowing: [ENOENT]) {
+            unlinkat(directory, RootPath.lastComponent(of: path), AT_REMOVEDIR)
+        }
+    }
+
+    /// Creates `path` and missing parents with `mode`; existing directories are left as they are.
+    public func makeDirectories(_ path: String, mode: UInt32 = 0o755) throws {
+        var current = "/"
+        for component in RootPath.normalized(path).split(separator: "/") {
+            let next = RootPath.join(current, String(component))
+            if try followedStatus(of: next)?.kind != .directory {
+                let directory = try openDescriptor(current, flags: O_RDONLY | O_DIRECTORY)
+                defer { close(directory) }
+                _ = try Syscall.call(.mkdir, "create directory", path: next, allowing: [EEXIST]) {
+                    mkdirat(directory, String(component), mode)
+                }
+            }
+            current = try canonicalPath(next)
+        }
+    }
+
+    /// Sets owner, group and mode of the file `path` leads to.
+    public func setAttributes(_ path: String, _ attributes: FileAttributes) throws {
+        let fd = try openDescriptor(path, flags: O_RDONLY | O_NONBLOCK)
+        defer { close(fd) }
+        try Syscall.call(.chown, "set the owner of", path: path) { fchown(fd, attributes.owner, attributes.group) }
+        try Syscall.call(.chmod, "set the mode of", path: path) { fchmod(fd, attributes.mode) }
+    }
+
+    /// Removes temporary files carrying `tag` from `directory` (left behind by a killed run).
+    /// Returns the paths removed.
+    @discardableResult
+    public func removeTemporaryFiles(in directory: String, tag: String) throws -> [String] {
+        var removed: [String] = []
+        for name in try directoryEntries(directory) where name.hasPrefix(".") && name.contains(".\(tag)") {
+            let path = RootPath.join(directory, name)
+            try removeTree(path)
+            removed.append(path)
+        }
+        return removed
+    }
+
+    /// The name of a temporary file beside `name`: hidden, tagged with the run, unique.
+    func temporaryName(for name: String) -> String {
+        ".\(name).\(temporaryTag).\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    /// Throws a one-line error when `path` (or, when it does not exist, its directory) cannot be
+    /// changed: a read-only file system or an immutable or append-only inode.
+    public func checkChangeable(_ path: String) throws {
+        let existing = try followedStatus(of: path) != nil
+        let probe = existing ? path : RootPath.parent(of: path)
+        guard let fd = try openIfPresent(probe, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY) else {
+            // The directory does not exist yet; its nearest existing ancestor decides.
+            return try checkChangeable(RootPath.parent(of: probe))
+        }
+        defer { close(fd) }
+        var info = statvfs()
+        if fstatvfs(fd, &info) == 0, info.f_flag & UInt(ST_RDONLY) != 0 {
+            throw SystemError(code: EROFS, operation: "change", path: path)
+        }
+        var flags = 0
+        if sc_inode_flags(fd, &flags) == 0, sc_flags_forbid_change(flags) != 0 {
+            throw SystemError(code: EPERM, operation: "change (the file is immutable or append-only: chattr -i)", path: probe)
+        }
+        if existing {
+            let directory = try openParent(of: try canonicalPath(path))
+            defer { close(directory) }
+            if sc_inode_flags(directory, &flags) == 0, sc_flags_forbid_change(flags) != 0 {
+                throw SystemError(code: EPERM, operation: "change (its directory is immutable: chattr -i)", path: path)
+            }
+        }
+    }
+
+    /// Free bytes on the file system holding `path` (or its nearest existing ancestor).
+    public func availableBytes(near path: String) throws -> Int64 {
+        var probe = path
+        while try followedStatus(of: probe) == nil, probe != "/" { probe = RootPath.parent(of: probe) }
+        let fd = try openDescriptor(probe, flags: SC_O_PATH)
+        defer { close(fd) }
+        var info = statvfs()
+        guard fstatvfs(fd, &info) == 0 else { throw SystemError(code: sc_errno(), operation: "measure free space", path: path) }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
+    }
+}

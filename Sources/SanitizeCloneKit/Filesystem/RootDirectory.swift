@@ -1,0 +1,227 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CShims
+
+/// The directory tree sanitize-clone works on, opened once as a file descriptor.
+///
+/// Every path given to it is read as an absolute path *inside* the root and resolved with
+/// `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`: an absolute symlink resolves inside the root
+/// and `..` at the top stays at the top, so a hostile guest image cannot make us read or write a
+/// file of the host. No method builds a `root + path` string and opens it.
+public final class RootDirectory: @unchecked Sendable {
+    // @unchecked: the only stored state is an immutable descriptor and strings; the kernel
+    // serialises what happens through the descriptor.
+    let descriptor: Int32
+    /// The root's canonical path on the host, e.g. "/" or "/srv/images/template".
+    public let hostPath: String
+    /// The name fragment of our temporary files; recovery removes files carrying it.
+    public let temporaryTag: String
+
+    /// Opens `path` as the root. Throws `SystemError` when it is missing or not a directory.
+    public init(path: String, temporaryTag: String = "sanitize-clone") throws {
+        let fd = try Syscall.call(.open, "open root directory", path: path) {
+            open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        }
+        descriptor = fd
+        hostPath = (try? RootDirectory.procPath(of: fd)) ?? path
+        self.temporaryTag = temporaryTag
+    }
+
+    private init(descriptor: Int32, hostPath: String, temporaryTag: String) {
+        self.descriptor = descriptor
+        self.hostPath = hostPath
+        self.temporaryTag = temporaryTag
+    }
+
+    deinit { close(descriptor) }
+
+    /// A second handle on the same root whose temporary files carry `tag`.
+    public func withTemporaryTag(_ tag: String) throws -> RootDirectory {
+        let fd = try Syscall.call(.open, "reopen root directory", path: hostPath) { dup(descriptor) }
+        return RootDirectory(descriptor: fd, hostPath: hostPath, temporaryTag: tag)
+    }
+
+    /// True when the root is the running system's own `/`.
+    public var isLiveSystem: Bool { hostPath == "/" }
+
+    // MARK: Opening
+
+    /// Opens `path` inside the root; symlinks are followed but never leave it.
+    /// The caller closes the descriptor.
+    func openDescriptor(_ path: String, flags: Int32, mode: UInt32 = 0) throws -> Int32 {
+        guard let fd = try openIfPresent(path, flags: flags, mode: mode, allowing: []) else {
+            throw SystemError(code: ENOENT, operation: "open", path: path)
+        }
+        return fd
+    }
+
+    /// Opens `path` like `openDescriptor`, or returns nil when it (or a directory on the way)
+    /// does not exist.
+    func openIfPresent(_ path: String, flags: Int32, mode: UInt32 = 0, allowing allowed: Set<Int32> = [ENOENT, ENOTDIR]) throws -> Int32? {
+        let relative = RootPath.relative(path)
+        return try Syscall.call(.open, "open", path: path, allowing: allowed) {
+            sc_openat2(
+                descriptor, relative.isEmpty ? "." : relative,
+                UInt64(UInt32(bitPattern: flags | O_CLOEXEC)), UInt64(mode),
+                UInt64(SC_RESOLVE_IN_ROOT | SC_RESOLVE_NO_MAGICLINKS))
+        }
+    }
+
+    /// Opens the directory that contains `path` (following symlinks inside the root), for
+    /// `*at()` calls on the last component.
+    func openParent(of path: String, writable: Bool = false) throws -> Int32 {
+        try openDescriptor(RootPath.parent(of: path), flags: O_RDONLY | O_DIRECTORY)
+    }
+
+    // MARK: Reading
+
+    /// The status of `path` itself (a symlink is reported as a symlink), or nil when absent.
+    public func status(of path: String) throws -> FileStatus? {
+        if RootPath.relative(path).isEmpty { return try followedStatus(of: path) }
+        guard let parent = try openIfPresent(RootPath.parent(of: path), flags: O_RDONLY | O_DIRECTORY) else { return nil }
+        defer { close(parent) }
+        var raw = stat()
+        let found = try Syscall.call(.stat, "inspect", path: path, allowing: [ENOENT, ENOTDIR]) {
+            fstatat(parent, RootPath.lastComponent(of: path), &raw, AT_SYMLINK_NOFOLLOW)
+        }
+        return found == nil ? nil : FileStatus(raw)
+    }
+
+    /// The status of what `path` leads to after following symlinks inside the root, or nil.
+    public func followedStatus(of path: String) throws -> FileStatus? {
+        guard let fd = try openIfPresent(path, flags: SC_O_PATH) else { return nil }
+        defer { close(fd) }
+        var raw = stat()
+        try Syscall.call(.stat, "inspect", path: path) { fstat(fd, &raw) }
+        return FileStatus(raw)
+    }
+
+    /// The bytes of the regular file `path` leads to, or nil when it does not exist.
+    /// Throws when it is not a regular file or cannot be read.
+    public func readFile(_ path: String, limit: Int = 64 << 20) throws -> [UInt8]? {
+        guard let fd = try openIfPresent(path, flags: O_RDONLY | O_NOCTTY | O_NONBLOCK) else { return nil }
+        defer { close(fd) }
+        var raw = stat()
+        try Syscall.call(.stat, "inspect", path: path) { fstat(fd, &raw) }
+        guard raw.st_mode & S_IFMT == S_IFREG else {
+            throw SystemError(code: EINVAL, operation: "read (not a regular file)", path: path)
+        }
+        return try FileDescriptorIO.readAll(fd, path: path, limit: limit)
+    }
+
+    /// The text of `path` as UTF-8 (invalid bytes repaired), or nil when absent.
+    public func readText(_ path: String) throws -> String? {
+        guard let bytes = try readFile(path) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The target of the symlink `path`, or nil when `path` is not a symlink.
+    public func symlinkTarget(_ path: String) throws -> String? {
+        guard try status(of: path)?.kind == .symlink else { return nil }
+        let parent = try openParent(of: path)
+        defer { close(parent) }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = try Syscall.call(.readlink, "read link", path: path) {
+            readlinkat(parent, RootPath.lastComponent(of: path), &buffer, Int(PATH_MAX))
+        }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The names in directory `path`, sorted; empty when it does not exist.
+    public func directoryEntries(_ path: String) throws -> [String] {
+        guard let fd = try openIfPresent(path, flags: O_RDONLY | O_DIRECTORY) else { return [] }
+        guard let dir = fdopendir(fd) else {
+            close(fd)
+            throw SystemError(code: sc_errno(), operation: "list", path: path)
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// Where `path` really lives inside the root once every symlink on the way — the last
+    /// component included — is followed (as systemd's chase() does). A missing last component is
+    /// allowed: the result is then where it would be created.
+    public func canonicalPath(_ path: String) throws -> String {
+        var current = RootPath.normalized(path)
+        for _ in 0..<40 {
+            let parent = try canonicalDirectory(RootPath.parent(of: current))
+            let name = RootPath.lastComponent(of: current)
+            let candidate = RootPath.join(parent, name)
+            if name.isEmpty { return parent }
+            guard let target = try symlinkTarget(candidate) else { return candidate }
+            current = target.hasPrefix("/") ? RootPath.normalized(target) : RootPath.normalized(RootPath.join(parent, target))
+        }
+        throw SystemError(code: ELOOP, operation: "resolve", path: path)
+    }
+
+    /// The canonical path of an existing directory, through /proc/self/fd.
+    private func canonicalDirectory(_ path: String) throws -> String {
+        let fd = try openDescriptor(path, flags: SC_O_PATH | O_DIRECTORY)
+        defer { close(fd) }
+        let host = try RootDirectory.procPath(of: fd)
+        return try insideRoot(hostPath: host, for: path)
+    }
+
+    private func insideRoot(hostPath host: String, for path: String) throws -> String {
+        if hostPath == "/" { return host }
+        if host == hostPath { return "/" }
+        guard host.hasPrefix(hostPath + "/") else {
+            // A bind mount from elsewhere: we cannot name it inside the root.
+            throw SystemError(code: EXDEV, operation: "resolve (it is mounted from outside the root)", path: path)
+        }
+        return String(host.dropFirst(hostPath.count))
+    }
+
+    /// The host path behind a descriptor (readlink of /proc/self/fd/N).
+    static func procPath(of fd: Int32) throws -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = try Syscall.call(.readlink, "resolve descriptor") {
+            readlink("/proc/self/fd/\(fd)", &buffer, Int(PATH_MAX))
+        }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// A path another program can open to reach `name` in the directory held by `directory`:
+    /// `/proc/<our pid>/fd/<fd>/<name>`. The program only ever sees what we resolved.
+    static func pathForOtherProgram(directory: Int32, name: String) -> String {
+        "/proc/\(getpid())/fd/\(directory)/\(name)"
+    }
+}
+
+/// Reading and writing whole buffers through a descriptor.
+enum FileDescriptorIO {
+    static func readAll(_ fd: Int32, path: String, limit: Int) throws -> [UInt8] {
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = try chunk.withUnsafeMutableBytes { (buffer) throws -> Int in
+                try Syscall.call(.read, "read", path: path) { read(fd, buffer.baseAddress, buffer.count) }
+            }
+            if count == 0 { return result }
+            result.append(contentsOf: chunk[0..<count])
+            if result.count > limit {
+                throw SystemError(code: EFBIG, operation: "read (file larger than \(limit) bytes)", path: path)
+            }
+        }
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let count = try bytes.withUnsafeBytes { (buffer) throws -> Int in
+                try Syscall.call(.write, "write", path: path) {
+                    write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                }
+            }
+            offset += count
+        }
+    }
+}

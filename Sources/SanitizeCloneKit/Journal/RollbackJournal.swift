@@ -1,0 +1,102 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CShims
+import Synchronization
+
+/// The append-only journal of one run, with the copies of the files it replaces.
+///
+/// Lives in `<root>/var/lib/sanitize-clone/runs/<run id>/`: `journal` (0600, checksummed lines)
+/// and `backups/` (0700, one 0600 file per replaced file). Undo information is written and synced
+/// before the change it reverses; several snapshots share one sync.
+public final class RollbackJournal: @unchecked Sendable {
+    // @unchecked: the descriptor and counters are only touched under `state`'s lock.
+    public let runID: String
+    let root: RootDirectory
+    /// The run's directory inside the root.
+    public let directory: String
+    private let state: Mutex<(descriptor: Int32, nextBackup: Int)>
+
+    /// Creates the run's directory and journal. Throws when the state directory is unsafe.
+    init(root: RootDirectory, runID: String) throws {
+        self.root = root
+        self.runID = runID
+        directory = RootPath.join(StateDirectory.runsPath, runID)
+        try StateDirectory.ensureSafeDirectories(in: root)
+        try root.makeDirectories(directory, mode: 0o700)
+        try root.makeDirectories(RootPath.join(directory, "backups"), mode: 0o700)
+        let fd = try root.openDescriptor(RootPath.join(directory, "journal"),
+                                         flags: O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+        state = Mutex((fd, 1))
+    }
+
+    deinit { state.withLock { _ = close($0.descriptor) } }
+
+    /// Appends `records`; with `sync`, they are on disk when this returns.
+    public func append(_ records: [JournalRecord], sync: Bool) throws {
+        let bytes = try records.flatMap { try $0.encodedLine() }
+        let path = RootPath.join(directory, "journal")
+        try state.withLock { state in
+            try FileDescriptorIO.writeAll(state.descriptor, bytes, path: path)
+            if sync { try Syscall.call(.fsync, "flush", path: path) { fdatasync(state.descriptor) } }
+        }
+    }
+
+    /// Copies what `path` holds now into the backups (not yet synced: call `syncBackups()`),
+    /// and returns the snapshot that restores it.
+    public func snapshot(_ path: String, secret: Bool) throws -> PathSnapshot {
+        guard let status = try root.status(of: path) else { return PathSnapshot(path: path, state: .absent) }
+        switch status.kind {
+        case .symlink:
+            return PathSnapshot(path: path, state: .symlink(target: try root.symlinkTarget(path) ?? ""))
+        case .directory:
+            return PathSnapshot(path: path, state: .directory(attributes: FileAttributes(of: status)))
+        case .other:
+            throw SystemError(code: EINVAL, operation: "back up (not a regular file, symlink or directory)", path: path)
+        case .regular:
+            let contents = try root.readFile(path) ?? []
+            let name = state.withLock { state -> String in
+                defer { state.nextBackup += 1 }
+                return String(state.nextBackup)
+            }
+            let backup = RootPath.join(RootPath.join(directory, "backups"), name)
+            let fd = try root.openDescriptor(backup, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+            defer { close(fd) }
+            try FileDescriptorIO.writeAll(fd, contents, path: backup)
+            return PathSnapshot(path: path, state: .regular(
+                backup: name, sha256: SHA256.hex(contents), attributes: FileAttributes(of: status), secret: secret))
+        }
+    }
+
+    /// Makes every backup written so far durable (one syncfs for all of them).
+    public func syncBackups() throws {
+        let fd = try root.openDescriptor(RootPath.join(directory, "backups"), flags: O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        try Syscall.call(.fsync, "flush backups in", path: directory) { sc_syncfs(fd) }
+    }
+}
+
+/// Appends records to the journal of an existing run (recovery and `rollback`).
+final class JournalAppender: Sendable {
+    private let descriptor: Int32
+    private let path: String
+
+    init(root: RootDirectory, run: RecordedRun) throws {
+        path = RootPath.join(run.directory, "journal")
+        descriptor = try root.openDescriptor(path, flags: O_WRONLY | O_APPEND | O_NOFOLLOW)
+        // A record torn by a crash is cut off, so the next one starts on a line of its own.
+        let bytes = try root.readFile(path) ?? []
+        if let last = bytes.last, last != 0x0a {
+            let keep = (bytes.lastIndex(of: 0x0a) ?? -1) + 1
+            try Syscall.call(.write, "cut the torn record off", path: path) { ftruncate(descriptor, off_t(keep)) }
+        }
+    }
+
+    deinit { close(descriptor) }
+
+    func append(_ records: [JournalRecord], sync: Bool) throws {
+        let bytes = try records.flatMap { try $0.encodedLine() }
+        try FileDescriptorIO.writeAll(descriptor, bytes, path: path)
+        if sync { try Syscall.call(.fsync, "flush", path: path) { fdatasync(descriptor) } }
+    }
+}

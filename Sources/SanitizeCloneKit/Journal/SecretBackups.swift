@@ -1,0 +1,36 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CShims
+
+/// Backups of secrets (private keys, seeds, secret keys) would keep the template's secrets in
+/// every clone. A boot-time run shreds them as soon as it commits; a manual run keeps them with
+/// its other backups so `rollback` is complete, until `prune`.
+enum SecretBackups {
+    /// Overwrites each secret backup of `run` with random bytes, syncs, and removes it.
+    /// Returns the paths whose backups were shredded.
+    static func shred(_ run: RecordedRun, in root: RootDirectory) throws -> [String] {
+        var shredded: [String] = []
+        for (_, action) in run.undoActions {
+            guard case .restore(let snapshot) = action, case .regular(let backup, _, _, true) = snapshot.state else { continue }
+            let path = RootPath.join(RootPath.join(run.directory, "backups"), backup)
+            try shredFile(path, in: root)
+            shredded.append(snapshot.path)
+        }
+        return shredded
+    }
+
+    /// Overwrites `path` in place with random bytes of the same length, syncs, removes it.
+    static func shredFile(_ path: String, in root: RootDirectory) throws {
+        guard let status = try root.status(of: path), status.kind == .regular else { return }
+        let fd = try root.openDescriptor(path, flags: O_WRONLY | O_NOFOLLOW)
+        do {
+            defer { close(fd) }
+            var random = [UInt8](repeating: 0, count: Int(status.size))
+            _ = random.withUnsafeMutableBytes { sc_random_bytes($0.baseAddress, $0.count) }
+            try FileDescriptorIO.writeAll(fd, random, path: path)
+            try Syscall.call(.fsync, "flush", path: path) { fsync(fd) }
+        }
+        try root.removeFile(path)
+    }
+}

@@ -1,0 +1,171 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Gives the clone its own hostname: `/etc/hostname`, `/etc/hosts`, `PRETTY_HOSTNAME` in
+/// `/etc/machine-info`, and on the live system the running hostname.
+///
+/// The name comes from `--hostname`, else the credential `sanitize-clone.hostname`, else
+/// `system.hostname` (systemd 252 imports but does not apply it), else `[Hostname] Hostname=`,
+/// else `<Prefix>-<first 8 digits of the new machine-id>`, unique for each clone.
+public struct HostnameTask: SanitizeTask {
+    public struct Decision: Sendable {
+        let hostnameFile: String
+        let hostsFile: String?
+        let machineInfo: String?
+        let attributes: [String: FileAttributes]
+        let kernelName: String?
+    }
+
+    public let name = "hostname"
+    public let summary = "Give the clone its own hostname in /etc/hostname, /etc/hosts and /etc/machine-info"
+    public let runsAfter = ["machine-id"]
+    public let configurationKeys: [ConfigurationKey] = [
+        ConfigurationKey(section: "Hostname", name: "Hostname", summary: "A fixed hostname for every clone (rarely wanted; credentials are per clone)", defaultValue: "") { value in
+            (try? Hostname.validate(value, source: "configuration")) == nil ? "not a valid hostname" : nil
+        },
+        ConfigurationKey(section: "Hostname", name: "Prefix", summary: "The derived default is <Prefix>-<8 digits of the machine-id>", defaultValue: "clone") { value in
+            (try? Hostname.validate(value + "-00000000", source: "configuration")) == nil ? "not a valid hostname prefix" : nil
+        },
+    ]
+
+    public init() {}
+
+    public func plan(in context: PlanningContext) throws -> TaskPlan<Decision> {
+        let root = context.root
+        let (requested, source) = try chooseName(in: context)
+        try Hostname.validate(requested, source: source)
+        let (newName, requestedDomain) = Hostname.split(requested)
+
+        let oldText = try root.readText("/etc/hostname")
+        let oldFull = oldText?.split(separator: "\n").map { $0.trimmingWhitespace() }.first { !$0.isEmpty && !$0.hasPrefix("#") }
+        let (oldName, oldDomain) = oldFull.map(Hostname.split) ?? (nil, nil)
+        // Keep the file's own style: Debian writes the short name, Fedora often the FQDN.
+        let domain = requestedDomain ?? oldDomain
+        let fileName = oldDomain != nil || requestedDomain != nil ? [newName, domain].compactMap { $0 }.joined(separator: ".") : newName
+        context.identity.hostname = newName
+        context.identity.domain = domain
+
+        var changes: [Change] = []
+        var attributes: [String: FileAttributes] = [:]
+        let hostnameFile = fileName + "\n"
+        if oldText != hostnameFile {
+            changes.append(Change(path: "/etc/hostname", action: oldText == nil ? "create" : "write", old: oldFull ?? "(none)", new: fileName))
+        }
+        attributes["/etc/hostname"] = try existingAttributes("/etc/hostname", in: root)
+
+        let oldHosts = try root.readText("/etc/hosts")
+        let newHosts = HostsFile(text: oldHosts ?? "127.0.0.1\tlocalhost\n").renamed(from: oldName, to: newName, domain: domain)
+        if newHosts != oldHosts {
+            changes.append(Change(path: "/etc/hosts", action: oldHosts == nil ? "create" : "write", old: oldName, new: newName,
+                                  diff: LineDiff.unified(old: oldHosts ?? "", new: newHosts, path: "/etc/hosts")))
+            attributes["/etc/hosts"] = try existingAttributes("/etc/hosts", in: root)
+        }
+
+        var machineInfo: String?
+        if let info = try root.readText("/etc/machine-info") {
+            let rewritten = Self.settingPrettyHostname(in: info, to: fileName)
+            if rewritten != info {
+                machineInfo = rewritten
+                changes.append(Change(path: "/etc/machine-info", action: "write", old: Self.prettyHostname(in: info), new: fileName,
+                                      diff: LineDiff.unified(old: info, new: rewritten, path: "/etc/machine-info")))
+                attributes["/etc/machine-info"] = try existingAttributes("/etc/machine-info", in: root)
+            }
+        }
+
+        var kernelName: String?
+        if root.isLiveSystem {
+            let running = Self.runningHostname()
+            if running != newName {
+                kernelName = newName
+                changes.append(Change(path: "kernel:hostname", action: "set-hostname", old: running, new: newName,
+                                      undo: .kernelHostname(running)))
+            }
+        }
+        return TaskPlan(changes: changes, decision: Decision(
+            hostnameFile: hostnameFile, hostsFile: newHosts != oldHosts ? newHosts : nil, machineInfo: machineInfo,
+            attributes: attributes, kernelName: kernelName))
+    }
+
+    /// The requested name and where it came from, in order of precedence.
+    private func chooseName(in context: PlanningContext) throws -> (String, String) {
+        if let name = context.options.hostname { return (name, "--hostname") }
+        if let name = context.credential("sanitize-clone.hostname") { return (name, "credential sanitize-clone.hostname") }
+        if let name = context.credential("system.hostname") { return (name, "credential system.hostname") }
+        let configured = context.configuration.value("Hostname", "Hostname")
+        if !configured.isEmpty { return (configured, "[Hostname] Hostname=") }
+        let machineID = try context.identity.machineID ?? MachineID.parse(context.root.readText("/etc/machine-id")) ?? MachineID.random()
+        return ("\(context.configuration.value("Hostname", "Prefix"))-\(machineID.prefix(8))", "the machine-id")
+    }
+
+    private func existingAttributes(_ path: String, in root: RootDirectory) throws -> FileAttributes {
+        try root.followedStatus(of: path).map(FileAttributes.init(of:)) ?? FileAttributes(mode: 0o644)
+    }
+
+    public func apply(_ decision: Decision, in context: ApplyContext) throws {
+        let root = context.root
+        var index = 0
+        func done() throws { try context.changeApplied(index); index += 1 }
+        if try root.readText("/etc/hostname") != decision.hostnameFile {
+            try root.writeFileAtomically("/etc/hostname", contents: Array(decision.hostnameFile.utf8), attributes: decision.attributes["/etc/hostname"]!)
+            try done()
+        }
+        if let hosts = decision.hostsFile {
+            try root.writeFileAtomically("/etc/hosts", contents: Array(hosts.utf8), attributes: decision.attributes["/etc/hosts"]!)
+            try done()
+        }
+        if let info = decision.machineInfo {
+            try root.writeFileAtomically("/etc/machine-info", contents: Array(info.utf8), attributes: decision.attributes["/etc/machine-info"]!)
+            try done()
+        }
+        if let name = decision.kernelName {
+            guard sethostname(name, name.utf8.count) == 0 else {
+                throw SystemError(code: errno, operation: "set the running hostname to", path: name)
+            }
+            try done()
+        }
+    }
+
+    public func verify(_ decision: Decision, in context: ApplyContext) throws {
+        guard try context.root.readText("/etc/hostname") == decision.hostnameFile else {
+            throw VerificationError("/etc/hostname does not hold the new name")
+        }
+        let name = Hostname.split(decision.hostnameFile.trimmingWhitespace()).name
+        let hosts = try context.root.readText("/etc/hosts") ?? ""
+        guard hosts.split(separator: "\n").contains(where: { HostsFile.fields(String($0)).dropFirst().contains(name) }) else {
+            throw VerificationError("/etc/hosts does not name \(name)")
+        }
+    }
+
+    /// The running kernel's hostname (uname -n).
+    static func runningHostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count)
+        return String(cString: buffer)
+    }
+
+    static func prettyHostname(in text: String) -> String? {
+        text.split(separator: "\n").first { $0.hasPrefix("PRETTY_HOSTNAME=") }.map {
+            String($0.dropFirst("PRETTY_HOSTNAME=".count)).trimmingCharacters(in: "\"'")
+        }
+    }
+
+    /// `text` with PRETTY_HOSTNAME set to `name` when the key is present; otherwise unchanged.
+    static func settingPrettyHostname(in text: String, to name: String) -> String {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        for index in lines.indices where lines[index].hasPrefix("PRETTY_HOSTNAME=") {
+            lines[index] = "PRETTY_HOSTNAME=\"\(name)\""
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension String {
+    /// The string without leading and trailing characters from `set`.
+    func trimmingCharacters(in set: String) -> String {
+        var result = Substring(self)
+        while let first = result.first, set.contains(first) { result.removeFirst() }
+        while let last = result.last, set.contains(last) { result.removeLast() }
+        return String(result)
+    }
+}

@@ -1,0 +1,105 @@
+/// Gives the machine a new random `/etc/machine-id` and makes D-Bus's copy agree.
+///
+/// `/var/lib/dbus/machine-id`: a symlink to `/etc/machine-id` stays; a regular file is rewritten
+/// to match; a missing one becomes that symlink (as systemd-tmpfiles makes it). Then
+/// `dbus-uuidgen --ensure=FILE` validates the result — always with an explicit file we resolved
+/// inside the root, since without one it acts on the host's /var/lib/dbus.
+public struct MachineIDTask: SanitizeTask {
+    public struct Decision: Sendable {
+        let newID: String
+        let dbusCopy: DBusCopy
+        let uuidgen: Program
+    }
+
+    /// What to do with `/var/lib/dbus/machine-id`.
+    enum DBusCopy: Sendable {
+        case leave, rewrite(FileAttributes), link
+    }
+
+    static let path = "/etc/machine-id"
+    static let dbusPath = "/var/lib/dbus/machine-id"
+
+    public let name = "machine-id"
+    public let summary = "Give the machine a new random /etc/machine-id and make D-Bus's copy match"
+
+    public init() {}
+
+    public func plan(in context: PlanningContext) throws -> TaskPlan<Decision> {
+        let root = context.root
+        let uuidgen = try Program.find("dbus-uuidgen", package: "dbus-bin")
+        let oldText = try root.readText(Self.path)
+        let oldID = MachineID.parse(oldText)
+        let newID = try MachineID.random()
+        context.identity.machineID = newID
+        context.identity.previousMachineID = oldID
+
+        let oldShown = oldID ?? oldText.map { $0.trimmingWhitespace().isEmpty ? "(empty)" : $0.trimmingWhitespace() } ?? "(none)"
+        var changes = [Change(path: Self.path, action: oldText == nil ? "create" : "write", old: oldShown, new: newID)]
+        let dbusCopy = try planDBusCopy(in: root)
+        switch dbusCopy {
+        case .leave: break
+        case .rewrite:
+            let old = MachineID.parse(try root.readText(Self.dbusPath)) ?? "(invalid)"
+            changes.append(Change(path: Self.dbusPath, action: "write", old: old, new: newID))
+        case .link:
+            let old = try root.symlinkTarget(Self.dbusPath).map { "symlink → \($0)" } ?? "(none)"
+            changes.append(Change(path: Self.dbusPath, action: "symlink", old: old, new: "symlink → \(Self.path)",
+                                  undo: .restorePath(followingSymlinks: false)))
+        }
+        return TaskPlan(changes: changes, decision: Decision(newID: newID, dbusCopy: dbusCopy, uuidgen: uuidgen))
+    }
+
+    private func planDBusCopy(in root: RootDirectory) throws -> DBusCopy {
+        guard try root.followedStatus(of: RootPath.parent(of: Self.dbusPath))?.kind == .directory else { return .leave }
+        guard let status = try root.status(of: Self.dbusPath) else { return .link }
+        switch status.kind {
+        case .symlink:
+            let leadsToMachineID = try root.canonicalPath(Self.dbusPath) == root.canonicalPath(Self.path)
+            return leadsToMachineID ? .leave : .link
+        case .regular:
+            return .rewrite(FileAttributes(of: status))
+        case .directory, .other:
+            throw InputError("\(Self.dbusPath) is not a file or symlink (remove it; systemd-tmpfiles recreates it as a link)")
+        }
+    }
+
+    public func apply(_ decision: Decision, in context: ApplyContext) throws {
+        let contents = Array((decision.newID + "\n").utf8)
+        try context.root.writeFileAtomically(Self.path, contents: contents, attributes: FileAttributes(mode: 0o444))
+        try context.changeApplied(0)
+        switch decision.dbusCopy {
+        case .leave: return
+        case .rewrite(let attributes):
+            try context.root.writeFileAtomically(Self.dbusPath, contents: contents, attributes: attributes)
+        case .link:
+            try context.root.createSymlink(Self.dbusPath, pointingTo: Self.path)
+        }
+        try context.changeApplied(1)
+    }
+
+    public func verify(_ decision: Decision, in context: ApplyContext) throws {
+        let root = context.root
+        guard MachineID.parse(try root.readText(Self.path)) == decision.newID else {
+            throw VerificationError("\(Self.path) does not hold the new id")
+        }
+        if try root.followedStatus(of: Self.dbusPath) != nil, MachineID.parse(try root.readText(Self.dbusPath)) != decision.newID {
+            throw VerificationError("\(Self.dbusPath) does not match \(Self.path)")
+        }
+        try validateWithUUIDGen(decision.uuidgen, path: Self.path, root: root)
+        if case .rewrite = decision.dbusCopy { try validateWithUUIDGen(decision.uuidgen, path: Self.dbusPath, root: root) }
+    }
+
+    /// Runs `dbus-uuidgen --ensure=` on the file `path` leads to, through our own descriptor of its
+    /// directory, so it can neither follow a symlink out of the root nor touch the host's files.
+    private func validateWithUUIDGen(_ uuidgen: Program, path: String, root: RootDirectory) throws {
+        let target = try root.canonicalPath(path)
+        let directory = try root.openParent(of: target)
+        defer { _ = closeDescriptor(directory) }
+        let before = try root.readFile(target)
+        let file = RootDirectory.pathForOtherProgram(directory: directory, name: RootPath.lastComponent(of: target))
+        let result = try uuidgen.run(["--ensure=\(file)"])
+        guard result.exitCode == 0, try root.readFile(target) == before else {
+            throw VerificationError("dbus-uuidgen --ensure rejected \(path): \(result.output.trimmingWhitespace())")
+        }
+    }
+}

@@ -1,0 +1,69 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import SanitizeCloneKit
+
+/// Where messages go: audit events to journald (or readable lines on stderr without it), results
+/// to stdout, errors as one line on stderr — or, under --json, as one JSON object on stdout.
+enum Output {
+    /// Sends swift-log to journald when its socket exists, else to standard error.
+    static func installLogging() {
+        let journald = JournaldLogHandler.isJournaldAvailable
+        LoggingSystem.bootstrap { label in
+            journald ? JournaldLogHandler(label: label) as any LogHandler : StandardErrorLogHandler() as any LogHandler
+        }
+    }
+
+    static let logger = Logger(label: "sanitize-clone")
+
+    static func environment(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+
+    /// Reports `error` and returns its exit code.
+    static func fail(_ error: any Error, json: Bool) -> Int32 {
+        fail(message: "\(error)", code: ExitStatus.code(for: error), json: json, usageHint: false)
+    }
+
+    /// Reports `message` with `code`: a JSON error object on stdout, or "error: …" on stderr.
+    static func fail(message: String, code: Int32, json: Bool, usageHint: Bool) -> Int32 {
+        if json {
+            print(JSON.object([("result", .string("error")), ("error", .string(message)), ("exit_code", .number(Int(code)))]).serialized())
+        } else {
+            let hint = usageHint ? "\n(see 'sanitize-clone --help')" : ""
+            let text = (message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message)
+            StandardError.write("sanitize-clone: error: \(text)\(hint)\n")
+        }
+        return code
+    }
+}
+
+/// Progress of `run` on a terminal: one line per task as it finishes.
+final class TerminalProgress: RunObserver, @unchecked Sendable {
+    // @unchecked: writes go through stdio, which locks each stream.
+
+    /// A progress view on stderr when it is a terminal and journald takes the events; nil
+    /// otherwise (without journald the events themselves are printed on stderr).
+    static func forStandardError() -> TerminalProgress? {
+        isatty(2) != 0 && JournaldLogHandler.isJournaldAvailable ? TerminalProgress() : nil
+    }
+
+    func taskStarted(_ name: String) {
+        StandardError.write("  … \(name)\n")
+    }
+
+    func taskFinished(_ name: String, status: RunReport.TaskReport.Status, milliseconds: Int, detail: String?) {
+        let mark = switch status {
+        case .applied: "✔"
+        case .skipped: "–"
+        case .failed: "✘"
+        default: "·"
+        }
+        StandardError.write("  \(mark) \(name) \(status.rawValue) (\(milliseconds) ms)\(detail.map { ": \($0)" } ?? "")\n")
+    }
+
+    func message(_ text: String) {
+        StandardError.write("  ! \(text)\n")
+    }
+}

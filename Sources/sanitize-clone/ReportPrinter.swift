@@ -1,0 +1,61 @@
+import SanitizeCloneKit
+
+/// The text views of reports, for people.
+enum ReportPrinter {
+    /// The plan or the outcome of a run.
+    static func text(for report: RunReport, root: String) -> String {
+        var out = ""
+        for id in report.recoveredRuns {
+            out += "Recovered interrupted run \(id): its changes were undone first.\n"
+        }
+        out += report.dryRun ? "Plan for \(root) (dry run: nothing is changed)\n" : "Run \(report.runID) on \(root)\n"
+        for task in report.tasks {
+            out += "\n\(task.name): \(task.status.rawValue)\(task.reason.map { " (\($0))" } ?? "")\n"
+            for change in task.changes {
+                let values = [change.displayedOld ?? "(none)", change.displayedNew ?? "(none)"].joined(separator: " → ")
+                out += "  \(change.action) \(change.path): \(values)\n"
+                if let diff = change.diff, !diff.isEmpty {
+                    out += diff.split(separator: "\n").map { "      \($0)\n" }.joined()
+                }
+            }
+            for note in task.notes { out += "  note: \(note)\n" }
+            if let error = task.error { out += "  error: \(error)\n" }
+        }
+        let changes = report.tasks.reduce(0) { $0 + $1.changes.count }
+        let active = report.tasks.filter { $0.status != .skipped }.count
+        out += "\n"
+        switch report.result {
+        case .planned:
+            out += "\(changes) change(s) in \(active) task(s) planned. Nothing was changed. Apply with: sanitize-clone run --root \(root)\n"
+        case .committed:
+            out += "Committed: \(changes) change(s) in \(active) task(s), \(report.durationMilliseconds) ms.\n"
+            out += "Undo with: sanitize-clone rollback --root \(root) --last\n"
+        case .rolledBack:
+            out += "A task failed; every change was rolled back. The system is as it was. See the error above, fix it, and run again.\n"
+        case .failed:
+            out += "A task failed and the rollback is INCOMPLETE. Left to do:\n"
+            out += report.remaining.map { "  - \($0)\n" }.joined()
+            out += "Fix the cause, then: sanitize-clone rollback --root \(root) \(report.runID)\n"
+        }
+        return out
+    }
+
+    /// The `status` view.
+    static func text(for report: StatusReport) -> String {
+        var out = "Runs recorded under \(report.root):\n"
+        if report.runs.isEmpty { out += "  none\n" }
+        for run in report.runs {
+            let started = run.startedAt.map(Clock.utcText) ?? "?"
+            out += "  \(run.id)  \(started)  \(run.mode)  \(run.outcome)"
+            if !run.tasks.isEmpty { out += "  [\(run.tasks.joined(separator: ", "))]" }
+            out += run.canRollBack ? "  (can be rolled back)\n" : "\n"
+            if let failure = run.failure { out += "      failed: \(failure)\n" }
+            if let detail = run.detail { out += "      left to undo: \(detail)\n" }
+        }
+        if report.runInProgress { out += "A run is in progress now.\n" }
+        if report.recoveryPending {
+            out += "An interrupted run waits for recovery: the next 'sanitize-clone run' undoes it first (or run 'sanitize-clone rollback RUN_ID').\n"
+        }
+        return out
+    }
+}

@@ -1,0 +1,154 @@
+import ArgumentParser
+import SanitizeCloneKit
+
+/// `sanitize-clone rollback`.
+struct RollbackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rollback",
+        abstract: "Undo a finished run completely, from its journal.",
+        discussion: """
+            Refuses (exit 2) when a file the run wrote has changed since, unless --force.
+
+            Examples:
+              sanitize-clone rollback --root /mnt/clone --last
+              sanitize-clone rollback 20261127T052237-3fa2c1
+            """)
+
+    @Option(help: "The root directory the run changed.")
+    var root: String = "/"
+
+    @Flag(help: "Roll back the newest run not yet rolled back.")
+    var last = false
+
+    @Argument(help: "The run to roll back (see 'sanitize-clone status').")
+    var runID: String?
+
+    @Flag(help: "Roll back even over files changed since the run.")
+    var force = false
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        guard last != (runID != nil) else {
+            throw ValidationError("Give either --last or a RUN_ID (see 'sanitize-clone status').")
+        }
+    }
+
+    func run() throws {
+        let engine = RunEngine(tasks: TaskRegistry.all, logger: Output.logger)
+        do {
+            var failpoint: Failpoint?
+            if let text = Output.environment("SANITIZE_CLONE_FAILPOINT"), !text.isEmpty { failpoint = try Failpoint(parsing: text) }
+            let report = try engine.rollback(rootPath: root, target: runID.map { .run($0) } ?? .last, force: force, failpoint: failpoint)
+            if json {
+                print(report.json.serialized())
+            } else {
+                print("Run \(report.runID) rolled back: \(report.undone.count) change(s) undone in \(report.durationMilliseconds) ms.")
+            }
+        } catch {
+            throw ExitCode(Output.fail(error, json: json))
+        }
+    }
+}
+
+/// `sanitize-clone status`.
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "List recorded runs, how they ended, and whether one waits for recovery.",
+        discussion: """
+            Example:
+              sanitize-clone status --root /mnt/clone --json
+            """)
+
+    @Option(help: "The root directory to inspect.")
+    var root: String = "/"
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func run() throws {
+        let engine = RunEngine(tasks: TaskRegistry.all, logger: Output.logger)
+        do {
+            let report = try engine.status(rootPath: root)
+            print(json ? report.json.serialized() : ReportPrinter.text(for: report), terminator: json ? "\n" : "")
+        } catch {
+            throw ExitCode(Output.fail(error, json: json))
+        }
+    }
+}
+
+/// `sanitize-clone tasks`.
+struct TasksCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tasks",
+        abstract: "Show the task graph in execution order.",
+        discussion: """
+            Examples:
+              sanitize-clone tasks
+              sanitize-clone tasks --dot | dot -Tsvg > tasks.svg
+            """)
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    @Flag(help: "Print the graph as Graphviz dot.")
+    var dot = false
+
+    func run() throws {
+        let engine = RunEngine(tasks: TaskRegistry.all, logger: Output.logger)
+        do {
+            let ordered = try engine.orderedTasks()
+            if dot {
+                print(TaskGraph.dot(ordered), terminator: "")
+            } else if json {
+                let tasks = ordered.map { task in
+                    JSON.object([("name", .string(task.name)), ("summary", .string(task.summary)),
+                                 ("runs_after", .array(task.runsAfter.map(JSON.string)))])
+                }
+                print(JSON.object([("tasks", .array(tasks))]).serialized())
+            } else {
+                for (index, task) in ordered.enumerated() {
+                    let after = task.runsAfter.isEmpty ? "" : "  (after \(task.runsAfter.joined(separator: ", ")))"
+                    print("\(index + 1). \(task.name)\(after)\n   \(task.summary)")
+                }
+            }
+        } catch {
+            throw ExitCode(Output.fail(error, json: json))
+        }
+    }
+}
+
+/// `sanitize-clone prune`.
+struct PruneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Remove the backups of finished runs (they hold the template's old secrets).",
+        discussion: """
+            Pruned runs stay listed by 'status' but can no longer be rolled back.
+
+            Example:
+              sanitize-clone prune --root /mnt/clone
+            """)
+
+    @Option(help: "The root directory to prune.")
+    var root: String = "/"
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func run() throws {
+        let engine = RunEngine(tasks: TaskRegistry.all, logger: Output.logger)
+        do {
+            let pruned = try engine.prune(rootPath: root)
+            if json {
+                print(JSON.object([("result", .string("pruned")), ("runs", .array(pruned.map(JSON.string)))]).serialized())
+            } else {
+                print(pruned.isEmpty ? "No backups to prune." : "Pruned the backups of \(pruned.count) run(s): \(pruned.joined(separator: ", ")).")
+            }
+        } catch {
+            throw ExitCode(Output.fail(error, json: json))
+        }
+    }
+}
