@@ -77,6 +77,7 @@ main() {
     truncate -s "$RESULTS_DISK_SIZE" "$out_dir/results.raw"
 
     local cmdline="root=$root_spec $KERNEL_CMDLINE_BASE${append[*]:+ ${append[*]}}"
+    # shellcheck disable=SC2054 # the commas belong to QEMU's option syntax
     local qemu_args=(
         -name "e2e-$(basename "$image")"
         -accel tcg -m "$memory" -smp 1 -cpu qemu64,-svm

@@ -16,6 +16,7 @@
 # below directories we created, processes are killed by the id we started them
 # with, and trees are removed only when nothing is mounted below them.
 
+# shellcheck disable=SC2034 # used by the scripts that source this file
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 E2E_SCRIPT="$(basename "$0")"
 
@@ -128,8 +129,8 @@ mounts_below() {
 
 # Unmounts PATH if it is mounted; falls back to a lazy unmount when busy.
 unmount_if_mounted() {
-    local path="$1" attempt
-    for attempt in 1 2 3; do
+    local path="$1" _
+    for _ in 1 2 3; do
         is_mounted "$path" || return 0
         umount "$path" 2>/dev/null && continue
         sleep 1

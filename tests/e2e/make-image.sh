@@ -1,5 +1,5 @@
 #!/bin/bash
-# make-image.sh [--uuid UUID] [--size SIZE] ROOTDIR PAYLOAD_DIR IMAGE: builds a raw,
+# make-image.sh [options] ROOTDIR PAYLOAD_DIR IMAGE: builds a raw,
 # sparse ext4 disk image (no partition table) from a template root plus a test
 # case's payload, and prints the filesystem UUID it used on stdout.
 #
@@ -15,22 +15,31 @@
 # UUID=<the image's UUID> on / (as the Debian installer writes it), so the root is
 # remounted read-write after the kernel mounts it read-only.
 #
-# Options: --uuid UUID (default: random), --size SIZE (default 1536M; mkfs.ext4 syntax).
-# Needs root (to keep the root's ownership while copying). Takes a few seconds.
+# Options:
+#   --uuid UUID         filesystem UUID (default: random)
+#   --size SIZE         filesystem size, mkfs.ext4 syntax (default 1536M; the file is sparse)
+#   --enable UNIT       `systemctl --root enable UNIT` after the overlay (repeatable); the
+#                       unit's [Install] section decides where it is wanted
+#   --customize SCRIPT  run `SCRIPT ROOT` on the host, after the overlay and before mkfs,
+#                       with ROOT the image's future contents (repeatable); e.g. to seal
+#                       the image offline with `sanitize-clone --root "$1"`
+# Needs root (to keep the root's ownership while copying). Takes 5-10 seconds.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-    echo "usage: $E2E_SCRIPT [--uuid UUID] [--size SIZE] ROOTDIR PAYLOAD_DIR IMAGE" >&2
+    echo "usage: $E2E_SCRIPT [--uuid UUID] [--size SIZE] [--enable UNIT]... [--customize SCRIPT]... ROOTDIR PAYLOAD_DIR IMAGE" >&2
     exit 2
 }
 
 main() {
-    local uuid="" size=1536M
+    local uuid="" size=1536M units=() customizations=()
     while (($# > 0)); do
         case "$1" in
             --uuid) uuid="${2:?--uuid needs a value}"; shift 2 ;;
             --size) size="${2:?--size needs a value}"; shift 2 ;;
+            --enable) units+=("${2:?--enable needs a unit}"); shift 2 ;;
+            --customize) customizations+=("${2:?--customize needs a script}"); shift 2 ;;
             -h | --help) usage ;;
             -*) echo "unknown option: $1" >&2; usage ;;
             *) break ;;
@@ -50,6 +59,14 @@ main() {
     copy_tree "$root_dir" "$staging"
     overlay_payload "$payload_dir" "$staging"
     [[ -e "$payload_dir/etc/fstab" ]] || write_fstab "$staging" "$uuid"
+    if ((${#units[@]} > 0)); then
+        systemctl --root="$staging" --quiet enable "${units[@]}"
+    fi
+    local script
+    for script in "${customizations[@]}"; do
+        log "customizing with $script"
+        "$script" "$staging" || die "$script failed on the image's root"
+    done
     make_filesystem "$staging" "$uuid" "$size" "$image"
     log "made $image (UUID $uuid, $(seconds_since "$started") s)"
     echo "$uuid"
