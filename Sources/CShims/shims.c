@@ -36,8 +36,6 @@ int sc_flags_forbid_change(long flags) {
 
 int sc_errno(void) { return errno; }
 
-int sc_syncfs(int fd) { return syncfs(fd); }
-
 int sc_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int sc_random_bytes(void *buffer, size_t length) {

@@ -105,12 +105,14 @@ struct TasksCommand: ParsableCommand {
             } else if json {
                 let tasks = ordered.map { task in
                     JSON.object([("name", .string(task.name)), ("summary", .string(task.summary)),
-                                 ("runs_after", .array(task.runsAfter.map(JSON.string)))])
+                                 ("runs_after", .array(task.runsAfter.map(JSON.string))),
+                                 ("planned_after", .array(task.plannedAfter.map(JSON.string)))])
                 }
                 print(JSON.object([("tasks", .array(tasks))]).serialized())
             } else {
                 for (index, task) in ordered.enumerated() {
-                    let after = task.runsAfter.isEmpty ? "" : "  (after \(task.runsAfter.joined(separator: ", ")))"
+                    var after = task.runsAfter.isEmpty ? "" : "  (after \(task.runsAfter.joined(separator: ", ")))"
+                    if !task.plannedAfter.isEmpty { after += "  (uses the plan of \(task.plannedAfter.joined(separator: ", ")))" }
                     print("\(index + 1). \(task.name)\(after)\n   \(task.summary)")
                 }
             }

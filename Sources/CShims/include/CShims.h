@@ -24,9 +24,6 @@ int sc_inode_flags(int fd, long *flags);
 /// True when FS_IMMUTABLE_FL or FS_APPEND_FL is set in `flags`.
 int sc_flags_forbid_change(long flags);
 
-/// syncfs(2): flush the whole file system holding `fd` (GNU extension, hidden from Swift).
-int sc_syncfs(int fd);
-
 /// pipe2(2) with O_CLOEXEC.
 int sc_pipe_cloexec(int fds[2]);
 

@@ -47,10 +47,10 @@ public final class ApplyContext: Sendable {
     public let taskName: String
     public let mode: RunOptions.Mode
     public let audit: Audit
-    private let onChangeApplied: @Sendable (Int) throws -> Void
+    private let onChangeApplied: @Sendable (Int, String?) throws -> Void
 
     init(root: RootDirectory, runID: String, taskName: String, mode: RunOptions.Mode, audit: Audit,
-         onChangeApplied: @escaping @Sendable (Int) throws -> Void) {
+         onChangeApplied: @escaping @Sendable (Int, String?) throws -> Void) {
         self.root = root
         self.runID = runID
         self.taskName = taskName
@@ -60,9 +60,10 @@ public final class ApplyContext: Sendable {
     }
 
     /// Tells the engine the plan's change number `index` (0-based) is done: it is journaled and
-    /// audited. Throws when a failpoint fires there.
-    public func changeApplied(_ index: Int) throws {
-        try onChangeApplied(index)
+    /// audited. `actualNew` replaces the planned new value when it is only known now (a new
+    /// key's fingerprint); it must not be a secret. Throws when a failpoint fires there.
+    public func changeApplied(_ index: Int, actualNew: String? = nil) throws {
+        try onChangeApplied(index, actualNew)
     }
 
     /// Logs a notice for this task (e.g. new SSH fingerprints).

@@ -80,7 +80,7 @@ public struct RunEngine: Sendable {
 
         try preflight(planned, in: root)
         let journal = try startJournal(runID: runID, planned: planned, root: root, mode: options.mode, audit: audit)
-        let appliedRoot = try root.withTemporaryTag(runID)
+        let appliedRoot = try root.withTemporaryTag(runID, deferringDirectorySyncs: true)
         let outcomes = apply(planned, root: appliedRoot, journal: journal, options: options, audit: audit, observer: observer)
         for (index, task) in planned.enumerated() {
             if let outcome = outcomes[task.name] { report.tasks[index].apply(outcome) }
@@ -211,11 +211,16 @@ public struct RunEngine: Sendable {
         }
         observer?.taskStarted(task.name)
         let failpoint = options.failpoint
-        let context = ApplyContext(root: root, runID: journal.runID, taskName: task.name, mode: options.mode, audit: audit) { index in
+        let actualValues = Mutex<[Int: String]>([:])
+        let context = ApplyContext(root: root, runID: journal.runID, taskName: task.name, mode: options.mode, audit: audit) { index, actualNew in
             try failpoint?.trigger(task: task.name, at: .change(index + 1))
             try journal.append([JournalRecord(.changeApplied, task: task.name, sequence: index + 1)], sync: false)
             if task.changes.indices.contains(index) {
-                let change = task.changes[index]
+                var change = task.changes[index]
+                if let actualNew, !change.isSecret {
+                    change.new = actualNew
+                    actualValues.withLock { $0[index] = actualNew }
+                }
                 audit.record(.changeApplied, "\(task.name): \(change.action) \(change.path)", task: task.name, path: change.path,
                              old: change.displayedOld, new: change.displayedNew, extra: ["SANITIZE_ACTION": change.action])
             }
@@ -224,6 +229,7 @@ public struct RunEngine: Sendable {
             try journal.append([JournalRecord(.taskStarted, task: task.name)], sync: false)
             try failpoint?.trigger(task: task.name, at: .beforeApply)
             try task.apply(context)
+            try root.flushDirectorySyncs()
             try failpoint?.trigger(task: task.name, at: .afterApply)
             try task.verify(context)
             var fingerprints: [String: String] = [:]
@@ -237,7 +243,7 @@ public struct RunEngine: Sendable {
             audit.record(.taskApplied, "\(task.name): \(task.changes.count) change(s) applied", task: task.name,
                          extra: ["SANITIZE_DURATION_MS": String(milliseconds)])
             observer?.taskFinished(task.name, status: .applied, milliseconds: milliseconds, detail: nil)
-            return TaskOutcome(status: .applied, milliseconds: milliseconds, error: nil)
+            return TaskOutcome(status: .applied, milliseconds: milliseconds, error: nil, actualNewValues: actualValues.withLock { $0 })
         } catch {
             let milliseconds = Clock.millisecondsSince(started)
             try? journal.append([JournalRecord(.taskFailed, task: task.name, detail: "\(error)")], sync: true)
@@ -291,6 +297,8 @@ struct TaskOutcome: Sendable {
     var status: RunReport.TaskReport.Status
     var milliseconds: Int
     var error: String?
+    /// New values only known after the change (by change index).
+    var actualNewValues: [Int: String] = [:]
 }
 
 extension RunReport.TaskReport {
@@ -298,6 +306,9 @@ extension RunReport.TaskReport {
         status = outcome.status
         durationMilliseconds = outcome.milliseconds
         error = outcome.error
+        for (index, value) in outcome.actualNewValues where changes.indices.contains(index) {
+            changes[index].new = value
+        }
     }
 }
 

@@ -14,6 +14,9 @@ public protocol SanitizeTask: Sendable {
     var summary: String { get }
     /// Tasks that must be planned and applied before this one.
     var runsAfter: [String] { get }
+    /// Tasks whose *planned* values this one uses (the new hostname for a key comment): it is
+    /// planned after them but may apply at the same time, so slow work starts at once.
+    var plannedAfter: [String] { get }
     /// A rough cost, so the engine starts the longest job first and hides the rest behind it.
     var expectedCost: TaskCost { get }
     /// The configuration keys this task reads, so unknown keys are errors.
@@ -33,6 +36,7 @@ public protocol SanitizeTask: Sendable {
 
 extension SanitizeTask {
     public var runsAfter: [String] { [] }
+    public var plannedAfter: [String] { [] }
     public var expectedCost: TaskCost { .small }
     public var configurationKeys: [ConfigurationKey] { [] }
 }

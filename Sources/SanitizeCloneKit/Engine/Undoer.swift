@@ -87,10 +87,12 @@ struct Undoer {
         case .directory(let attributes):
             try root.setAttributes(snapshot.path, attributes)
         case .regular(let backup, let sha256, let attributes, _):
-            let backupPath = RootPath.join(RootPath.join(runDirectory, "backups"), backup)
-            guard let contents = try root.readFile(backupPath) else {
+            let backupPath = RootPath.join(RootPath.join(runDirectory, "backups"), backup.file)
+            guard let pack = try root.readFile(backupPath, limit: 1 << 30), backup.offset >= 0,
+                  backup.offset + backup.length <= pack.count else {
                 throw SystemError(code: ENOENT, operation: "read the backup of \(snapshot.path) at", path: backupPath)
             }
+            let contents = Array(pack[backup.offset..<(backup.offset + backup.length)])
             guard SHA256.hex(contents) == sha256 else {
                 throw CorruptJournalError(journal: backupPath, line: 0, reason: "backup of \(snapshot.path) fails its checksum")
             }

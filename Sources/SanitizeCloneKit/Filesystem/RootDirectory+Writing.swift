@@ -33,7 +33,7 @@ extension RootDirectory {
             unlinkat(directory, temporary, 0)
             throw error
         }
-        try Syscall.call(.fsync, "flush the directory of", path: target) { fsync(directory) }
+        try syncDirectory(directory, of: target)
     }
 
     /// Makes `path` a symlink to `target`, atomically replacing what is there (a symlink is
@@ -50,7 +50,7 @@ extension RootDirectory {
             unlinkat(directory, temporary, 0)
             throw error
         }
-        try Syscall.call(.fsync, "flush the directory of", path: path) { fsync(directory) }
+        try syncDirectory(directory, of: path)
     }
 
     /// Removes the file or symlink `path` itself (not what a symlink points to). Absent is fine.
@@ -61,7 +61,31 @@ extension RootDirectory {
             unlinkat(directory, RootPath.lastComponent(of: path), 0)
         }
         guard removed != nil else { return }
+        try syncDirectory(directory, of: path)
+    }
+
+    /// Makes a rename in `directory` (holding `path`) durable: now, or — when this handle defers
+    /// directory syncs — at the next `flushDirectorySyncs()`.
+    func syncDirectory(_ directory: Int32, of path: String) throws {
+        if let deferred = deferredDirectorySyncs {
+            deferred.pending.withLock { _ = $0.insert(RootPath.parent(of: path)) }
+            return
+        }
         try Syscall.call(.fsync, "flush the directory of", path: path) { fsync(directory) }
+    }
+
+    /// Syncs every directory whose sync was deferred, once each.
+    public func flushDirectorySyncs() throws {
+        guard let deferred = deferredDirectorySyncs else { return }
+        let directories = deferred.pending.withLock { pending in
+            defer { pending.removeAll() }
+            return pending.sorted()
+        }
+        for path in directories {
+            guard let fd = try openIfPresent(path, flags: O_RDONLY | O_DIRECTORY) else { continue }
+            defer { close(fd) }
+            try Syscall.call(.fsync, "flush the directory", path: path) { fsync(fd) }
+        }
     }
 
     /// Removes the directory `path` and everything below it without following any symlink.

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CShims
+import Synchronization
 
 /// The directory tree sanitize-clone works on, opened once as a file descriptor.
 ///
@@ -17,6 +18,9 @@ public final class RootDirectory: @unchecked Sendable {
     public let hostPath: String
     /// The name fragment of our temporary files; recovery removes files carrying it.
     public let temporaryTag: String
+    /// When set, directory fsyncs after a rename are collected and done once per directory by
+    /// `flushDirectorySyncs()` instead of after every file.
+    let deferredDirectorySyncs: DeferredDirectorySyncs?
 
     /// Opens `path` as the root. Throws `SystemError` when it is missing or not a directory.
     public init(path: String, temporaryTag: String = "sanitize-clone") throws {
@@ -26,20 +30,24 @@ public final class RootDirectory: @unchecked Sendable {
         descriptor = fd
         hostPath = (try? RootDirectory.procPath(of: fd)) ?? path
         self.temporaryTag = temporaryTag
+        deferredDirectorySyncs = nil
     }
 
-    private init(descriptor: Int32, hostPath: String, temporaryTag: String) {
+    private init(descriptor: Int32, hostPath: String, temporaryTag: String, deferringDirectorySyncs: Bool) {
         self.descriptor = descriptor
         self.hostPath = hostPath
         self.temporaryTag = temporaryTag
+        deferredDirectorySyncs = deferringDirectorySyncs ? DeferredDirectorySyncs() : nil
     }
 
     deinit { close(descriptor) }
 
-    /// A second handle on the same root whose temporary files carry `tag`.
-    public func withTemporaryTag(_ tag: String) throws -> RootDirectory {
+    /// A second handle on the same root whose temporary files carry `tag`. With
+    /// `deferringDirectorySyncs`, the fsync of a directory after a rename waits for
+    /// `flushDirectorySyncs()`, so a task that writes several files in one directory syncs it once.
+    public func withTemporaryTag(_ tag: String, deferringDirectorySyncs: Bool = false) throws -> RootDirectory {
         let fd = try Syscall.call(.open, "reopen root directory", path: hostPath) { dup(descriptor) }
-        return RootDirectory(descriptor: fd, hostPath: hostPath, temporaryTag: tag)
+        return RootDirectory(descriptor: fd, hostPath: hostPath, temporaryTag: tag, deferringDirectorySyncs: deferringDirectorySyncs)
     }
 
     /// True when the root is the running system's own `/`.
@@ -224,4 +232,9 @@ enum FileDescriptorIO {
             offset += count
         }
     }
+}
+
+/// Directories whose fsync is owed (see `RootDirectory.withTemporaryTag(_:deferringDirectorySyncs:)`).
+final class DeferredDirectorySyncs: Sendable {
+    let pending = Mutex<Set<String>>([])
 }

@@ -4,8 +4,8 @@ public struct PathSnapshot: Codable, Sendable, Equatable {
     public enum State: Codable, Sendable, Equatable {
         /// Nothing was there: undo removes what the run created.
         case absent
-        /// A regular file, copied to `backup` in the run's backup directory.
-        case regular(backup: String, sha256: String, attributes: FileAttributes, secret: Bool)
+        /// A regular file, copied into the run's backup directory at `backup`.
+        case regular(backup: BackupLocation, sha256: String, attributes: FileAttributes, secret: Bool)
         /// A symlink with this target (the link itself, never what it points to).
         case symlink(target: String)
         /// A directory, which is never removed or replaced by undo; only its attributes return.
@@ -20,6 +20,16 @@ public struct PathSnapshot: Codable, Sendable, Equatable {
         self.path = path
         self.state = state
     }
+}
+
+/// Where a file's copy lives: a byte range of one of the run's backup packs. Backups are packed
+/// (`backups/files` and, for secrets, `backups/secrets`) so that all of them cost two syncs, and
+/// the secrets can be shredded as one file.
+public struct BackupLocation: Codable, Sendable, Equatable {
+    /// The pack's file name in the run's `backups/` directory.
+    public var file: String
+    public var offset: Int
+    public var length: Int
 }
 
 /// A short fingerprint of what a path holds now, to tell whether something changed it after a run

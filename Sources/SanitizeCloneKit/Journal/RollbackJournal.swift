@@ -15,7 +15,16 @@ public final class RollbackJournal: @unchecked Sendable {
     let root: RootDirectory
     /// The run's directory inside the root.
     public let directory: String
-    private let state: Mutex<(descriptor: Int32, nextBackup: Int)>
+    private let state: Mutex<State>
+
+    private struct State {
+        var descriptor: Int32
+        /// The open backup packs by file name, and how much each holds.
+        var packs: [String: (descriptor: Int32, size: Int)] = [:]
+    }
+
+    /// The pack for ordinary files and the pack for secrets.
+    static let filesPack = "files", secretsPack = "secrets"
 
     /// Creates the run's directory and journal. Throws when the state directory is unsafe.
     init(root: RootDirectory, runID: String) throws {
@@ -27,10 +36,15 @@ public final class RollbackJournal: @unchecked Sendable {
         try root.makeDirectories(RootPath.join(directory, "backups"), mode: 0o700)
         let fd = try root.openDescriptor(RootPath.join(directory, "journal"),
                                          flags: O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
-        state = Mutex((fd, 1))
+        state = Mutex(State(descriptor: fd))
     }
 
-    deinit { state.withLock { _ = close($0.descriptor) } }
+    deinit {
+        state.withLock { state in
+            close(state.descriptor)
+            state.packs.values.forEach { close($0.descriptor) }
+        }
+    }
 
     /// Appends `records`; with `sync`, they are on disk when this returns.
     public func append(_ records: [JournalRecord], sync: Bool) throws {
@@ -42,8 +56,8 @@ public final class RollbackJournal: @unchecked Sendable {
         }
     }
 
-    /// Copies what `path` holds now into the backups (not yet synced: call `syncBackups()`),
-    /// and returns the snapshot that restores it.
+    /// Copies what `path` holds now into the backups (its directory entry is made durable by
+    /// `syncBackups()`), and returns the snapshot that restores it.
     public func snapshot(_ path: String, secret: Bool) throws -> PathSnapshot {
         guard let status = try root.status(of: path) else { return PathSnapshot(path: path, state: .absent) }
         switch status.kind {
@@ -55,24 +69,42 @@ public final class RollbackJournal: @unchecked Sendable {
             throw SystemError(code: EINVAL, operation: "back up (not a regular file, symlink or directory)", path: path)
         case .regular:
             let contents = try root.readFile(path) ?? []
-            let name = state.withLock { state -> String in
-                defer { state.nextBackup += 1 }
-                return String(state.nextBackup)
-            }
-            let backup = RootPath.join(RootPath.join(directory, "backups"), name)
-            let fd = try root.openDescriptor(backup, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
-            defer { close(fd) }
-            try FileDescriptorIO.writeAll(fd, contents, path: backup)
+            let location = try appendBackup(contents, secret: secret)
             return PathSnapshot(path: path, state: .regular(
-                backup: name, sha256: SHA256.hex(contents), attributes: FileAttributes(of: status), secret: secret))
+                backup: location, sha256: SHA256.hex(contents), attributes: FileAttributes(of: status), secret: secret))
         }
     }
 
-    /// Makes every backup written so far durable (one syncfs for all of them).
+    /// Appends `contents` to the right pack (created 0600 before any byte is written).
+    private func appendBackup(_ contents: [UInt8], secret: Bool) throws -> BackupLocation {
+        let name = secret ? Self.secretsPack : Self.filesPack
+        let path = RootPath.join(RootPath.join(directory, "backups"), name)
+        return try state.withLock { state in
+            if state.packs[name] == nil {
+                let fd = try root.openDescriptor(path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND, mode: 0o600)
+                state.packs[name] = (fd, 0)
+            }
+            let pack = state.packs[name]!
+            try FileDescriptorIO.writeAll(pack.descriptor, contents, path: path)
+            state.packs[name] = (pack.descriptor, pack.size + contents.count)
+            return BackupLocation(file: name, offset: pack.size, length: contents.count)
+        }
+    }
+
+    /// Makes every backup written so far durable: one sync per pack, then the directories.
+    /// Not syncfs: that would wait for every dirty page of the
+    /// whole file system, which on a busy host costs hundreds of milliseconds.
     public func syncBackups() throws {
-        let fd = try root.openDescriptor(RootPath.join(directory, "backups"), flags: O_RDONLY | O_DIRECTORY)
-        defer { close(fd) }
-        try Syscall.call(.fsync, "flush backups in", path: directory) { sc_syncfs(fd) }
+        try state.withLock { state in
+            for (name, pack) in state.packs {
+                try Syscall.call(.fsync, "flush the backups", path: name) { fdatasync(pack.descriptor) }
+            }
+        }
+        for path in [RootPath.join(directory, "backups"), directory, StateDirectory.runsPath] {
+            let fd = try root.openDescriptor(path, flags: O_RDONLY | O_DIRECTORY)
+            defer { close(fd) }
+            try Syscall.call(.fsync, "flush", path: path) { fsync(fd) }
+        }
     }
 }
 

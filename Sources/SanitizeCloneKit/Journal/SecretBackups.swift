@@ -12,11 +12,10 @@ enum SecretBackups {
     static func shred(_ run: RecordedRun, in root: RootDirectory) throws -> [String] {
         var shredded: [String] = []
         for (_, action) in run.undoActions {
-            guard case .restore(let snapshot) = action, case .regular(let backup, _, _, true) = snapshot.state else { continue }
-            let path = RootPath.join(RootPath.join(run.directory, "backups"), backup)
-            try shredFile(path, in: root)
+            guard case .restore(let snapshot) = action, case .regular(_, _, _, true) = snapshot.state else { continue }
             shredded.append(snapshot.path)
         }
+        try shredFile(RootPath.join(RootPath.join(run.directory, "backups"), RollbackJournal.secretsPack), in: root)
         return shredded
     }
 

@@ -67,10 +67,10 @@ public enum LineDiff {
         while i < n || j < m {
             if i < n, j < m, a[i] == b[j] {
                 steps.append(Step(kind: .same, text: a[i], oldLine: i, newLine: j)); i += 1; j += 1
-            } else if j < m, i == n || table[i][j + 1] >= table[i + 1][j] {
-                steps.append(Step(kind: .added, text: b[j], oldLine: i, newLine: j)); j += 1
-            } else {
+            } else if i < n, j == m || table[i + 1][j] >= table[i][j + 1] {
                 steps.append(Step(kind: .removed, text: a[i], oldLine: i, newLine: j)); i += 1
+            } else {
+                steps.append(Step(kind: .added, text: b[j], oldLine: i, newLine: j)); j += 1
             }
         }
         return steps

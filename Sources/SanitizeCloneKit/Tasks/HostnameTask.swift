@@ -19,7 +19,7 @@ public struct HostnameTask: SanitizeTask {
 
     public let name = "hostname"
     public let summary = "Give the clone its own hostname in /etc/hostname, /etc/hosts and /etc/machine-info"
-    public let runsAfter = ["machine-id"]
+    public let plannedAfter = ["machine-id"]
     public let configurationKeys: [ConfigurationKey] = [
         ConfigurationKey(section: "Hostname", name: "Hostname", summary: "A fixed hostname for every clone (rarely wanted; credentials are per clone)", defaultValue: "") { value in
             (try? Hostname.validate(value, source: "configuration")) == nil ? "not a valid hostname" : nil

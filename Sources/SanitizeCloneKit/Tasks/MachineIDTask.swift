@@ -85,8 +85,12 @@ public struct MachineIDTask: SanitizeTask {
         if try root.followedStatus(of: Self.dbusPath) != nil, MachineID.parse(try root.readText(Self.dbusPath)) != decision.newID {
             throw VerificationError("\(Self.dbusPath) does not match \(Self.path)")
         }
-        try validateWithUUIDGen(decision.uuidgen, path: Self.path, root: root)
-        if case .rewrite = decision.dbusCopy { try validateWithUUIDGen(decision.uuidgen, path: Self.dbusPath, root: root) }
+        // D-Bus reads its own copy when it is a regular file, else /etc/machine-id through the link.
+        if case .rewrite = decision.dbusCopy {
+            try validateWithUUIDGen(decision.uuidgen, path: Self.dbusPath, root: root)
+        } else {
+            try validateWithUUIDGen(decision.uuidgen, path: Self.path, root: root)
+        }
     }
 
     /// Runs `dbus-uuidgen --ensure=` on the file `path` leads to, through our own descriptor of its

@@ -28,7 +28,7 @@ public struct SSHHostKeysTask: SanitizeTask {
 
     public let name = "ssh-host-keys"
     public let summary = "Regenerate the SSH host keys (same types, sizes, owners and modes); remove old certificates"
-    public let runsAfter = ["hostname"]
+    public let plannedAfter = ["hostname"]
     public let expectedCost = TaskCost.large
     public let configurationKeys: [ConfigurationKey] = [
         ConfigurationKey(section: "SSH", name: "KeyTypes", summary: "Key types created when the template has no host keys", defaultValue: "rsa ecdsa ed25519") { value in
@@ -167,13 +167,14 @@ public struct SSHHostKeysTask: SanitizeTask {
             try workspace.install(name, as: key.path, attributes: key.privateAttributes, root: root)
             try context.changeApplied(index); index += 1
             try workspace.install(name + ".pub", as: key.path + ".pub", attributes: key.publicAttributes, root: root)
-            try context.changeApplied(index); index += 1
+            let newKey = try root.readText(key.path + ".pub").flatMap(SSHKey.init(publicKeyText:))
+            try context.changeApplied(index, actualNew: newKey?.summary); index += 1
+            if let newKey {
+                context.notice("New SSH host key \(newKey.summary) at \(key.path)", path: key.path + ".pub", new: newKey.fingerprint)
+            }
             if let certificate = key.certificate {
                 try root.removeFile(certificate)
                 try context.changeApplied(index); index += 1
-            }
-            if let text = try root.readText(key.path + ".pub"), let new = SSHKey(publicKeyText: text) {
-                context.notice("New SSH host key \(new.summary) at \(key.path)", path: key.path + ".pub", new: new.fingerprint)
             }
         }
     }
@@ -237,7 +238,7 @@ final class KeyWorkspace: @unchecked Sendable {
         try Syscall.call(.rename, "install", path: target) {
             renameat(descriptor, file, targetDirectory, RootPath.lastComponent(of: target))
         }
-        try Syscall.call(.fsync, "flush the directory of", path: target) { fsync(targetDirectory) }
+        try root.syncDirectory(targetDirectory, of: target)
     }
 
     /// Removes the directory and anything left in it.

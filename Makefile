@@ -1,0 +1,65 @@
+# sanitize-clone — build, test, demo, benchmark and install.
+#
+#   make demo     set up this machine and show plan → run → status → rollback on a demo root
+#   make test     set up this machine and run every test
+#   make bench    the benchmark (figures go to build/bench.txt)
+#   make install  DESTDIR=… PREFIX=/usr: binary, units, catalog, docs
+
+export PATH := /opt/swift/usr/bin:$(PATH)
+
+PREFIX     ?= /usr
+DESTDIR    ?=
+BUILD      ?= build
+SWIFT      ?= swift
+RELEASE    := .build/release/sanitize-clone
+DEBUG      := .build/debug/sanitize-clone
+
+# Every Debian package the build, the tests and the demo need.
+APT_PACKAGES := libsystemd-dev libdbus-1-dev pkg-config openssh-client dbus-bin python3 \
+                util-linux e2fsprogs coreutils
+
+.PHONY: all deps build debug test unit-tests contract demo bench install clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# A release binary with the Swift runtime linked in: it needs only libc, libsystemd and libdbus.
+build: deps
+	$(SWIFT) build -c release --static-swift-stdlib
+	@mkdir -p $(BUILD)
+	cp $(RELEASE) $(BUILD)/sanitize-clone
+	strip $(BUILD)/sanitize-clone
+
+debug: deps
+	$(SWIFT) build
+
+test: deps debug unit-tests contract
+
+unit-tests:
+	SANITIZE_CLONE_BINARY=$(CURDIR)/$(DEBUG) $(SWIFT) test
+
+contract: debug
+	bash ../shared/contract/check-cli-contract.sh $(DEBUG) 2>/dev/null
+
+demo: build
+	bash demo/demo.sh $(BUILD)/sanitize-clone $(BUILD)/demo
+
+bench: build
+	bash bench/bench.sh $(BUILD)/sanitize-clone $(BUILD)/bench | tee $(BUILD)/bench.txt
+
+install: build
+	install -D -m 0755 $(BUILD)/sanitize-clone $(DESTDIR)$(PREFIX)/bin/sanitize-clone
+	install -D -m 0644 systemd/sanitize-clone.catalog $(DESTDIR)$(PREFIX)/lib/systemd/catalog/sanitize-clone.catalog
+	for unit in systemd/*.service; do [ -e "$$unit" ] || continue; \
+	  install -D -m 0644 $$unit $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$unit); done
+	install -d $(DESTDIR)$(PREFIX)/share/doc/sanitize-clone
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/sanitize-clone/
+
+clean:
+	rm -rf .build $(BUILD)

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# make-template-root.sh ROOT [KEY_TYPES]
+# Builds a small Debian-like root that looks like a freshly cloned VM template: the template's
+# machine-id (also in /var/lib/dbus, as bookworm ships it), hostname, /etc/hosts, machine-info,
+# sshd_config with an Include, and SSH host keys of KEY_TYPES (default "rsa ecdsa ed25519").
+set -euo pipefail
+root=${1:?usage: make-template-root.sh ROOT [KEY_TYPES]}
+key_types=${2:-rsa ecdsa ed25519}
+
+rm -rf "$root"
+mkdir -p "$root"/etc/ssh/sshd_config.d "$root"/var/lib/dbus "$root"/etc/sanitize-clone/conf.d "$root"/run
+
+printf 'b7e3d0c2a1f94e5d8c6b5a4f3e2d1c0b\n' > "$root/etc/machine-id"
+chmod 0444 "$root/etc/machine-id"
+cp "$root/etc/machine-id" "$root/var/lib/dbus/machine-id"
+printf 'debian-template\n' > "$root/etc/hostname"
+cat > "$root/etc/hosts" <<'HOSTS'
+127.0.0.1	localhost
+127.0.1.1	debian-template.lab.example debian-template
+
+# The following lines are desirable for IPv6 capable hosts
+::1     localhost ip6-localhost ip6-loopback
+ff02::1 ip6-allnodes
+ff02::2 ip6-allrouters
+
+10.0.0.5	debian-template-backup	# the template's backup peer keeps its name
+HOSTS
+printf 'PRETTY_HOSTNAME="debian-template"\nCHASSIS=vm\n' > "$root/etc/machine-info"
+printf 'ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n' > "$root/etc/os-release"
+printf 'root:x:0:\nssh:x:101:\n' > "$root/etc/group"
+
+cat > "$root/etc/ssh/sshd_config" <<'SSHD'
+# sshd_config of the template
+Include /etc/ssh/sshd_config.d/*.conf
+PermitRootLogin prohibit-password
+SSHD
+: > "$root/etc/ssh/sshd_config.d/hostkeys.conf"
+for type in $key_types; do
+  echo "HostKey /etc/ssh/ssh_host_${type}_key" >> "$root/etc/ssh/sshd_config.d/hostkeys.conf"
+  ssh-keygen -q -t "$type" -N '' -C root@debian-template -f "$root/etc/ssh/ssh_host_${type}_key"
+done
+
+cat > "$root/etc/sanitize-clone/sanitize-clone.conf" <<'CONF'
+# sanitize-clone configuration of the template.
+[Hostname]
+# Clones without a hostname credential are called demo-<8 digits of their machine-id>.
+Prefix=demo
+CONF
