@@ -15,7 +15,7 @@ public enum ExitStatus {
     public static func code(for error: any Error) -> Int32 {
         switch error {
         case is LockHeldError: locked
-        case is CorruptJournalError, is RollbackIncompleteError: rollbackIncomplete
+        case is CorruptJournalError, is RollbackIncompleteError, is UnfinishedRunError: rollbackIncomplete
         default: invalidInput
         }
     }

@@ -47,6 +47,9 @@ extension RunEngine {
     public func rollback(rootPath: String, target: RollbackTarget, force: Bool, failpoint: Failpoint? = nil) throws -> RollbackReport {
         let started = Clock.monotonicNanoseconds()
         let root = try openRoot(rootPath)
+        guard try !StateDirectory.runIDs(in: root).isEmpty else {
+            throw InputError("no run recorded under \(rootPath) (see 'sanitize-clone status')")
+        }
         let lock = try RunLock(in: root)
         defer { withExtendedLifetime(lock) {} }
         let ids = try StateDirectory.runIDs(in: root)
@@ -108,6 +111,7 @@ extension RunEngine {
     /// `status` still lists them. Returns the runs pruned.
     public func prune(rootPath: String) throws -> [String] {
         let root = try openRoot(rootPath)
+        guard try !StateDirectory.runIDs(in: root).isEmpty else { return [] }
         let lock = try RunLock(in: root)
         defer { withExtendedLifetime(lock) {} }
         var pruned: [String] = []

@@ -87,7 +87,12 @@ public struct RunEngine: Sendable {
         }
 
         if outcomes.values.contains(where: { $0.status == .failed }) {
-            let remaining = try rollBack(journal: journal, planned: planned, root: appliedRoot, audit: audit, failpoint: options.failpoint)
+            let remaining: [String]
+            do {
+                remaining = try rollBack(journal: journal, planned: planned, root: appliedRoot, audit: audit, failpoint: options.failpoint)
+            } catch {
+                throw RollbackIncompleteError(runID: runID, remaining: ["the rollback itself failed: \(error)"])
+            }
             for index in report.tasks.indices {
                 switch report.tasks[index].status {
                 case .applied: report.tasks[index].status = .rolledBack
@@ -98,7 +103,11 @@ public struct RunEngine: Sendable {
             report.result = remaining.isEmpty ? .rolledBack : .failed
             report.remaining = remaining
         } else {
-            try commit(journal: journal, root: root, configuration: configuration, mode: options.mode, audit: audit, planned: planned)
+            do {
+                try commit(journal: journal, root: root, configuration: configuration, mode: options.mode, audit: audit, planned: planned)
+            } catch {
+                throw UnfinishedRunError(runID: runID, reason: "\(error)")
+            }
             report.result = .committed
         }
         report.durationMilliseconds = Clock.millisecondsSince(started)
@@ -366,4 +375,14 @@ final class Scheduler: Sendable {
 
     /// True while a task is applying.
     var isRunning: Bool { state.withLock { $0.running > 0 } }
+}
+
+/// A run whose changes are made but whose commit could not be recorded (exit 4): the next run
+/// treats it as interrupted and rolls it back first.
+public struct UnfinishedRunError: Error, CustomStringConvertible, Sendable {
+    public let runID: String
+    public let reason: String
+    public var description: String {
+        "Run \(runID) applied its changes but could not record its commit (\(reason)); the next 'sanitize-clone run' rolls it back first, or run 'sanitize-clone rollback \(runID)'"
+    }
 }

@@ -39,7 +39,11 @@ struct Undoer {
             }
             if let task = entry.task {
                 undoneByTask[task, default: 0] += 1
-                try failpoint?.trigger(task: task, at: .undo(undoneByTask[task]!))
+                do {
+                    try failpoint?.trigger(task: task, at: .undo(undoneByTask[task]!))
+                } catch {
+                    failures.append("\(entry.action.summary): \(error)")
+                }
             }
         }
         return failures

@@ -54,7 +54,8 @@ public struct MachineIDTask: SanitizeTask {
         guard let status = try root.status(of: Self.dbusPath) else { return .link }
         switch status.kind {
         case .symlink:
-            let leadsToMachineID = try root.canonicalPath(Self.dbusPath) == root.canonicalPath(Self.path)
+            // A link that cannot be resolved inside the root (dangling into a missing directory) leads elsewhere: relink it.
+            let leadsToMachineID = try (try? root.canonicalPath(Self.dbusPath)) == root.canonicalPath(Self.path)
             return leadsToMachineID ? .leave : .link
         case .regular:
             return .rewrite(FileAttributes(of: status))
