@@ -7,6 +7,7 @@ struct PlannedTask: Sendable {
     let changes: [Change]
     let skipReason: String?
     let notes: [String]
+    private let prepareBody: @Sendable () throws -> Void
     private let applyBody: @Sendable (ApplyContext) throws -> Void
     private let verifyBody: @Sendable (ApplyContext) throws -> Void
 
@@ -20,16 +21,19 @@ struct PlannedTask: Sendable {
         if let decision = plan.decision, plan.skipReason == nil {
             changes = plan.changes
             skipReason = plan.changes.isEmpty ? "nothing to change" : nil
+            prepareBody = { try task.prepare(decision) }
             applyBody = { try task.apply(decision, in: $0) }
             verifyBody = { try task.verify(decision, in: $0) }
         } else {
             changes = []
             skipReason = plan.skipReason ?? "nothing to change"
+            prepareBody = {}
             applyBody = { _ in }
             verifyBody = { _ in }
         }
     }
 
+    func prepare() throws { try prepareBody() }
     func apply(_ context: ApplyContext) throws { try applyBody(context) }
     func verify(_ context: ApplyContext) throws { try verifyBody(context) }
 

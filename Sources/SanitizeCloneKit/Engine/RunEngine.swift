@@ -79,6 +79,7 @@ public struct RunEngine: Sendable {
         }
 
         try preflight(planned, in: root)
+        for task in planned where task.skipReason == nil { try task.prepare() }
         let journal = try startJournal(runID: runID, planned: planned, root: root, mode: options.mode, audit: audit)
         let appliedRoot = try root.withTemporaryTag(runID, deferringDirectorySyncs: true)
         let outcomes = apply(planned, root: appliedRoot, journal: journal, options: options, audit: audit, observer: observer)

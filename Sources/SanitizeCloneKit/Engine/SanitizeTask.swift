@@ -1,3 +1,5 @@
+import Synchronization
+
 /// One unit of the sanitizing work: a single identity (machine-id, hostname, SSH host keys, …).
 ///
 /// A task is small and complete. `plan` only reads the root and says every change it would make
@@ -26,6 +28,10 @@ public protocol SanitizeTask: Sendable {
     /// Throws `InputError` for bad input (exit 2) or `MissingProgramError`.
     func plan(in context: PlanningContext) throws -> TaskPlan<Decision>
 
+    /// Starts work that changes nothing in the root (key generation outside it), so it overlaps
+    /// the journaling. Called after the plan is accepted, before anything changes. Optional.
+    func prepare(_ decision: Decision) throws
+
     /// Makes the planned changes, calling `context.changeApplied(_:)` after each one.
     /// Undo information is already durable when this is called.
     func apply(_ decision: Decision, in context: ApplyContext) throws
@@ -39,6 +45,16 @@ extension SanitizeTask {
     public var plannedAfter: [String] { [] }
     public var expectedCost: TaskCost { .small }
     public var configurationKeys: [ConfigurationKey] { [] }
+    public func prepare(_ decision: Decision) throws {}
+}
+
+/// A value set once a run is under way and read later (e.g. work started by `prepare`), shared
+/// between the copies of a task's decision.
+public final class SharedSlot<Value: Sendable>: Sendable {
+    private let value = Mutex<Value?>(nil)
+    public init() {}
+    public func get() -> Value? { value.withLock { $0 } }
+    public func set(_ newValue: Value?) { value.withLock { $0 = newValue } }
 }
 
 /// How long a task is expected to take, for scheduling only.

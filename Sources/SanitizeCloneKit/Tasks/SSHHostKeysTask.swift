@@ -7,7 +7,8 @@ import Glibc
 /// The keys are those `HostKey` names in sshd_config and its `Include` files, else the key
 /// files present, else (a sealed template has none) `[SSH] KeyTypes=`. Each new key keeps the
 /// old key's type, size, owner, group and mode; all are generated at once with the host's
-/// `ssh-keygen` in a private directory beside the target and renamed into place.
+/// `ssh-keygen` in a private directory outside the root as soon as the plan is known, then
+/// written into place atomically with the old key's attributes.
 /// Certificates of old keys are removed and reported; new fingerprints are logged.
 public struct SSHHostKeysTask: SanitizeTask {
     /// One key to generate.
@@ -24,6 +25,8 @@ public struct SSHHostKeysTask: SanitizeTask {
         let keys: [KeyPlan]
         let comment: String
         let keygen: Program
+        /// The keys being generated, from `prepare` until `apply` has installed them.
+        let generation = SharedSlot<KeyGeneration>()
     }
 
     public let name = "ssh-host-keys"
@@ -136,38 +139,24 @@ public struct SSHHostKeysTask: SanitizeTask {
         return nil
     }
 
+    /// Starts generating every key (outside the root, so before the journal is written).
+    public func prepare(_ decision: Decision) throws {
+        let requests = decision.keys.map { KeyGeneration.Request(name: Self.generationName($0), type: $0.type, bits: $0.bits) }
+        decision.generation.set(try KeyGeneration(requests, comment: decision.comment, keygen: decision.keygen))
+    }
+
     public func apply(_ decision: Decision, in context: ApplyContext) throws {
         let root = context.root
-        let byDirectory = Dictionary(grouping: decision.keys) { try! root.canonicalPath(RootPath.parent(of: $0.path)) }
-        var generated: [(key: KeyPlan, workspace: KeyWorkspace)] = []
-        var workspaces: [KeyWorkspace] = []
-        defer { workspaces.forEach { $0.remove() } }
-
-        // Start every ssh-keygen at once, RSA first; then collect them.
-        var running: [(KeyPlan, KeyWorkspace, RunningProgram)] = []
-        for (directory, keys) in byDirectory.sorted(by: { $0.key < $1.key }) {
-            let workspace = try KeyWorkspace(directory: directory, root: root)
-            workspaces.append(workspace)
-            for key in keys {
-                var arguments = ["-q", "-t", key.type, "-N", "", "-C", decision.comment]
-                if let bits = key.bits { arguments += ["-b", String(bits)] }
-                arguments += ["-f", workspace.pathForKeygen(RootPath.lastComponent(of: key.path))]
-                running.append((key, workspace, try decision.keygen.start(arguments)))
-            }
-        }
-        for (key, workspace, program) in running {
-            try program.wait().check()
-            generated.append((key, workspace))
-        }
-
+        if decision.generation.get() == nil { try prepare(decision) }
+        guard let generation = decision.generation.get() else { return }
+        defer { decision.generation.set(nil) }
         var index = 0
         for key in decision.keys {
-            let workspace = generated.first { $0.key.path == key.path }!.workspace
-            let name = RootPath.lastComponent(of: key.path)
-            try workspace.install(name, as: key.path, attributes: key.privateAttributes, root: root)
+            let (privateKey, publicKey) = try generation.result(for: Self.generationName(key))
+            try root.writeFileAtomically(key.path, contents: privateKey, attributes: key.privateAttributes)
             try context.changeApplied(index); index += 1
-            try workspace.install(name + ".pub", as: key.path + ".pub", attributes: key.publicAttributes, root: root)
-            let newKey = try root.readText(key.path + ".pub").flatMap(SSHKey.init(publicKeyText:))
+            try root.writeFileAtomically(key.path + ".pub", contents: publicKey, attributes: key.publicAttributes)
+            let newKey = SSHKey(publicKeyText: String(decoding: publicKey, as: UTF8.self))
             try context.changeApplied(index, actualNew: newKey?.summary); index += 1
             if let newKey {
                 context.notice("New SSH host key \(newKey.summary) at \(key.path)", path: key.path + ".pub", new: newKey.fingerprint)
@@ -177,6 +166,11 @@ public struct SSHHostKeysTask: SanitizeTask {
                 try context.changeApplied(index); index += 1
             }
         }
+    }
+
+    /// A unique file name for `key` in the generation directory.
+    static func generationName(_ key: KeyPlan) -> String {
+        "key-" + SHA256.hex(Array(key.path.utf8)).prefix(16)
     }
 
     public func verify(_ decision: Decision, in context: ApplyContext) throws {
@@ -195,55 +189,5 @@ public struct SSHHostKeysTask: SanitizeTask {
                 throw VerificationError("\(key.path): owner, group or mode differ from the old key's")
             }
         }
-    }
-}
-
-/// A private 0700 directory beside the keys, named with the run id so recovery removes it,
-/// where ssh-keygen writes before the keys are renamed into place.
-final class KeyWorkspace: @unchecked Sendable {
-    // @unchecked: used by one task's apply at a time; the descriptor is immutable.
-    let directory: String
-    let name: String
-    let descriptor: Int32
-    private let root: RootDirectory
-
-    init(directory: String, root: RootDirectory) throws {
-        let name = ".ssh-host-keys.\(root.temporaryTag).\(UInt32.random(in: 0...UInt32.max))"
-        let parent = try root.openDescriptor(directory, flags: O_RDONLY | O_DIRECTORY)
-        defer { close(parent) }
-        try Syscall.call(.mkdir, "create a private key directory in", path: directory) { mkdirat(parent, name, 0o700) }
-        self.directory = directory
-        self.root = root
-        self.name = name
-        descriptor = try root.openDescriptor(RootPath.join(directory, name), flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
-    }
-
-    /// The path ssh-keygen writes `file` to: through our descriptor, never a path it could be
-    /// redirected on.
-    func pathForKeygen(_ file: String) -> String {
-        RootDirectory.pathForOtherProgram(directory: descriptor, name: file)
-    }
-
-    /// Gives `file` its attributes, syncs it and renames it onto `target` (same directory tree).
-    func install(_ file: String, as target: String, attributes: FileAttributes, root: RootDirectory) throws {
-        let fd = try Syscall.call(.open, "open the new key", path: target) { openat(descriptor, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
-        do {
-            defer { close(fd) }
-            try Syscall.call(.chown, "set the owner of", path: target) { fchown(fd, attributes.owner, attributes.group) }
-            try Syscall.call(.chmod, "set the mode of", path: target) { fchmod(fd, attributes.mode) }
-            try Syscall.call(.fsync, "flush", path: target) { fsync(fd) }
-        }
-        let targetDirectory = try root.openParent(of: try root.canonicalPath(target))
-        defer { close(targetDirectory) }
-        try Syscall.call(.rename, "install", path: target) {
-            renameat(descriptor, file, targetDirectory, RootPath.lastComponent(of: target))
-        }
-        try root.syncDirectory(targetDirectory, of: target)
-    }
-
-    /// Removes the directory and anything left in it.
-    func remove() {
-        close(descriptor)
-        try? root.removeTree(RootPath.join(directory, name))
     }
 }
