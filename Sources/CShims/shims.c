@@ -3,6 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/random.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -50,3 +56,28 @@ int sc_random_bytes(void *buffer, size_t length) {
     }
     return 0;
 }
+
+int sc_permanent_mac(const char *name, unsigned char *out) {
+    struct {
+        struct ethtool_perm_addr header;
+        unsigned char data[32];
+    } request;
+    struct ifreq ifr;
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    memset(&request, 0, sizeof request);
+    memset(&ifr, 0, sizeof ifr);
+    request.header.cmd = ETHTOOL_GPERMADDR;
+    request.header.size = sizeof request.data;
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    ifr.ifr_data = (void *)&request;
+    int r = ioctl(fd, SIOCETHTOOL, &ifr);
+    int saved = errno;
+    close(fd);
+    if (r < 0) { errno = saved; return -1; }
+    if (request.header.size > 32) request.header.size = 32;
+    memcpy(out, request.data, request.header.size);
+    return (int)request.header.size;
+}
+
+int sc_detach_mount(const char *path) { return umount2(path, MNT_DETACH); }

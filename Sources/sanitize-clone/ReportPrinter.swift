@@ -40,6 +40,15 @@ enum ReportPrinter {
         return out
     }
 
+    /// The new SSH fingerprints as a block an administrator compares on first connect.
+    static func fingerprintBlock(for report: RunReport, root: String) -> String {
+        let keys = report.tasks.flatMap(\.changes).filter { $0.path.hasSuffix(".pub") }.compactMap(\.new).filter { $0.contains("SHA256:") }
+        guard !keys.isEmpty, report.result == .committed else { return "" }
+        var out = "\n-----BEGIN SSH HOST KEY FINGERPRINTS-----\n"
+        for key in keys { out += "\(key)\n" }
+        return out + "-----END SSH HOST KEY FINGERPRINTS-----\n"
+    }
+
     /// The `status` view.
     static func text(for report: StatusReport) -> String {
         var out = "Runs recorded under \(report.root):\n"

@@ -17,7 +17,7 @@ struct SanitizeCloneCommand: ParsableCommand {
               sanitize-clone run --root /mnt/clone --hostname web-07
             """,
         subcommands: [RunCommand.self, PlanCommand.self, RollbackCommand.self, StatusCommand.self,
-                      TasksCommand.self, PruneCommand.self]
+                      TasksCommand.self, PruneCommand.self, SealCommand.self, DetectCommand.self, VerifyCommand.self]
     )
 }
 
@@ -40,6 +40,8 @@ struct RunArguments: ParsableArguments {
 
     @Option(help: ArgumentHelp("A configuration file to use instead of <root>/etc/sanitize-clone/sanitize-clone.conf.", valueName: "file"))
     var config: String?
+
+    @OptionGroup var platform: PlatformArguments
 
     func options(dryRun: Bool) throws -> RunOptions {
         var options = RunOptions()
@@ -72,8 +74,18 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Print the plan and change nothing at all.")
     var dryRun = false
 
+    @Flag(help: "The boot service's mode: act only on a sealed template or a detected clone; record a fingerprint otherwise.")
+    var auto = false
+
+    @Flag(help: ArgumentHelp("With --auto: the VM generation ID changed (udev's NEW_VMGENID); take it as the clone signal.", visibility: .hidden))
+    var generationChanged = false
+
     func run() throws {
-        try RunExecution.execute(arguments, dryRun: dryRun)
+        if auto {
+            try AutoRunExecution.execute(arguments, dryRun: dryRun, generationChanged: generationChanged)
+        } else {
+            try RunExecution.execute(arguments, dryRun: dryRun)
+        }
     }
 }
 

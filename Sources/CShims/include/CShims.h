@@ -30,6 +30,13 @@ int sc_pipe_cloexec(int fds[2]);
 /// Fills `buffer` with `length` bytes from the kernel's random generator (getrandom(2)).
 int sc_random_bytes(void *buffer, size_t length);
 
+/// The permanent hardware address of interface `name` (ETHTOOL_GPERMADDR) into `out`
+/// (at least 32 bytes); returns its length, 0 when the driver has none, -1 with errno on failure.
+int sc_permanent_mac(const char *name, unsigned char *out);
+
+/// umount2(path, MNT_DETACH).
+int sc_detach_mount(const char *path);
+
 /// The errno of the calling thread, readable from Swift without Glibc's macro.
 int sc_errno(void);
 

@@ -74,7 +74,9 @@ extension RunEngine {
         if run.secretsShredded && !force {
             throw InputError("run \(id) was a boot-time run and shredded the template's private keys; rollback cannot bring them back (pass --force to undo everything else)")
         }
-        if !force {
+        // An interrupted run (or rollback) has no "after" state to protect: its own partial undo
+        // changed those files. Finish it, as recovery would.
+        if !force && !run.needsRecovery {
             for (path, fingerprint) in run.fingerprintsAfterRun.sorted(by: { $0.key < $1.key })
             where try PathFingerprint.of(path, in: root) != fingerprint {
                 throw InputError("\(path) has changed since run \(id) wrote it; rolling back would lose that change (pass --force to roll back anyway)")

@@ -25,6 +25,8 @@ public struct RunEngine: Sendable {
     public static let engineKeys: [ConfigurationKey] = [
         .number(section: "Journal", name: "KeepRuns", summary: "How many finished runs keep their journal and backups", defaultValue: 3, range: 0...100),
         ConfigurationKey(section: "Run", name: "SkipTasks", summary: "Tasks never run (space-separated names)", defaultValue: ""),
+        .boolean(section: "Boot", name: "RebootAfterMachineIDChange",
+                 summary: "Reboot once after a boot-time run changed the machine-id PID 1 and journald already use", defaultValue: true),
     ]
 
     public init(tasks: [any SanitizeTask], logger: Logger) {
@@ -296,9 +298,13 @@ public struct RunEngine: Sendable {
         audit.record(.runCommitted, "Run \(journal.runID) committed: \(changed) change(s) in \(planned.filter { $0.skipReason == nil }.count) task(s)")
     }
 
-    /// A new run id: UTC time, then random hex ("20261127T052237-3fa2c1").
+    /// A new run id: UTC time, then the milliseconds and random hex ("20261127T052237-1f3a2c").
+    /// The suffix starts with the milliseconds (3 hex digits), so ids sort by time even within one
+    /// second: `rollback --last`, `status` and retention rely on that order.
     static func newRunID() -> String {
-        Clock.compactStamp(Clock.nowMilliseconds()) + "-" + Hex.encode((0..<3).map { _ in UInt8.random(in: 0...255) })
+        let now = Clock.nowMilliseconds()
+        let milliseconds = String(String(0x1000 + Int(now % 1000), radix: 16).dropFirst())
+        return Clock.compactStamp(now) + "-" + milliseconds + String(String(Int.random(in: 0x1000...0x1fff), radix: 16).dropFirst())
     }
 }
 

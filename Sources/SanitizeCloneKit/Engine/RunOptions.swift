@@ -25,8 +25,28 @@ public struct RunOptions: Sendable {
     /// Where per-clone credentials are read from (live runs only); nil: `$CREDENTIALS_DIRECTORY`,
     /// then `/run/credentials/@system`.
     public var credentialsDirectory: String?
+    /// What the boot-time run knows about the template (set by `AutoRun`); nil for manual runs.
+    public var boot: BootFacts?
 
     public init() {}
+}
+
+/// Facts a boot-time run passes to the tasks: the template's recorded machine-id and the DMI
+/// product UUID, so the machine-id task can tell systemd's random transient id from one that is
+/// not unique (the template's, or one derived from a product UUID two clones may share).
+public struct BootFacts: Sendable {
+    public var templateMachineID: String?
+    public var productUUID: String?
+
+    public init(templateMachineID: String?, productUUID: String?) {
+        self.templateMachineID = templateMachineID
+        self.productUUID = productUUID
+    }
+
+    /// Ids that are not unique to this clone.
+    public var sharedMachineIDs: Set<String> {
+        Set([templateMachineID].compactMap { $0 } + (productUUID.map(ProductUUID.derivedMachineIDs) ?? []))
+    }
 }
 
 /// The new identity as the tasks plan it, so later tasks use earlier tasks' new values

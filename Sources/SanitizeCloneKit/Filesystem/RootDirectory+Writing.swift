@@ -36,6 +36,15 @@ extension RootDirectory {
         try syncDirectory(directory, of: target)
     }
 
+    /// Rewrites the existing file `path` in place (same inode), for a file that is the source of a
+    /// bind mount and so cannot be replaced by a rename. Not atomic: used for /run files only.
+    public func overwriteInPlace(_ path: String, contents: [UInt8]) throws {
+        let fd = try openDescriptor(path, flags: O_WRONLY | O_TRUNC | O_NOFOLLOW)
+        defer { close(fd) }
+        try FileDescriptorIO.writeAll(fd, contents, path: path)
+        try Syscall.call(.fsync, "flush", path: path) { fsync(fd) }
+    }
+
     /// Makes `path` a symlink to `target`, atomically replacing what is there (a symlink is
     /// never followed here: the link itself is replaced).
     public func createSymlink(_ path: String, pointingTo linkTarget: String) throws {

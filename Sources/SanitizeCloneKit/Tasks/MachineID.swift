@@ -16,6 +16,11 @@ public enum MachineID {
             && text != String(repeating: "0", count: 32)
     }
 
+    /// True when the root's /etc/machine-id says `uninitialized` (a sealed template).
+    public static func isUninitialized(in root: RootDirectory) throws -> Bool {
+        try root.readText("/etc/machine-id")?.trimmingWhitespace() == "uninitialized"
+    }
+
     /// The id in the first line of a machine-id file's contents, or nil ("uninitialized",
     /// empty, malformed).
     public static func parse(_ contents: String?) -> String? {

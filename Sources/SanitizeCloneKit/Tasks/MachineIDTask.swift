@@ -1,3 +1,5 @@
+import CShims
+
 /// Gives the machine a new random `/etc/machine-id` and makes D-Bus's copy agree.
 ///
 /// `/var/lib/dbus/machine-id`: a symlink to `/etc/machine-id` stays; a regular file is rewritten
@@ -9,6 +11,10 @@ public struct MachineIDTask: SanitizeTask {
         let newID: String
         let dbusCopy: DBusCopy
         let uuidgen: Program
+        /// At first boot systemd bind-mounts a transient id from /run/machine-id over
+        /// /etc/machine-id; when that id is not unique it is replaced in /run too and the mount
+        /// is detached so the new id reaches the disk.
+        let replacesTransientID: Bool
     }
 
     /// What to do with `/var/lib/dbus/machine-id`.
@@ -29,6 +35,14 @@ public struct MachineIDTask: SanitizeTask {
         let uuidgen = try Program.find("dbus-uuidgen", package: "dbus-bin")
         let oldText = try root.readText(Self.path)
         let oldID = MachineID.parse(oldText)
+        var replacesTransientID = false
+        if let boot = context.options.boot, root.isLiveSystem, try Self.isTransient(in: root) {
+            if let transient = oldID, !boot.sharedMachineIDs.contains(transient) {
+                context.identity.machineID = transient
+                return .skip("keeping systemd's random transient id \(transient) (systemd-machine-id-commit writes it to disk)")
+            }
+            replacesTransientID = true
+        }
         let newID = try MachineID.random()
         context.identity.machineID = newID
         context.identity.previousMachineID = oldID
@@ -46,7 +60,15 @@ public struct MachineIDTask: SanitizeTask {
             changes.append(Change(path: Self.dbusPath, action: "symlink", old: old, new: "symlink → \(Self.path)",
                                   undo: .restorePath(followingSymlinks: false)))
         }
-        return TaskPlan(changes: changes, decision: Decision(newID: newID, dbusCopy: dbusCopy, uuidgen: uuidgen))
+        return TaskPlan(changes: changes, decision: Decision(newID: newID, dbusCopy: dbusCopy, uuidgen: uuidgen,
+                                                            replacesTransientID: replacesTransientID))
+    }
+
+    /// True when /etc/machine-id is a mount point (systemd's transient id on a first boot).
+    static func isTransient(in root: RootDirectory) throws -> Bool {
+        guard let file = try root.status(of: path), file.kind == .regular,
+              let directory = try root.followedStatus(of: RootPath.parent(of: path)) else { return false }
+        return file.device != directory.device
     }
 
     private func planDBusCopy(in root: RootDirectory) throws -> DBusCopy {
@@ -66,6 +88,14 @@ public struct MachineIDTask: SanitizeTask {
 
     public func apply(_ decision: Decision, in context: ApplyContext) throws {
         let contents = Array((decision.newID + "\n").utf8)
+        if decision.replacesTransientID {
+            // Everything reading /etc/machine-id from now on sees the new id (same inode as the
+            // mount), and the disk gets it too: this boot's commit will never run, we reboot.
+            try context.root.overwriteInPlace("/run/machine-id", contents: contents)
+            guard sc_detach_mount(Self.path) == 0 else {
+                throw SystemError(code: sc_errno(), operation: "detach systemd's transient mount of", path: Self.path)
+            }
+        }
         try context.root.writeFileAtomically(Self.path, contents: contents, attributes: FileAttributes(mode: 0o444))
         try context.changeApplied(0)
         switch decision.dbusCopy {

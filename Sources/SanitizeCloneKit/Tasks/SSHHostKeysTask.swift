@@ -47,13 +47,7 @@ public struct SSHHostKeysTask: SanitizeTask {
     public func plan(in context: PlanningContext) throws -> TaskPlan<Decision> {
         let root = context.root
         let keygen = try Program.find("ssh-keygen", package: "openssh-client")
-        let config = try SSHDConfig(root: root)
-        var paths = config.hostKeys
-        if paths.isEmpty {
-            paths = try root.directoryEntries(Self.defaultDirectory)
-                .filter { $0.hasPrefix("ssh_host_") && $0.hasSuffix("_key") }
-                .map { RootPath.join(Self.defaultDirectory, $0) }
-        }
+        var paths = try Self.keyPaths(in: root)
         if paths.isEmpty {
             guard try root.followedStatus(of: Self.defaultDirectory)?.kind == .directory else {
                 return .skip("\(Self.defaultDirectory) does not exist (no OpenSSH server in this root)")
@@ -115,6 +109,20 @@ public struct SSHHostKeysTask: SanitizeTask {
             privateAttributes: privateStatus.map(FileAttributes.init(of:)) ?? distroDefault,
             publicAttributes: publicStatus.map(FileAttributes.init(of:)) ?? FileAttributes(mode: 0o644),
             certificate: try root.status(of: certificate) != nil ? certificate : nil)
+    }
+
+    /// The key paths this root's sshd uses: `HostKey` lines, else the key files present.
+    static func keyPaths(in root: RootDirectory) throws -> [String] {
+        let configured = try SSHDConfig(root: root).hostKeys
+        if !configured.isEmpty { return configured }
+        return try root.directoryEntries(defaultDirectory)
+            .filter { $0.hasPrefix("ssh_host_") && $0.hasSuffix("_key") }
+            .map { RootPath.join(defaultDirectory, $0) }
+    }
+
+    /// SHA256 fingerprints of the host keys present now (for the recorded template identity).
+    public static func existingKeyFingerprints(in root: RootDirectory) throws -> [String] {
+        try keyPaths(in: root).compactMap { try readKey($0, root: root)?.fingerprint }.sorted()
     }
 
     /// The old key's public facts from its .pub file, else from the private key.

@@ -1,0 +1,122 @@
+/// `sanitize-clone run --auto`: what the first-boot service does.
+///
+/// It acts only when the template was sealed or this machine is a clone of the one its root
+/// records; otherwise it leaves the machine alone — recording a fingerprint on a machine that has
+/// none (the template's own boot), saying "not a clone" on an unchanged one. After a successful
+/// run the record is updated, so later boots change nothing. A sealed clone fails forward: if the
+/// run fails, what the sealed template lacks (a machine-id, host keys) is still created.
+public struct AutoRun: Sendable {
+    /// What happened.
+    public struct Outcome: Sendable {
+        public var verdict: CloneDetector.Verdict
+        public var reasons: [String]
+        /// The run's report, when one ran.
+        public var report: RunReport?
+        /// A reboot is due so every service starts under the new identity.
+        public var rebootNeeded: Bool
+        /// What was created anyway after a failed run on a sealed clone.
+        public var failForward: [String]
+        /// One line for the console and `systemctl status`.
+        public var summary: String
+
+        /// 0 when nothing was to be done or the run committed; else the report's code.
+        public var exitCode: Int32 { report?.exitCode ?? 0 }
+    }
+
+    public let engine: RunEngine
+
+    public init(engine: RunEngine) { self.engine = engine }
+
+    /// Runs the boot-time decision and, for a clone, the task graph in `.auto` mode.
+    /// `generationChanged` (the vmgenid udev rule) takes a VM generation change as the clone signal.
+    public func run(rootPath: String, options: RunOptions, platform: PlatformFacts, generationChanged: Bool = false,
+                    observer: (any RunObserver)? = nil) throws -> Outcome {
+        let root = try engine.openRoot(rootPath)
+        let recorded = try RecordedIdentity.load(from: root)
+        let uninitialized = try MachineID.isUninitialized(in: root)
+        var (verdict, reasons) = CloneDetector(recorded: recorded, platform: platform).decide(machineIDUninitialized: uninitialized)
+        if generationChanged && verdict == .sameMachine {
+            verdict = .clone
+            reasons.append("the VM generation ID changed (a live fork or snapshot restore)")
+        }
+
+        switch verdict {
+        case .unrecorded:
+            if !options.dryRun { try RecordedIdentity.current(of: root, platform: platform, sealed: false).save(to: root) }
+            return Outcome(verdict: verdict, reasons: reasons, report: nil, rebootNeeded: false, failForward: [],
+                           summary: "Not a clone: this machine's identity is now recorded in \(RecordedIdentity.path)")
+        case .sameMachine:
+            return Outcome(verdict: verdict, reasons: reasons, report: nil, rebootNeeded: false, failForward: [],
+                           summary: "Not a clone: \(reasons.last ?? "")")
+        case .sealed, .clone:
+            break
+        }
+
+        ServiceNotifier.status(verdict == .sealed ? "Sealed template: giving this clone its own identity…" : "Clone detected: giving it its own identity…")
+        var runOptions = options
+        runOptions.mode = .auto
+        runOptions.boot = BootFacts(templateMachineID: recorded?.template.machineID, productUUID: platform.productUUID)
+        let report = try engine.run(rootPath: rootPath, options: runOptions, observer: observer)
+        if options.dryRun {
+            return Outcome(verdict: verdict, reasons: reasons, report: report, rebootNeeded: false, failForward: [], summary: "Planned (dry run)")
+        }
+
+        guard report.result == .committed else {
+            let created = verdict == .sealed ? try FailForward.createMissingIdentity(in: root, configuration: try loadConfiguration(root, options)) : []
+            let summary = "The run failed and was rolled back" + (created.isEmpty ? "" : "; created what the sealed template lacked: \(created.joined(separator: ", "))")
+            ServiceNotifier.status(summary)
+            return Outcome(verdict: verdict, reasons: reasons, report: report, rebootNeeded: false, failForward: created, summary: summary)
+        }
+
+        var updated = try recorded ?? RecordedIdentity.current(of: root, platform: platform, sealed: false)
+        updated.machine = RecordedIdentity.Fingerprint(productUUID: platform.productUUID, macs: platform.permanentMACs)
+        updated.sealed = false
+        updated.recordedAt = Clock.nowMilliseconds()
+        try updated.save(to: root)
+
+        let machineIDChanged = report.tasks.contains { $0.name == "machine-id" && $0.status == .applied }
+        let configuration = try loadConfiguration(root, options)
+        let reboot = machineIDChanged && root.isLiveSystem && configuration.flag("Boot", "RebootAfterMachineIDChange")
+        let summary = "This clone has its own identity (run \(report.runID))" + (reboot ? "; rebooting once so every service starts with it" : "")
+        ServiceNotifier.status(summary)
+        return Outcome(verdict: verdict, reasons: reasons, report: report, rebootNeeded: reboot, failForward: [], summary: summary)
+    }
+
+    private func loadConfiguration(_ root: RootDirectory, _ options: RunOptions) throws -> Configuration {
+        try Configuration.load(from: root, keys: engine.configurationKeys, mainFileOverride: options.configFile)
+    }
+
+    /// Asks systemd to reboot without waiting (`systemctl --no-block reboot`, through PID 1's
+    /// private socket: the system bus may not run yet).
+    public static func requestReboot() throws {
+        try Program.find("systemctl", package: "systemd").run(["--no-block", "reboot"]).check()
+    }
+}
+
+/// Creates what a sealed template lacks when its first boot's run failed, so the clone stays
+/// reachable: a valid machine-id and the host keys sshd needs. Not journaled: it only creates
+/// what is missing.
+enum FailForward {
+    static func createMissingIdentity(in root: RootDirectory, configuration: Configuration) throws -> [String] {
+        var created: [String] = []
+        if MachineID.parse(try root.readText("/etc/machine-id")) == nil {
+            try root.writeFileAtomically("/etc/machine-id", contents: Array((try MachineID.random() + "\n").utf8), attributes: FileAttributes(mode: 0o444))
+            created.append("/etc/machine-id")
+        }
+        var paths = try SSHHostKeysTask.keyPaths(in: root)
+        if paths.isEmpty, try root.followedStatus(of: "/etc/ssh")?.kind == .directory {
+            paths = configuration.value("SSH", "KeyTypes").split(separator: " ").map { "/etc/ssh/ssh_host_\($0)_key" }
+        }
+        let keygen = try Program.find("ssh-keygen", package: "openssh-client")
+        for path in paths where try root.followedStatus(of: path) == nil {
+            let name = RootPath.lastComponent(of: path)
+            guard let type = ["rsa", "ecdsa", "ed25519"].first(where: { name == "ssh_host_\($0)_key" }) else { continue }
+            let generation = try KeyGeneration([KeyGeneration.Request(name: name, type: type, bits: nil)], comment: "root@localhost", keygen: keygen)
+            let (privateKey, publicKey) = try generation.result(for: name)
+            try root.writeFileAtomically(path, contents: privateKey, attributes: FileAttributes(mode: 0o600))
+            try root.writeFileAtomically(path + ".pub", contents: publicKey, attributes: FileAttributes(mode: 0o644))
+            created.append(path)
+        }
+        return created
+    }
+}

@@ -1,0 +1,71 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `sanitize-clone verify`: proves the clone — every identity differs from the template's
+/// recorded one and is consistent.
+public struct CloneVerification: Sendable {
+    /// One check and its result.
+    public struct Check: Sendable {
+        public let name: String
+        public let passed: Bool
+        public let detail: String
+    }
+
+    public init() {}
+
+    /// Runs every check against `root`.
+    public func checks(root: RootDirectory) throws -> [Check] {
+        var checks: [Check] = []
+        let recorded = try RecordedIdentity.load(from: root)
+        let template = recorded?.template
+        func check(_ name: String, _ passed: Bool, _ detail: String) { checks.append(Check(name: name, passed: passed, detail: detail)) }
+
+        let machineID = MachineID.parse(try root.readText("/etc/machine-id"))
+        check("machine-id is valid", machineID != nil, machineID ?? "/etc/machine-id holds no valid id")
+        if let machineID, let old = template?.machineID {
+            check("machine-id differs from the template's", machineID != old, machineID == old ? "still \(old)" : "\(machineID) (template \(old))")
+        }
+        if try root.followedStatus(of: "/var/lib/dbus/machine-id") != nil {
+            let dbus = MachineID.parse(try root.readText("/var/lib/dbus/machine-id"))
+            check("D-Bus machine-id equals /etc/machine-id", dbus == machineID, dbus ?? "invalid")
+        }
+
+        let hostname = try root.readText("/etc/hostname")?.split(separator: "\n").first.map { $0.trimmingWhitespace() } ?? ""
+        check("hostname is valid", (try? Hostname.validate(hostname, source: "/etc/hostname")) != nil, hostname.isEmpty ? "/etc/hostname is empty" : hostname)
+        if let old = template?.hostname {
+            check("hostname differs from the template's", hostname.lowercased() != old.lowercased(), "\(hostname) (template \(old))")
+        }
+        let shortName = Hostname.split(hostname).name
+        let hosts = try root.readText("/etc/hosts") ?? ""
+        let named = hosts.split(separator: "\n").contains { HostsFile.fields(String($0)).dropFirst().contains { $0.lowercased() == shortName.lowercased() } }
+        check("hostname is in /etc/hosts", named, named ? shortName : "no line of /etc/hosts names \(shortName)")
+
+        for path in try SSHHostKeysTask.keyPaths(in: root) {
+            let privateKey = try root.readText(path).flatMap(SSHKey.init(privateKeyText:))
+            let publicKey = try root.readText(path + ".pub").flatMap(SSHKey.init(publicKeyText:))
+            guard let publicKey else {
+                check("\(path).pub matches its private key", false, "missing or unreadable")
+                continue
+            }
+            if let privateKey {
+                check("\(path).pub matches its private key", privateKey.blob == publicKey.blob, publicKey.fingerprint)
+            }
+            if let old = template?.sshFingerprints {
+                check("\(path) is not the template's key", !old.contains(publicKey.fingerprint), publicKey.fingerprint)
+            }
+        }
+
+        if root.isLiveSystem {
+            for uuid in try FstabReferences.uuids(in: root) {
+                var info = stat()
+                let present = lstat("/dev/disk/by-uuid/\(uuid)", &info) == 0
+                check("fstab UUID \(uuid) is present", present, present ? "/dev/disk/by-uuid/\(uuid)" : "no device has it")
+            }
+        }
+        if recorded == nil {
+            check("template identity recorded", false, "no \(RecordedIdentity.path): nothing to compare with (seal the template first)")
+        }
+        return checks
+    }
+}

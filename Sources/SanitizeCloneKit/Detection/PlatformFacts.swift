@@ -1,0 +1,102 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CShims
+
+/// A network interface as clone detection sees it.
+public struct NetworkInterface: Sendable, Equatable, Codable {
+    public var name: String
+    /// The current address, lowercase "52:54:00:…".
+    public var mac: String
+    /// The burned-in address (ETHTOOL_GPERMADDR), or the current one when the driver has none.
+    public var permanentMAC: String
+    /// True for a device with a bus behind it (not lo, bridges, veth…).
+    public var isPhysical: Bool
+
+    public init(name: String, mac: String, permanentMAC: String? = nil, isPhysical: Bool = true) {
+        self.name = name
+        self.mac = mac.lowercased()
+        self.permanentMAC = (permanentMAC ?? mac).lowercased()
+        self.isPhysical = isPhysical
+    }
+}
+
+/// What the platform says about this machine: the DMI product UUID and the NICs. Read from the
+/// running system, or — for a `--root` that is not the running system — given on the command
+/// line, since the build host's own facts are never the guest's.
+public struct PlatformFacts: Sendable, Equatable {
+    /// `/sys/class/dmi/id/product_uuid` (root-only), lowercase; nil when the platform has none.
+    public var productUUID: String?
+    public var interfaces: [NetworkInterface]
+
+    public init(productUUID: String?, interfaces: [NetworkInterface]) {
+        self.productUUID = productUUID.flatMap(ProductUUID.normalized)
+        self.interfaces = interfaces
+    }
+
+    /// The facts of the running system.
+    public static func live() -> PlatformFacts {
+        let uuid = (try? RootDirectory(path: "/sys/class/dmi/id").readText("product_uuid")).flatMap { $0 }
+        var interfaces: [NetworkInterface] = []
+        let net = try? RootDirectory(path: "/sys/class/net")
+        for name in (try? net?.directoryEntries("/")) ?? [] where name != "lo" {
+            guard let address = (try? net?.readText("\(name)/address")).flatMap({ $0 })?.trimmingWhitespace(),
+                  address.count == 17, address != "00:00:00:00:00:00" else { continue }
+            let physical = (try? net?.status(of: "\(name)/device")) != nil
+            interfaces.append(NetworkInterface(name: name, mac: address, permanentMAC: permanentAddress(of: name), isPhysical: physical))
+        }
+        return PlatformFacts(productUUID: uuid, interfaces: interfaces)
+    }
+
+    /// The permanent MAC of `name`, or nil when the driver reports none.
+    static func permanentAddress(of name: String) -> String? {
+        var bytes = [UInt8](repeating: 0, count: 32)
+        let length = bytes.withUnsafeMutableBufferPointer { sc_permanent_mac(name, $0.baseAddress) }
+        guard length == 6, bytes[0..<6].contains(where: { $0 != 0 }) else { return nil }
+        return bytes[0..<6].map { Hex.encode([$0]) }.joined(separator: ":")
+    }
+
+    /// The permanent MACs of physical NICs (all NICs when none is physical), sorted.
+    public var permanentMACs: [String] {
+        let physical = interfaces.filter(\.isPhysical)
+        return (physical.isEmpty ? interfaces : physical).map(\.permanentMAC).sorted()
+    }
+}
+
+/// DMI product UUIDs: compared case-insensitively, and firmware that stores the first three
+/// groups little-endian (SMBIOS 2.6+) shows the byte-swapped form of the same UUID.
+public enum ProductUUID {
+    /// Lowercase with dashes; nil for an empty, all-zero or malformed value.
+    public static func normalized(_ text: String) -> String? {
+        let value = text.trimmingWhitespace().lowercased()
+        let hex = value.filter { $0 != "-" }
+        guard hex.count == 32, hex.allSatisfy({ $0.isHexDigit }),
+              hex != String(repeating: "0", count: 32), hex != String(repeating: "f", count: 32) else { return nil }
+        let characters = Array(hex)
+        func part(_ range: Range<Int>) -> String { String(characters[range]) }
+        return [part(0..<8), part(8..<12), part(12..<16), part(16..<20), part(20..<32)].joined(separator: "-")
+    }
+
+    /// The same UUID with its first three groups byte-swapped.
+    public static func byteSwapped(_ uuid: String) -> String {
+        let groups = uuid.split(separator: "-").map(String.init)
+        guard groups.count == 5 else { return uuid }
+        func swap(_ group: String) -> String {
+            let characters = Array(group)
+            return stride(from: characters.count - 2, through: 0, by: -2).map { String(characters[$0...$0 + 1]) }.joined()
+        }
+        return [swap(groups[0]), swap(groups[1]), swap(groups[2]), groups[3], groups[4]].joined(separator: "-")
+    }
+
+    /// True when `a` and `b` name the same UUID (either byte order).
+    public static func same(_ a: String, _ b: String) -> Bool {
+        guard let x = normalized(a), let y = normalized(b) else { return false }
+        return x == y || x == byteSwapped(y)
+    }
+
+    /// The machine-ids systemd may derive from this product UUID on a VM (either byte order).
+    public static func derivedMachineIDs(_ uuid: String) -> [String] {
+        guard let value = normalized(uuid) else { return [] }
+        return [value, byteSwapped(value)].map { $0.filter { $0 != "-" } }
+    }
+}

@@ -1,0 +1,214 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import SanitizeCloneKit
+
+/// The platform facts for a `--root` that is not the running system (never the build host's).
+struct PlatformArguments: ParsableArguments {
+    @Option(help: ArgumentHelp("With --root: the DMI product UUID of the machine the root belongs to.", valueName: "uuid"))
+    var productUUID: String?
+
+    @Option(help: ArgumentHelp("With --root: a NIC of the machine the root belongs to, NAME=MAC (repeatable).", valueName: "name=mac"))
+    var nic: [String] = []
+
+    /// The running system's facts for `/`, else those given.
+    func facts(root: String) throws -> PlatformFacts {
+        if productUUID == nil && nic.isEmpty && RootPath.normalized(root) == "/" { return PlatformFacts.live() }
+        let interfaces = try nic.map { entry -> NetworkInterface in
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, parts[1].split(separator: ":").count == 6 else {
+                throw InputError("--nic \(entry): expected NAME=MAC, e.g. ens3=52:54:00:12:34:56")
+            }
+            return NetworkInterface(name: parts[0], mac: parts[1])
+        }
+        return PlatformFacts(productUUID: productUUID, interfaces: interfaces)
+    }
+}
+
+/// `run --auto`: what the boot service runs.
+enum AutoRunExecution {
+    static func execute(_ arguments: RunArguments, dryRun: Bool, generationChanged: Bool) throws {
+        let engine = RunEngine(tasks: TaskRegistry.all, logger: Output.logger)
+        let outcome: AutoRun.Outcome
+        do {
+            var options = try arguments.options(dryRun: dryRun)
+            if options.failpoint == nil, let failpoint = KernelCommandLine.failpoint() { options.failpoint = try Failpoint(parsing: failpoint) }
+            let platform = try arguments.platform.facts(root: arguments.root)
+            outcome = try AutoRun(engine: engine).run(rootPath: arguments.root, options: options, platform: platform,
+                                                      generationChanged: generationChanged)
+        } catch {
+            ServiceNotifier.status("Failed: \(error)")
+            throw ExitCode(Output.fail(error, json: arguments.json))
+        }
+        if arguments.json {
+            var members: [(String, JSON)] = [("verdict", .string(outcome.verdict.rawValue)),
+                                             ("reasons", .array(outcome.reasons.map(JSON.string))),
+                                             ("summary", .string(outcome.summary)),
+                                             ("reboot", .bool(outcome.rebootNeeded))]
+            if let report = outcome.report { members.append(("run", report.json)) }
+            if !outcome.failForward.isEmpty { members.append(("created", .array(outcome.failForward.map(JSON.string)))) }
+            print(JSON.object(members).serialized())
+        } else {
+            print("sanitize-clone: \(outcome.summary)")
+            for reason in outcome.reasons { print("  because \(reason)") }
+            if let report = outcome.report {
+                print(ReportPrinter.text(for: report, root: arguments.root), terminator: "")
+                print(ReportPrinter.fingerprintBlock(for: report, root: arguments.root), terminator: "")
+            }
+        }
+        if outcome.rebootNeeded && !dryRun {
+            do { try AutoRun.requestReboot() } catch { Output.logger.error("Could not request the reboot: \(error)") }
+        }
+        if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+    }
+}
+
+/// Reads `sanitize_clone.failpoint=` from the kernel command line (for the boot tests).
+enum KernelCommandLine {
+    static func failpoint() -> String? {
+        guard let text = try? RootDirectory(path: "/proc").readText("cmdline") else { return nil }
+        return text.split(whereSeparator: { $0 == " " || $0 == "\n" }).first { $0.hasPrefix("sanitize_clone.failpoint=") }
+            .map { String($0.dropFirst("sanitize_clone.failpoint=".count)) }
+    }
+}
+
+/// `sanitize-clone seal`.
+struct SealCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "seal",
+        abstract: "Prepare a template before capture: record its identity, remove what clones must not share.",
+        discussion: """
+            Records the template's identity and fingerprint, writes 'uninitialized' to \
+            /etc/machine-id, removes /var/lib/dbus/machine-id, the SSH private host keys, DHCP \
+            leases, the random seed and every sanitize-clone journal, and enables \
+            sanitize-clone.service. Not undoable: capture the template right after.
+
+            Examples:
+              sanitize-clone seal --dry-run --root /mnt/template
+              sanitize-clone seal --poweroff
+            """)
+
+    @Option(help: "The template's root directory.")
+    var root: String = "/"
+
+    @Flag(help: "Show what would be done and change nothing.")
+    var dryRun = false
+
+    @Flag(help: "Power off right after sealing (live system only).")
+    var poweroff = false
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    @OptionGroup var platform: PlatformArguments
+
+    func run() throws {
+        do {
+            let directory = try RootDirectory(path: root)
+            let seal = Seal()
+            let steps = dryRun ? try seal.plan(root: directory) : try seal.seal(root: directory, platform: try platform.facts(root: root))
+            if json {
+                let items = steps.map { JSON.object([("path", .string($0.path)), ("action", .string($0.action)), ("detail", .string($0.detail))]) }
+                print(JSON.object([("result", .string(dryRun ? "planned" : "sealed")), ("steps", .array(items))]).serialized())
+            } else {
+                print(dryRun ? "Sealing \(root) would:" : "Sealed \(root):")
+                for step in steps { print("  \(step.action) \(step.path): \(step.detail)") }
+                if !dryRun { print("Capture the template now; do not boot it again before cloning (or seal again).") }
+            }
+            if poweroff && !dryRun && directory.isLiveSystem {
+                try Program.find("systemctl", package: "systemd").run(["poweroff"]).check()
+            }
+        } catch {
+            throw ExitCode(Output.fail(error, json: json))
+        }
+    }
+}
+
+/// `sanitize-clone detect`.
+struct DetectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "detect",
+        abstract: "Show the virtualization in use and whether this machine is a clone, with the reasons.",
+        discussion: """
+            Exits 0 whatever the verdict.
+
+            Example:
+              sanitize-clone detect --json
+            """)
+
+    @Option(help: "The root whose recorded identity is compared.")
+    var root: String = "/"
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    @OptionGroup var platform: PlatformArguments
+
+    func run() throws {
+        do {
+            let directory = try RootDirectory(path: root)
+            let facts = try platform.facts(root: root)
+            let virtualization = Virtualization.detect()
+            let uninitialized = try MachineID.isUninitialized(in: directory)
+            let (verdict, reasons) = CloneDetector(recorded: try RecordedIdentity.load(from: directory), platform: facts)
+                .decide(machineIDUninitialized: uninitialized)
+            if json {
+                print(JSON.object([
+                    ("virtualization", .object([("kind", .string(virtualization.kind)), ("name", .optional(virtualization.name)),
+                                                ("evidence", .array(virtualization.evidence.map(JSON.string)))])),
+                    ("product_uuid", .optional(facts.productUUID)),
+                    ("macs", .array(facts.permanentMACs.map(JSON.string))),
+                    ("verdict", .string(verdict.rawValue)),
+                    ("reasons", .array(reasons.map(JSON.string))),
+                ]).serialized())
+            } else {
+                print("Virtualization: \(virtualization.kind)\(virtualization.name.map { " (\($0))" } ?? "")")
+                for line in virtualization.evidence { print("  \(line)") }
+                print("Product UUID: \(facts.productUUID ?? "none")")
+                print("Permanent MACs: \(facts.permanentMACs.isEmpty ? "none" : facts.permanentMACs.joined(separator: ", "))")
+                print("Verdict: \(verdict.rawValue)")
+                for reason in reasons { print("  because \(reason)") }
+            }
+        } catch {
+            throw ExitCode(Output.fail(error, json: json))
+        }
+    }
+}
+
+/// `sanitize-clone verify`.
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Prove the clone: every identity differs from the template's and is consistent.",
+        discussion: """
+            Exits 0 when every check holds, 1 listing those that do not.
+
+            Example:
+              sanitize-clone verify --root /mnt/clone --json
+            """)
+
+    @Option(help: "The root to verify.")
+    var root: String = "/"
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func run() throws {
+        let checks: [CloneVerification.Check]
+        do {
+            checks = try CloneVerification().checks(root: try RootDirectory(path: root))
+        } catch {
+            throw ExitCode(Output.fail(error, json: json))
+        }
+        let failed = checks.filter { !$0.passed }
+        if json {
+            let items = checks.map { JSON.object([("check", .string($0.name)), ("passed", .bool($0.passed)), ("detail", .string($0.detail))]) }
+            print(JSON.object([("result", .string(failed.isEmpty ? "verified" : "failed")), ("checks", .array(items))]).serialized())
+        } else {
+            for check in checks { print("\(check.passed ? "✔" : "✘") \(check.name): \(check.detail)") }
+            print(failed.isEmpty ? "Verified: this clone has its own, consistent identity." : "\(failed.count) check(s) failed. Fix with: sanitize-clone run --root \(root)")
+        }
+        if !failed.isEmpty { throw ExitCode(1) }
+    }
+}
