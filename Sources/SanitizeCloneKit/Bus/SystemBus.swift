@@ -194,6 +194,7 @@ public struct BusError: Error, CustomStringConvertible, Sendable, Equatable {
             message: error.message.map { String(cString: $0) } ?? "libdbus gave no reason")
     }
 
+    /// One line: `<operation> failed: <name>: <message>`, plus what to do when we know.
     public var description: String {
         "\(operation) failed: \(name): \(message)" + (advice.map { " (\($0))" } ?? "")
     }
@@ -249,15 +250,9 @@ struct BusConnection: ~Copyable {
         let operation = "Connection to the system bus at \(address)"
         let handle = try withLibdbusError(operation) { error in dbus_connection_open_private(address, error) }
         dbus_connection_set_exit_on_disconnect(handle, 0)
-        let registered = try? withLibdbusError(operation) { error in dbus_bus_register(handle, error) != 0 ? true : nil }
-        if registered == nil {
-            // Repeat for the error itself: the first attempt's error was consumed by `try?`.
-            var reason = DBusError()
-            dbus_error_init(&reason)
-            defer { dbus_error_free(&reason) }
-            let error = dbus_connection_get_is_connected(handle) != 0
-                ? BusError(operation: operation, name: "org.freedesktop.DBus.Error.Failed", message: "the bus did not accept our Hello")
-                : BusError(operation: operation, name: "org.freedesktop.DBus.Error.Disconnected", message: "the bus closed the connection during Hello")
+        do throws(BusError) {
+            try withLibdbusError(operation) { error in dbus_bus_register(handle, error) != 0 ? () : nil }
+        } catch {
             dbus_connection_close(handle)
             dbus_connection_unref(handle)
             throw error
@@ -272,6 +267,7 @@ struct BusConnection: ~Copyable {
     }
 
     /// See `SystemBus.call`.
+    @discardableResult
     func call(
         service: String, path: String, interface: String, method: String,
         arguments: [BusArgument], timeout: Duration
@@ -293,7 +289,7 @@ struct BusConnection: ~Copyable {
     ) throws(BusError) -> BusValue {
         let operation = "Reading property \(interface).\(name)"
         let values: [BusValue]
-        do {
+        do throws(BusError) {
             values = try call(service: service, path: path, interface: "org.freedesktop.DBus.Properties", method: "Get",
                               arguments: [.string(interface), .string(name)], timeout: timeout)
         } catch {
@@ -471,8 +467,8 @@ private struct BusMessage: ~Copyable {
         case TypeCode.uint16: return .uint16(basic.u16)
         case TypeCode.int32: return .int32(basic.i32)
         case TypeCode.uint32: return .uint32(basic.u32)
-        case TypeCode.int64: return .int64(basic.i64)
-        case TypeCode.uint64: return .uint64(basic.u64)
+        case TypeCode.int64: return .int64(Int64(basic.i64))
+        case TypeCode.uint64: return .uint64(UInt64(basic.u64))
         case TypeCode.double: return .double(basic.dbl)
         default:
             throw BusError(operation: operation, name: "org.freedesktop.DBus.Error.InvalidSignature",
