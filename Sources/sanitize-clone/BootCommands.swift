@@ -212,3 +212,44 @@ struct VerifyCommand: ParsableCommand {
         if !failed.isEmpty { throw ExitCode(1) }
     }
 }
+
+/// `sanitize-clone trigger`.
+struct TriggerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "trigger",
+        abstract: "Run sanitize-clone.service now, over the system bus, and follow it (the run is logged under the unit).",
+        discussion: """
+            The service runs 'run --auto': it acts only on a sealed template or a detected clone. \
+            Exits 0 when the unit's job is done, 1 when it failed (see 'systemctl status \
+            sanitize-clone.service').
+
+            Example:
+              sanitize-clone trigger
+            """)
+
+    @Option(help: "The unit to run.")
+    var unit = "sanitize-clone.service"
+
+    @Option(help: "How long to wait for the run, in seconds.")
+    var timeout = 900
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func run() throws {
+        let result: String
+        do {
+            let manager = SystemdManager(bus: try SystemBus())
+            // A oneshot with RemainAfterExit= stays active after its boot-time run: restart it.
+            result = try manager.restartUnitAndWait(unit, timeout: .seconds(timeout))
+        } catch {
+            throw ExitCode(Output.fail(error, json: json))
+        }
+        if json {
+            print(JSON.object([("unit", .string(unit)), ("result", .string(result))]).serialized())
+        } else {
+            print("\(unit): \(result). Its output: journalctl -u \(unit) -b")
+        }
+        if result != "done" { throw ExitCode(1) }
+    }
+}

@@ -17,7 +17,8 @@ struct SanitizeCloneCommand: ParsableCommand {
               sanitize-clone run --root /mnt/clone --hostname web-07
             """,
         subcommands: [RunCommand.self, PlanCommand.self, RollbackCommand.self, StatusCommand.self,
-                      TasksCommand.self, PruneCommand.self, SealCommand.self, DetectCommand.self, VerifyCommand.self]
+                      TasksCommand.self, PruneCommand.self, SealCommand.self, DetectCommand.self, VerifyCommand.self,
+                      TriggerCommand.self]
     )
 }
 

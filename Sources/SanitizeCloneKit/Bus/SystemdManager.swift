@@ -66,6 +66,18 @@ public struct SystemdManager: Sendable {
     public func startUnitAndWait(
         _ name: String, mode: JobMode = .replace, timeout: Duration = .seconds(90)
     ) throws(BusError) -> String {
+        try queueAndWait("StartUnit", name, mode: mode, timeout: timeout)
+    }
+
+    /// Restarts the unit `name` (`RestartUnit`: a oneshot with `RemainAfterExit=` runs again) and
+    /// waits for the job like `startUnitAndWait`.
+    public func restartUnitAndWait(
+        _ name: String, mode: JobMode = .replace, timeout: Duration = .seconds(90)
+    ) throws(BusError) -> String {
+        try queueAndWait("RestartUnit", name, mode: mode, timeout: timeout)
+    }
+
+    private func queueAndWait(_ method: String, _ name: String, mode: JobMode, timeout: Duration) throws(BusError) -> String {
         let deadline = ContinuousClock.now + timeout
         return try bus.withConnection { (connection: borrowing BusConnection) throws(BusError) -> String in
             do throws(BusError) {
@@ -77,7 +89,7 @@ public struct SystemdManager: Sendable {
             try connection.addMatch(Self.jobRemovedRule, operation: "Subscribing to \(Self.interface).JobRemoved")
             defer { connection.removeMatch(Self.jobRemovedRule) }
 
-            let job = try queueJob("StartUnit", unit: name, mode: mode,
+            let job = try queueJob(method, unit: name, mode: mode,
                                    timeout: min(self.timeout, deadline - .now), on: connection)
             // JobRemoved (u id, o job, s unit, s result); the job path tells our job from others
             // of the same unit.

@@ -39,7 +39,8 @@ public struct Configuration: Sendable {
     /// Adds the settings in `text` (from `file`), overriding earlier ones.
     public mutating func merge(text: String, file: String) throws {
         var section: String?
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // isNewline, not "\n": Swift reads "\r\n" as one Character, so a CRLF file would not split.
+        for (index, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let where_ = "\(file):\(index + 1)"
             let line = rawLine.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }

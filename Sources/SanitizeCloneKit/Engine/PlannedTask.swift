@@ -10,6 +10,7 @@ struct PlannedTask: Sendable {
     private let prepareBody: @Sendable () throws -> Void
     private let applyBody: @Sendable (ApplyContext) throws -> Void
     private let verifyBody: @Sendable (ApplyContext) throws -> Void
+    private let afterCommitBody: @Sendable (ApplyContext) throws -> Void
 
     /// Plans `task` in `context`.
     init(planning task: some SanitizeTask, in context: PlanningContext) throws {
@@ -24,18 +25,21 @@ struct PlannedTask: Sendable {
             prepareBody = { try task.prepare(decision) }
             applyBody = { try task.apply(decision, in: $0) }
             verifyBody = { try task.verify(decision, in: $0) }
+            afterCommitBody = { try task.afterCommit(decision, in: $0) }
         } else {
             changes = []
             skipReason = plan.skipReason ?? "nothing to change"
             prepareBody = {}
             applyBody = { _ in }
             verifyBody = { _ in }
+            afterCommitBody = { _ in }
         }
     }
 
     func prepare() throws { try prepareBody() }
     func apply(_ context: ApplyContext) throws { try applyBody(context) }
     func verify(_ context: ApplyContext) throws { try verifyBody(context) }
+    func afterCommit(_ context: ApplyContext) throws { try afterCommitBody(context) }
 
     /// The report before anything is applied.
     var initialReport: RunReport.TaskReport {

@@ -111,6 +111,14 @@ public struct RunEngine: Sendable {
             } catch {
                 throw UnfinishedRunError(runID: runID, reason: "\(error)")
             }
+            for task in planned where outcomes[task.name]?.status == .applied {
+                let context = ApplyContext(root: appliedRoot, runID: runID, taskName: task.name, mode: options.mode, audit: audit) { _, _ in }
+                do {
+                    try task.afterCommit(context)
+                } catch {
+                    audit.record(.notice, "\(task.name): committed, but \(error)", task: task.name)
+                }
+            }
             report.result = .committed
         }
         report.durationMilliseconds = Clock.millisecondsSince(started)

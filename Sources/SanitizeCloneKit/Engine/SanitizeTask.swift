@@ -38,6 +38,10 @@ public protocol SanitizeTask: Sendable {
 
     /// Checks that the applied result is whole and consistent; throws `VerificationError`.
     func verify(_ decision: Decision, in context: ApplyContext) throws
+
+    /// After the run committed: let running services pick the change up (e.g. restart sshd over
+    /// the bus on a live system). A failure here is reported, never rolled back. Optional.
+    func afterCommit(_ decision: Decision, in context: ApplyContext) throws
 }
 
 extension SanitizeTask {
@@ -46,6 +50,7 @@ extension SanitizeTask {
     public var expectedCost: TaskCost { .small }
     public var configurationKeys: [ConfigurationKey] { [] }
     public func prepare(_ decision: Decision) throws {}
+    public func afterCommit(_ decision: Decision, in context: ApplyContext) throws {}
 }
 
 /// A value set once a run is under way and read later (e.g. work started by `prepare`), shared

@@ -119,9 +119,7 @@ public struct HostnameTask: SanitizeTask {
             try done()
         }
         if let name = decision.kernelName {
-            guard sethostname(name, name.utf8.count) == 0 else {
-                throw SystemError(code: errno, operation: "set the running hostname to", path: name)
-            }
+            try Self.setRunningHostname(name, context: context)
             try done()
         }
     }
@@ -134,6 +132,22 @@ public struct HostnameTask: SanitizeTask {
         let hosts = try context.root.readText("/etc/hosts") ?? ""
         guard hosts.split(separator: "\n").contains(where: { HostsFile.fields(String($0)).dropFirst().contains(name) }) else {
             throw VerificationError("/etc/hosts does not name \(name)")
+        }
+    }
+
+    /// Sets the running hostname: through hostnamed when the system bus runs (a manual run, so
+    /// hostnamed and its clients hear of it), else — at boot, before D-Bus — with sethostname(2).
+    static func setRunningHostname(_ name: String, context: ApplyContext) throws {
+        if SystemBus.isAvailable {
+            do {
+                try HostnameService(bus: try SystemBus()).setHostname(name)
+                return
+            } catch {
+                context.notice("hostnamed did not take the hostname (\(error)); setting it directly")
+            }
+        }
+        guard sethostname(name, name.utf8.count) == 0 else {
+            throw SystemError(code: errno, operation: "set the running hostname to", path: name)
         }
     }
 

@@ -176,6 +176,17 @@ public struct SSHHostKeysTask: SanitizeTask {
         }
     }
 
+    /// On a live system whose bus runs (a manual run), restarts sshd if it runs so it serves the
+    /// new keys (`TryRestartUnit`: a stopped sshd stays stopped). At boot sshd starts after us.
+    public func afterCommit(_ decision: Decision, in context: ApplyContext) throws {
+        guard context.root.isLiveSystem, context.mode == .manual, SystemBus.isAvailable else { return }
+        let manager = SystemdManager(bus: try SystemBus())
+        for unit in ["ssh.service", "sshd.service"] where try manager.unitActiveState(unit) != nil {
+            _ = try manager.tryRestartUnit(unit)
+            context.notice("Restarted \(unit) so it serves the new host keys")
+        }
+    }
+
     /// A unique file name for `key` in the generation directory.
     static func generationName(_ key: KeyPlan) -> String {
         "key-" + SHA256.hex(Array(key.path.utf8)).prefix(16)
