@@ -56,7 +56,22 @@ public struct AutoRun: Sendable {
         var runOptions = options
         runOptions.mode = .auto
         runOptions.boot = BootFacts(templateMachineID: recorded?.template.machineID, productUUID: platform.productUUID)
-        let report = try engine.run(rootPath: rootPath, options: runOptions, observer: observer)
+        let report: RunReport
+        do {
+            report = try engine.run(rootPath: rootPath, options: runOptions, observer: observer)
+        } catch {
+            // A refusal before any change (exit 2, e.g. a file that cannot be changed) or a recovery
+            // that could not finish (exit 4) leaves a sealed clone as unreachable as a failed run:
+            // fail forward here too. Not when another run holds the lock: that one is at work.
+            if verdict == .sealed, !options.dryRun, !(error is LockHeldError),
+               let created = try? FailForward.createMissingIdentity(in: root, configuration: try loadConfiguration(root, options)),
+               !created.isEmpty {
+                let summary = "The run failed (\(error)); created what the sealed template lacked: \(created.joined(separator: ", "))"
+                engine.logger.error("\(summary)")
+                ServiceNotifier.status(summary)
+            }
+            throw error
+        }
         if options.dryRun {
             return Outcome(verdict: verdict, reasons: reasons, report: report, rebootNeeded: false, failForward: [], summary: "Planned (dry run)")
         }

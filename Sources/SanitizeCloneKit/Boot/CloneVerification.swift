@@ -31,14 +31,14 @@ public struct CloneVerification: Sendable {
             check("D-Bus machine-id equals /etc/machine-id", dbus == machineID, dbus ?? "invalid")
         }
 
-        let hostname = try root.readText("/etc/hostname")?.split(separator: "\n").first.map { $0.trimmingWhitespace() } ?? ""
+        let hostname = try root.readText("/etc/hostname")?.split(whereSeparator: \.isNewline).first.map { $0.trimmingWhitespace() } ?? ""
         check("hostname is valid", (try? Hostname.validate(hostname, source: "/etc/hostname")) != nil, hostname.isEmpty ? "/etc/hostname is empty" : hostname)
         if let old = template?.hostname {
             check("hostname differs from the template's", hostname.lowercased() != old.lowercased(), "\(hostname) (template \(old))")
         }
         let shortName = Hostname.split(hostname).name
         let hosts = try root.readText("/etc/hosts") ?? ""
-        let named = hosts.split(separator: "\n").contains { HostsFile.fields(String($0)).dropFirst().contains { $0.lowercased() == shortName.lowercased() } }
+        let named = hosts.split(whereSeparator: \.isNewline).contains { HostsFile.fields(String($0)).dropFirst().contains { $0.lowercased() == shortName.lowercased() } }
         check("hostname is in /etc/hosts", named, named ? shortName : "no line of /etc/hosts names \(shortName)")
 
         for path in try SSHHostKeysTask.keyPaths(in: root) {

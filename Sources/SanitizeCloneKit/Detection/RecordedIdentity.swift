@@ -53,7 +53,7 @@ public struct RecordedIdentity: Codable, Sendable, Equatable {
     /// The identity `root` has now, with the platform's fingerprint.
     public static func current(of root: RootDirectory, platform: PlatformFacts, sealed: Bool) throws -> RecordedIdentity {
         let keys = try SSHHostKeysTask.existingKeyFingerprints(in: root)
-        let hostname = try root.readText("/etc/hostname")?.split(separator: "\n").first.map { $0.trimmingWhitespace() }
+        let hostname = try root.readText("/etc/hostname")?.split(whereSeparator: \.isNewline).first.map { $0.trimmingWhitespace() }
         return RecordedIdentity(
             template: Template(machineID: MachineID.parse(try root.readText("/etc/machine-id")), hostname: hostname,
                                sshFingerprints: keys, macs: platform.permanentMACs,
@@ -67,7 +67,7 @@ public struct RecordedIdentity: Codable, Sendable, Equatable {
 public enum FstabReferences {
     public static func uuids(in root: RootDirectory) throws -> [String] {
         guard let text = try root.readText("/etc/fstab") else { return [] }
-        return text.split(separator: "\n").compactMap { line -> String? in
+        return text.split(whereSeparator: \.isNewline).compactMap { line -> String? in
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard let first = fields.first, !first.hasPrefix("#"), first.hasPrefix("UUID=") else { return nil }
             return String(first.dropFirst(5)).trimmingCharacters(in: "\"").lowercased()

@@ -9,7 +9,7 @@ public struct Virtualization: Sendable {
     public static func detect() -> Virtualization {
         var evidence: [String] = []
         let cpuinfo = (try? RootDirectory(path: "/proc").readText("cpuinfo")).flatMap { $0 } ?? ""
-        let hypervisorFlag = cpuinfo.split(separator: "\n").contains { $0.hasPrefix("flags") && $0.split(separator: " ").contains("hypervisor") }
+        let hypervisorFlag = cpuinfo.split(whereSeparator: \.isNewline).contains { $0.hasPrefix("flags") && $0.split(separator: " ").contains("hypervisor") }
         evidence.append(hypervisorFlag ? "the CPU reports the hypervisor flag" : "no hypervisor CPU flag")
         let dmi = try? RootDirectory(path: "/sys/class/dmi/id")
         let vendor = (try? dmi?.readText("sys_vendor")).flatMap { $0 }?.trimmingWhitespace()

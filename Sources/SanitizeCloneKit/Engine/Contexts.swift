@@ -32,7 +32,7 @@ public final class PlanningContext {
         for directory in directories {
             guard let host = try? RootDirectory(path: directory),
                   let text = try? host.readText(name) else { continue }
-            let value = text.trimmingWhitespace().split(separator: "\n").first.map { String($0).trimmingWhitespace() } ?? ""
+            let value = text.trimmingWhitespace().split(whereSeparator: \.isNewline).first.map { String($0).trimmingWhitespace() } ?? ""
             if !value.isEmpty { return value }
         }
         return nil

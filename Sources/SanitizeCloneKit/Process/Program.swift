@@ -133,7 +133,7 @@ public struct MissingProgramError: Error, CustomStringConvertible, Sendable {
 public struct ProgramFailedError: Error, CustomStringConvertible, Sendable {
     public let result: ProgramOutput
     public var description: String {
-        let firstLine = result.output.split(separator: "\n").first.map(String.init) ?? "no output"
+        let firstLine = result.output.split(whereSeparator: \.isNewline).first.map(String.init) ?? "no output"
         return "\(result.command) exited with \(result.exitCode): \(firstLine)"
     }
 }

@@ -16,7 +16,7 @@ public struct SSHDConfig: Sendable {
     private mutating func read(_ path: String, root: RootDirectory, depth: Int) throws {
         guard depth < 16 else { throw InputError("\(path): Include nested too deeply (an Include loop?)") }
         guard let text = try root.readText(path) else { return }
-        for rawLine in text.split(separator: "\n") {
+        for rawLine in text.split(whereSeparator: \.isNewline) {
             let line = rawLine.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") { continue }
             let (keyword, arguments) = Self.split(line)

@@ -35,7 +35,7 @@ public struct SSHKey: Sendable, Equatable {
 
     /// Reads the public part of an `openssh-key-v1` private key; nil for other formats (PEM).
     public init?(privateKeyText text: String) {
-        let lines = text.split(separator: "\n").map { $0.trimmingWhitespace() }
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingWhitespace() }
         guard let begin = lines.firstIndex(of: "-----BEGIN OPENSSH PRIVATE KEY-----"),
               let end = lines.firstIndex(of: "-----END OPENSSH PRIVATE KEY-----"), begin < end,
               let bytes = Base64.decode(Substring(lines[(begin + 1)..<end].joined())) else { return nil }

@@ -39,7 +39,9 @@ public struct HostsFile {
 
     /// The file for the new name. `oldName` may be nil (a sealed template has no name).
     public func renamed(from oldName: String?, to newName: String, domain newDomain: String?) -> String {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // Swift reads "\r\n" as one Character: split on any newline and keep the file's own ending.
+        let ending = text.contains("\r\n") ? "\r\n" : "\n"
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map(String.init)
         if lines.last == "" { lines.removeLast() }
         var oldDomain: String?
         var replacements: [String: String] = [:]
@@ -65,7 +67,7 @@ public struct HostsFile {
             let after = lines.lastIndex { Self.fields($0).first == "127.0.0.1" }.map { $0 + 1 } ?? 0
             lines.insert("127.0.1.1\t\(names)", at: after)
         }
-        return lines.joined(separator: "\n") + "\n"
+        return lines.joined(separator: ending) + ending
     }
 
     /// The whitespace-separated fields before any comment.

@@ -38,7 +38,7 @@ public struct HostnameTask: SanitizeTask {
         let (newName, requestedDomain) = Hostname.split(requested)
 
         let oldText = try root.readText("/etc/hostname")
-        let oldFull = oldText?.split(separator: "\n").map { $0.trimmingWhitespace() }.first { !$0.isEmpty && !$0.hasPrefix("#") }
+        let oldFull = oldText?.split(whereSeparator: \.isNewline).map { $0.trimmingWhitespace() }.first { !$0.isEmpty && !$0.hasPrefix("#") }
         let (oldName, oldDomain) = oldFull.map(Hostname.split) ?? (nil, nil)
         // Keep the file's own style: Debian writes the short name, Fedora often the FQDN.
         let domain = requestedDomain ?? oldDomain
@@ -130,7 +130,7 @@ public struct HostnameTask: SanitizeTask {
         }
         let name = Hostname.split(decision.hostnameFile.trimmingWhitespace()).name
         let hosts = try context.root.readText("/etc/hosts") ?? ""
-        guard hosts.split(separator: "\n").contains(where: { HostsFile.fields(String($0)).dropFirst().contains(name) }) else {
+        guard hosts.split(whereSeparator: \.isNewline).contains(where: { HostsFile.fields(String($0)).dropFirst().contains(name) }) else {
             throw VerificationError("/etc/hosts does not name \(name)")
         }
     }
@@ -159,7 +159,7 @@ public struct HostnameTask: SanitizeTask {
     }
 
     static func prettyHostname(in text: String) -> String? {
-        text.split(separator: "\n").first { $0.hasPrefix("PRETTY_HOSTNAME=") }.map {
+        text.split(whereSeparator: \.isNewline).first { $0.hasPrefix("PRETTY_HOSTNAME=") }.map {
             String($0.dropFirst("PRETTY_HOSTNAME=".count)).trimmingCharacters(in: "\"'")
         }
     }

@@ -24,7 +24,7 @@ public enum MachineID {
     /// The id in the first line of a machine-id file's contents, or nil ("uninitialized",
     /// empty, malformed).
     public static func parse(_ contents: String?) -> String? {
-        guard let line = contents?.split(separator: "\n").first.map({ String($0).trimmingWhitespace().lowercased() }) else { return nil }
+        guard let line = contents?.split(whereSeparator: \.isNewline).first.map({ String($0).trimmingWhitespace().lowercased() }) else { return nil }
         return isValid(line) ? line : nil
     }
 }

@@ -140,7 +140,7 @@ public struct SSHHostKeysTask: SanitizeTask {
     /// The gid of `name` in the root's /etc/group, if the group exists (Fedora's ssh_keys).
     static func groupID(named name: String, in root: RootDirectory) throws -> UInt32? {
         guard let text = try root.readText("/etc/group") else { return nil }
-        for line in text.split(separator: "\n") {
+        for line in text.split(whereSeparator: \.isNewline) {
             let fields = line.split(separator: ":", omittingEmptySubsequences: false)
             if fields.count >= 3, fields[0] == name { return UInt32(fields[2]) }
         }
