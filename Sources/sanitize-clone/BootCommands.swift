@@ -104,7 +104,7 @@ struct SealCommand: ParsableCommand {
     @OptionGroup var platform: PlatformArguments
 
     func run() throws {
-        do {
+        try Output.reportingErrors(json: json) {
             let directory = try RootDirectory(path: root)
             let seal = Seal()
             let steps = dryRun ? try seal.plan(root: directory) : try seal.seal(root: directory, platform: try platform.facts(root: root))
@@ -119,8 +119,6 @@ struct SealCommand: ParsableCommand {
             if poweroff && !dryRun && directory.isLiveSystem {
                 try Program.find("systemctl", package: "systemd").run(["poweroff"]).check()
             }
-        } catch {
-            throw ExitCode(Output.fail(error, json: json))
         }
     }
 }
@@ -146,7 +144,7 @@ struct DetectCommand: ParsableCommand {
     @OptionGroup var platform: PlatformArguments
 
     func run() throws {
-        do {
+        try Output.reportingErrors(json: json) {
             let directory = try RootDirectory(path: root)
             let facts = try platform.facts(root: root)
             let virtualization = Virtualization.detect()
@@ -170,8 +168,6 @@ struct DetectCommand: ParsableCommand {
                 print("Verdict: \(verdict.rawValue)")
                 for reason in reasons { print("  because \(reason)") }
             }
-        } catch {
-            throw ExitCode(Output.fail(error, json: json))
         }
     }
 }
@@ -195,11 +191,8 @@ struct VerifyCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let checks: [CloneVerification.Check]
-        do {
-            checks = try CloneVerification().checks(root: try RootDirectory(path: root))
-        } catch {
-            throw ExitCode(Output.fail(error, json: json))
+        let checks = try Output.reportingErrors(json: json) {
+            try CloneVerification().checks(root: try RootDirectory(path: root))
         }
         let failed = checks.filter { !$0.passed }
         if json {
@@ -237,13 +230,9 @@ struct TriggerCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let result: String
-        do {
-            let manager = SystemdManager(bus: try SystemBus())
-            // A oneshot with RemainAfterExit= stays active after its boot-time run: restart it.
-            result = try manager.restartUnitAndWait(unit, timeout: .seconds(timeout))
-        } catch {
-            throw ExitCode(Output.fail(error, json: json))
+        // A oneshot with RemainAfterExit= stays active after its boot-time run: restart it.
+        let result = try Output.reportingErrors(json: json) {
+            try SystemdManager(bus: try SystemBus()).restartUnitAndWait(unit, timeout: .seconds(timeout))
         }
         if json {
             print(JSON.object([("unit", .string(unit)), ("result", .string(result))]).serialized())

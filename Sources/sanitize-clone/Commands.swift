@@ -37,7 +37,7 @@ struct RollbackCommand: ParsableCommand {
 
     func run() throws {
         let engine = RunEngine(tasks: TaskRegistry.all, logger: Output.logger)
-        do {
+        try Output.reportingErrors(json: json) {
             var failpoint: Failpoint?
             if let text = Output.environment("SANITIZE_CLONE_FAILPOINT"), !text.isEmpty { failpoint = try Failpoint(parsing: text) }
             let report = try engine.rollback(rootPath: root, target: runID.map { .run($0) } ?? .last, force: force, failpoint: failpoint)
@@ -46,8 +46,6 @@ struct RollbackCommand: ParsableCommand {
             } else {
                 print("Run \(report.runID) rolled back: \(report.undone.count) change(s) undone in \(report.durationMilliseconds) ms.")
             }
-        } catch {
-            throw ExitCode(Output.fail(error, json: json))
         }
     }
 }
@@ -70,11 +68,9 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         let engine = RunEngine(tasks: TaskRegistry.all, logger: Output.logger)
-        do {
+        try Output.reportingErrors(json: json) {
             let report = try engine.status(rootPath: root)
             print(json ? report.json.serialized() : ReportPrinter.text(for: report), terminator: json ? "\n" : "")
-        } catch {
-            throw ExitCode(Output.fail(error, json: json))
         }
     }
 }
@@ -98,7 +94,7 @@ struct TasksCommand: ParsableCommand {
 
     func run() throws {
         let engine = RunEngine(tasks: TaskRegistry.all, logger: Output.logger)
-        do {
+        try Output.reportingErrors(json: json) {
             let ordered = try engine.orderedTasks()
             if dot {
                 print(TaskGraph.dot(ordered), terminator: "")
@@ -116,8 +112,6 @@ struct TasksCommand: ParsableCommand {
                     print("\(index + 1). \(task.name)\(after)\n   \(task.summary)")
                 }
             }
-        } catch {
-            throw ExitCode(Output.fail(error, json: json))
         }
     }
 }
@@ -142,15 +136,13 @@ struct PruneCommand: ParsableCommand {
 
     func run() throws {
         let engine = RunEngine(tasks: TaskRegistry.all, logger: Output.logger)
-        do {
+        try Output.reportingErrors(json: json) {
             let pruned = try engine.prune(rootPath: root)
             if json {
                 print(JSON.object([("result", .string("pruned")), ("runs", .array(pruned.map(JSON.string)))]).serialized())
             } else {
                 print(pruned.isEmpty ? "No backups to prune." : "Pruned the backups of \(pruned.count) run(s): \(pruned.joined(separator: ", ")).")
             }
-        } catch {
-            throw ExitCode(Output.fail(error, json: json))
         }
     }
 }

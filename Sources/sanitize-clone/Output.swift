@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ArgumentParser
 import Logging
 import SanitizeCloneKit
 
@@ -19,6 +20,17 @@ enum Output {
 
     static func environment(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }
+    }
+
+    /// Runs `body`; an error is reported (JSON or text) and ends the command with its exit code.
+    static func reportingErrors<Result>(json: Bool, _ body: () throws -> Result) throws -> Result {
+        do {
+            return try body()
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            throw ExitCode(fail(error, json: json))
+        }
     }
 
     /// Reports `error` and returns its exit code.

@@ -92,7 +92,7 @@ public struct RunEngine: Sendable {
         if outcomes.values.contains(where: { $0.status == .failed }) {
             let remaining: [String]
             do {
-                remaining = try rollBack(journal: journal, planned: planned, root: appliedRoot, audit: audit, failpoint: options.failpoint)
+                remaining = try rollBack(journal: journal, root: appliedRoot, audit: audit, failpoint: options.failpoint)
             } catch {
                 throw RollbackIncompleteError(runID: runID, remaining: ["the rollback itself failed: \(error)"])
             }
@@ -274,20 +274,8 @@ public struct RunEngine: Sendable {
     }
 
     /// Undoes every journaled change of a failed run; returns what could not be undone.
-    func rollBack(journal: RollbackJournal, planned: [PlannedTask], root: RootDirectory, audit: Audit, failpoint: Failpoint?) throws -> [String] {
-        let run = try StateDirectory.load(journal.runID, in: root)
-        try journal.append([JournalRecord(.rollbackStarted)], sync: true)
-        let undoer = Undoer(root: root, runID: journal.runID, runDirectory: journal.directory, audit: audit, failpoint: failpoint,
-                            record: { try journal.append($0, sync: $1) })
-        let remaining = try undoer.undo(run.undoEntries)
-        if remaining.isEmpty {
-            try journal.append([JournalRecord(.rolledBack)], sync: true)
-            audit.record(.runRolledBack, "Run \(journal.runID) rolled back: every change was undone")
-        } else {
-            try journal.append([JournalRecord(.rollbackIncomplete, detail: remaining.joined(separator: "; "))], sync: true)
-            audit.record(.rollbackIncomplete, "Run \(journal.runID): rollback incomplete: \(remaining.joined(separator: "; "))")
-        }
-        return remaining
+    func rollBack(journal: RollbackJournal, root: RootDirectory, audit: Audit, failpoint: Failpoint?) throws -> [String] {
+        try undo(try StateDirectory.load(journal.runID, in: root), in: root, audit: audit, failpoint: failpoint, skipSecrets: false)
     }
 
     /// Marks the run committed; a boot-time run then shreds its secret backups; old runs go.
