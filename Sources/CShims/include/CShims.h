@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/xattr.h>
 
 /// Flags of openat2(2)'s `struct open_how.resolve` (linux/openat2.h).
 #define SC_RESOLVE_NO_XDEV       0x01

@@ -14,6 +14,7 @@ extension RootDirectory {
         defer { close(directory) }
         let name = RootPath.lastComponent(of: target)
         let temporary = temporaryName(for: name)
+        let extended = try attributes.extendedAttributes ?? existingExtendedAttributes(name, in: directory)
         let fd = try Syscall.call(.open, "create a temporary file beside", path: target) {
             openat(directory, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         }
@@ -21,6 +22,7 @@ extension RootDirectory {
             defer { close(fd) }
             try Syscall.call(.chown, "set the owner of", path: target) { fchown(fd, attributes.owner, attributes.group) }
             try Syscall.call(.chmod, "set the mode of", path: target) { fchmod(fd, attributes.mode) }
+            try ExtendedAttributes.set(extended, on: fd, path: target)
             try FileDescriptorIO.writeAll(fd, contents, path: target)
             try Syscall.call(.fsync, "flush", path: target) { fsync(fd) }
         } catch {
@@ -43,6 +45,21 @@ extension RootDirectory {
         defer { close(fd) }
         try FileDescriptorIO.writeAll(fd, contents, path: path)
         try Syscall.call(.fsync, "flush", path: path) { fsync(fd) }
+    }
+
+    /// The extended attributes of `name` in `directory` (none when it does not exist).
+    private func existingExtendedAttributes(_ name: String, in directory: Int32) throws -> [String: [UInt8]] {
+        let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return [:] }
+        defer { close(fd) }
+        return ExtendedAttributes.all(of: fd)
+    }
+
+    /// The extended attributes of the file `path` leads to (none when absent).
+    public func extendedAttributes(of path: String) throws -> [String: [UInt8]] {
+        guard let fd = try openIfPresent(path, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY) else { return [:] }
+        defer { close(fd) }
+        return ExtendedAttributes.all(of: fd)
     }
 
     /// Makes `path` a symlink to `target`, atomically replacing what is there (a symlink is

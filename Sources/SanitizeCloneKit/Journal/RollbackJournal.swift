@@ -70,8 +70,10 @@ public final class RollbackJournal: @unchecked Sendable {
         case .regular:
             let contents = try root.readFile(path) ?? []
             let location = try appendBackup(contents, secret: secret)
+            var attributes = FileAttributes(of: status)
+            attributes.extendedAttributes = try root.extendedAttributes(of: path)
             return PathSnapshot(path: path, state: .regular(
-                backup: location, sha256: SHA256.hex(contents), attributes: FileAttributes(of: status), secret: secret))
+                backup: location, sha256: SHA256.hex(contents), attributes: attributes, secret: secret))
         }
     }
 
