@@ -26,6 +26,12 @@ public struct CloneVerification: Sendable {
         if let machineID, let old = template?.machineID {
             check("machine-id differs from the template's", machineID != old, machineID == old ? "still \(old)" : "\(machineID) (template \(old))")
         }
+        // systemd derives a sealed clone's id from the SMBIOS product UUID, which clones started
+        // with one UUID share: such an id was never replaced.
+        if let machineID, root.isLiveSystem, let uuid = PlatformFacts.live().productUUID {
+            let derived = ProductUUID.derivedMachineIDs(uuid).contains(machineID)
+            check("machine-id is not derived from the product UUID", !derived, derived ? "\(machineID) comes from product UUID \(uuid)" : machineID)
+        }
         if try root.followedStatus(of: "/var/lib/dbus/machine-id") != nil {
             let dbus = MachineID.parse(try root.readText("/var/lib/dbus/machine-id"))
             check("D-Bus machine-id equals /etc/machine-id", dbus == machineID, dbus ?? "invalid")

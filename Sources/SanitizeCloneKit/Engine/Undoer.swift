@@ -89,7 +89,8 @@ struct Undoer {
             if try root.status(of: snapshot.path)?.kind == .symlink, try root.symlinkTarget(snapshot.path) == target { return }
             try root.createSymlink(snapshot.path, pointingTo: target)
         case .directory(let attributes):
-            try root.setAttributes(snapshot.path, attributes)
+            // A directory the run removed comes back before what it held (undo runs in reverse).
+            try root.makeDirectory(snapshot.path, attributes: attributes)
         case .regular(let backup, let sha256, let attributes, _):
             let backupPath = RootPath.join(RootPath.join(runDirectory, "backups"), backup.file)
             guard let pack = try root.readFile(backupPath, limit: 1 << 30), backup.offset >= 0,

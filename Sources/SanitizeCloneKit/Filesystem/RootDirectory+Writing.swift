@@ -128,6 +128,30 @@ extension RootDirectory {
         }
     }
 
+    /// Removes the directory `path` itself; it must be empty. Absent is fine.
+    public func removeEmptyDirectory(_ path: String) throws {
+        guard let directory = try openIfPresent(RootPath.parent(of: path), flags: O_RDONLY | O_DIRECTORY) else { return }
+        defer { close(directory) }
+        _ = try Syscall.call(.unlink, "remove the directory", path: path, allowing: [ENOENT]) {
+            unlinkat(directory, RootPath.lastComponent(of: path), AT_REMOVEDIR)
+        }
+        try syncDirectory(directory, of: path)
+    }
+
+    /// Creates the directory `path` (its parent must exist) with `attributes`, or gives an
+    /// existing one those attributes.
+    public func makeDirectory(_ path: String, attributes: FileAttributes) throws {
+        if try status(of: path) == nil {
+            let directory = try openParent(of: path)
+            defer { close(directory) }
+            _ = try Syscall.call(.mkdir, "create directory", path: path, allowing: [EEXIST]) {
+                mkdirat(directory, RootPath.lastComponent(of: path), 0o700)
+            }
+            try syncDirectory(directory, of: path)
+        }
+        try setAttributes(path, attributes)
+    }
+
     /// Creates `path` and missing parents with `mode`; existing directories are left as they are.
     public func makeDirectories(_ path: String, mode: UInt32 = 0o755) throws {
         var current = "/"

@@ -5,5 +5,12 @@ public enum TaskRegistry {
         MachineIDTask(),
         HostnameTask(),
         SSHHostKeysTask(),
+        RandomSeedTask(),
+        NetworkManagerSecretKeyTask(),
+        DHCPStateTask(),
+        ISCSIInitiatorTask(),
+        HostIDTask(),
+        CloudInitStateTask(),
+        ReportedIdentitiesTask(),
     ]
 }
