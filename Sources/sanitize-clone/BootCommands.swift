@@ -33,7 +33,10 @@ enum AutoRunExecution {
         let outcome: AutoRun.Outcome
         do {
             var options = try arguments.options(dryRun: dryRun)
-            if options.failpoint == nil, let failpoint = KernelCommandLine.failpoint() { options.failpoint = try Failpoint(parsing: failpoint) }
+            // The kernel command line is the running system's: it never speaks for another root.
+            if options.failpoint == nil, RootPath.normalized(arguments.root) == "/", let failpoint = KernelCommandLine.failpoint() {
+                options.failpoint = try Failpoint(parsing: failpoint)
+            }
             let platform = try arguments.platform.facts(root: arguments.root)
             outcome = try AutoRun(engine: engine).run(rootPath: arguments.root, options: options, platform: platform,
                                                       generationChanged: generationChanged)

@@ -45,6 +45,9 @@ struct RollbackCommand: ParsableCommand {
                 print(report.json.serialized())
             } else {
                 print("Run \(report.runID) rolled back: \(report.undone.count) change(s) undone in \(report.durationMilliseconds) ms.")
+                if !report.kept.isEmpty {
+                    print("Kept as the run left them (the template's secrets were shredded at boot): \(report.kept.joined(separator: ", "))")
+                }
             }
         }
     }

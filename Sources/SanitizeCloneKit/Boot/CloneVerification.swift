@@ -32,9 +32,9 @@ public struct CloneVerification: Sendable {
             let derived = ProductUUID.derivedMachineIDs(uuid).contains(machineID)
             check("machine-id is not derived from the product UUID", !derived, derived ? "\(machineID) comes from product UUID \(uuid)" : machineID)
         }
-        if try root.followedStatus(of: "/var/lib/dbus/machine-id") != nil {
+        if machineID != nil, try root.followedStatus(of: "/var/lib/dbus/machine-id") != nil {
             let dbus = MachineID.parse(try root.readText("/var/lib/dbus/machine-id"))
-            check("D-Bus machine-id equals /etc/machine-id", dbus == machineID, dbus ?? "invalid")
+            check("D-Bus machine-id equals /etc/machine-id", dbus != nil && dbus == machineID, dbus ?? "invalid")
         }
 
         let hostname = try root.readText("/etc/hostname")?.split(whereSeparator: \.isNewline).first.map { $0.trimmingWhitespace() } ?? ""

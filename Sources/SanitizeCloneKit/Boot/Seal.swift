@@ -71,8 +71,17 @@ public struct Seal: Sendable {
 
     /// Seals `root`. Returns the steps carried out.
     public func seal(root: RootDirectory, platform: PlatformFacts) throws -> [Step] {
+        let lock = try RunLock(in: root)
+        defer { withExtendedLifetime(lock) {} }
         let steps = try plan(root: root)
-        let identity = try RecordedIdentity.current(of: root, platform: platform, sealed: true)
+        var identity = try RecordedIdentity.current(of: root, platform: platform, sealed: true)
+        // Sealed again before any boot: the first seal removed what identified the template (the
+        // id is 'uninitialized', the keys are gone), so keep what it recorded.
+        if let previous = try RecordedIdentity.load(from: root), previous.sealed {
+            identity.template.machineID = identity.template.machineID ?? previous.template.machineID
+            identity.template.sshFingerprints = Set(identity.template.sshFingerprints + previous.template.sshFingerprints).sorted()
+            if identity.template.macs.isEmpty { identity.template.macs = previous.template.macs }
+        }
         for id in try StateDirectory.runIDs(in: root) {
             let backups = RootPath.join(RootPath.join(StateDirectory.runsPath, id), "backups")
             for name in try root.directoryEntries(backups) { try SecretBackups.shredFile(RootPath.join(backups, name), in: root) }

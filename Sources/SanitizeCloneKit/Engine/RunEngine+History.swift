@@ -85,7 +85,15 @@ extension RunEngine {
         let audit = Audit(logger: logger, runID: id)
         let remaining = try undo(run, in: root, audit: audit, failpoint: failpoint, skipSecrets: run.secretsShredded)
         guard remaining.isEmpty else { throw RollbackIncompleteError(runID: id, remaining: remaining) }
-        return RollbackReport(runID: id, undone: run.undoActions.map(\.action.summary), durationMilliseconds: Clock.millisecondsSince(started))
+        let kept = run.undoActions.compactMap { entry -> String? in
+            guard run.secretsShredded, case .restore(let snapshot) = entry.action, snapshot.needsSecretBackup else { return nil }
+            return snapshot.path
+        }
+        let undone = run.undoActions.filter { entry in
+            if case .restore(let snapshot) = entry.action { return !kept.contains(snapshot.path) }
+            return true
+        }
+        return RollbackReport(runID: id, undone: undone.map(\.action.summary), kept: kept, durationMilliseconds: Clock.millisecondsSince(started))
     }
 
     /// The recorded runs of `rootPath`, oldest first.
@@ -135,11 +143,15 @@ extension RunEngine {
 public struct RollbackReport: Sendable {
     public let runID: String
     public let undone: [String]
+    /// Paths left as the run made them: secrets whose backups a boot-time run shredded, and the
+    /// files tied to them (`--force`).
+    public let kept: [String]
     public let durationMilliseconds: Int
 
     public var json: JSON {
         .object([("run_id", .string(runID)), ("result", .string("rolled-back")),
-                 ("undone", .array(undone.map(JSON.string))), ("duration_ms", .number(durationMilliseconds))])
+                 ("undone", .array(undone.map(JSON.string))), ("kept", .array(kept.map(JSON.string))),
+                 ("duration_ms", .number(durationMilliseconds))])
     }
 }
 

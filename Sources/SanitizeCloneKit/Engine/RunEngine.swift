@@ -179,7 +179,9 @@ public struct RunEngine: Sendable {
                     case .restorePath(let follow):
                         let path = follow ? try root.canonicalPath(change.path) : RootPath.normalized(change.path)
                         guard snapshotted.insert(path).inserted else { continue }
-                        action = .restore(try journal.snapshot(path, secret: change.isSecret))
+                        var snapshot = try journal.snapshot(path, secret: change.isSecret)
+                        if change.isTiedToSecret { snapshot.tiedToSecret = true }
+                        action = .restore(snapshot)
                     case .command(let program, let arguments, let chroot):
                         action = .runCommand(program: program, arguments: arguments, chrootIntoRoot: chroot)
                     case .kernelHostname(let name):

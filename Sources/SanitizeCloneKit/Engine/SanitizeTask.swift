@@ -124,6 +124,9 @@ public struct Change: Sendable {
     /// True when old or new is a secret: values are never printed or logged, and the backup is
     /// shredded after a boot-time commit.
     public var isSecret: Bool
+    /// True for a file that goes with a secret (a public key): when the secret's backup was
+    /// shredded, a rollback leaves this one as the run left it too, so the pair stays whole.
+    public var isTiedToSecret = false
     /// A unified diff for text files.
     public var diff: String?
     public var undo: Undo

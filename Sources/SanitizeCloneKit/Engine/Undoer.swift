@@ -23,7 +23,7 @@ struct Undoer {
         var failures: [String] = []
         var undoneByTask: [String: Int] = [:]
         for entry in actions.reversed() {
-            if skipSecrets, case .restore(let snapshot) = entry.action, case .regular(_, _, _, true) = snapshot.state {
+            if skipSecrets, case .restore(let snapshot) = entry.action, snapshot.needsSecretBackup {
                 continue
             }
             do {

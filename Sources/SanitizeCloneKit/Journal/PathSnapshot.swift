@@ -15,10 +15,20 @@ public struct PathSnapshot: Codable, Sendable, Equatable {
     /// The path inside the root.
     public var path: String
     public var state: State
+    /// True for a file that only makes sense with a secret of the same run (a public key with
+    /// its private key): when the secret cannot be restored, this stays as the run left it.
+    public var tiedToSecret: Bool?
 
-    public init(path: String, state: State) {
+    public init(path: String, state: State, tiedToSecret: Bool = false) {
         self.path = path
         self.state = state
+        self.tiedToSecret = tiedToSecret ? true : nil
+    }
+
+    /// True when restoring needs a secret backup (the secret itself or a file tied to it).
+    public var needsSecretBackup: Bool {
+        if case .regular(_, _, _, true) = state { return true }
+        return tiedToSecret == true
     }
 }
 

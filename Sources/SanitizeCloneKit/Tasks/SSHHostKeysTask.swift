@@ -71,10 +71,14 @@ public struct SSHHostKeysTask: SanitizeTask {
             let described = "\(key.type.uppercased())\(key.bits.map { " \($0)" } ?? "") (new)"
             changes.append(Change(path: key.path, action: oldPublic == nil ? "create" : "write", old: oldPublic == nil ? nil : "<secret>",
                                   new: "<secret>", isSecret: true))
-            changes.append(Change(path: key.path + ".pub", action: oldPublic == nil ? "create" : "write", old: oldPublic, new: described))
+            var publicKey = Change(path: key.path + ".pub", action: oldPublic == nil ? "create" : "write", old: oldPublic, new: described)
+            publicKey.isTiedToSecret = true
+            changes.append(publicKey)
             if let certificate = key.certificate {
-                changes.append(Change(path: certificate, action: "delete", old: "certificate of the old key", new: nil,
-                                      undo: .restorePath(followingSymlinks: false)))
+                var removal = Change(path: certificate, action: "delete", old: "certificate of the old key", new: nil,
+                                     undo: .restorePath(followingSymlinks: false))
+                removal.isTiedToSecret = true
+                changes.append(removal)
                 notes.append("\(certificate) certified the old key and is removed: sign the new \(key.path).pub and put the certificate back")
             }
         }
