@@ -68,7 +68,16 @@ public final class RootDirectory: @unchecked Sendable {
     /// does not exist.
     func openIfPresent(_ path: String, flags: Int32, mode: UInt32 = 0, allowing allowed: Set<Int32> = [ENOENT, ENOTDIR]) throws -> Int32? {
         let relative = RootPath.relative(path)
-        return try Syscall.call(.open, "open", path: path, allowing: allowed) {
+        let operation = "open"
+        do {
+            return try openat2IfPresent(relative, path: path, operation: operation, flags: flags, mode: mode, allowed: allowed)
+        } catch let error as SystemError where error.code == ENOSYS {
+            throw SystemError(code: ENOSYS, operation: "open (openat2(2) is refused: a kernel older than 5.6, or a seccomp filter such as systemd's RestrictSUIDSGID=; sanitize-clone never resolves guest paths without it)", path: path)
+        }
+    }
+
+    private func openat2IfPresent(_ relative: String, path: String, operation: String, flags: Int32, mode: UInt32, allowed: Set<Int32>) throws -> Int32? {
+        try Syscall.call(.open, operation, path: path, allowing: allowed) {
             sc_openat2(
                 descriptor, relative.isEmpty ? "." : relative,
                 UInt64(UInt32(bitPattern: flags | O_CLOEXEC)), UInt64(mode),
