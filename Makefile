@@ -40,7 +40,7 @@ build: deps
 debug: deps
 	$(SWIFT) build
 
-test: deps debug unit-check unit-tests contract
+test: deps debug unit-check unit-tests contract e2e
 
 # The units must load cleanly: systemd-analyze verify with the binary where the unit expects it.
 unit-check: debug

@@ -80,8 +80,10 @@ public struct RunEngine: Sendable {
             return report
         }
 
-        try preflight(planned, in: root)
+        // prepare before preflight: a task may first take out of the way what blocks its change
+        // (systemd's read-only transient machine-id mount); key generation starts outside the root.
         for task in planned where task.skipReason == nil { try task.prepare() }
+        try preflight(planned, in: root)
         let journal = try startJournal(runID: runID, planned: planned, root: root, mode: options.mode, audit: audit)
         let appliedRoot = try root.withTemporaryTag(runID, deferringDirectorySyncs: true)
         let outcomes = apply(planned, root: appliedRoot, journal: journal, options: options, audit: audit, observer: observer)

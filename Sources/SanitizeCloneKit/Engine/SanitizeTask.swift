@@ -28,8 +28,10 @@ public protocol SanitizeTask: Sendable {
     /// Throws `InputError` for bad input (exit 2) or `MissingProgramError`.
     func plan(in context: PlanningContext) throws -> TaskPlan<Decision>
 
-    /// Starts work that changes nothing in the root (key generation outside it), so it overlaps
-    /// the journaling. Called after the plan is accepted, before anything changes. Optional.
+    /// Work that changes no file in the root and may start before the journal: key generation
+    /// outside the root (so it overlaps the journaling), or taking out of the way what would block
+    /// a change (systemd's read-only transient machine-id mount). Called after the plan is
+    /// accepted, before preflight and journaling. Optional.
     func prepare(_ decision: Decision) throws
 
     /// Makes the planned changes, calling `context.changeApplied(_:)` after each one.

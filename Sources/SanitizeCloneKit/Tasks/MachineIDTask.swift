@@ -86,15 +86,22 @@ public struct MachineIDTask: SanitizeTask {
         }
     }
 
+    /// Detaches systemd's read-only transient mount before the engine checks that /etc/machine-id
+    /// can be changed and the journal snapshots it (the snapshot then holds the disk's
+    /// `uninitialized`). The service runs in the system's mount namespace, so this is the
+    /// system's view, as with systemd-machine-id-commit.
+    public func prepare(_ decision: Decision) throws {
+        guard decision.replacesTransientID else { return }
+        guard sc_detach_mount(Self.path) == 0 else {
+            throw SystemError(code: sc_errno(), operation: "detach systemd's transient mount of", path: Self.path)
+        }
+    }
+
     public func apply(_ decision: Decision, in context: ApplyContext) throws {
         let contents = Array((decision.newID + "\n").utf8)
         if decision.replacesTransientID {
-            // Everything reading /etc/machine-id from now on sees the new id (same inode as the
-            // mount), and the disk gets it too: this boot's commit will never run, we reboot.
+            // A process that still holds the old mount's inode open sees the new id too.
             try context.root.overwriteInPlace("/run/machine-id", contents: contents)
-            guard sc_detach_mount(Self.path) == 0 else {
-                throw SystemError(code: sc_errno(), operation: "detach systemd's transient mount of", path: Self.path)
-            }
         }
         try context.root.writeFileAtomically(Self.path, contents: contents, attributes: FileAttributes(mode: 0o444))
         try context.changeApplied(0)
