@@ -193,9 +193,11 @@ struct VerifyCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
+    @OptionGroup var platform: PlatformArguments
+
     func run() throws {
         let checks = try Output.reportingErrors(json: json) {
-            try CloneVerification().checks(root: try RootDirectory(path: root))
+            try CloneVerification().checks(root: try RootDirectory(path: root), interfaces: try platform.facts(root: root).interfaces)
         }
         let failed = checks.filter { !$0.passed }
         if json {

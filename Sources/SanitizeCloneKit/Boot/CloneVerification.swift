@@ -14,8 +14,10 @@ public struct CloneVerification: Sendable {
 
     public init() {}
 
-    /// Runs every check against `root`.
-    public func checks(root: RootDirectory) throws -> [Check] {
+    /// Runs every check against `root`. `interfaces` are the NICs of the machine the root belongs
+    /// to (the live system's, or those given for a `--root`); without them the network
+    /// configuration is not checked.
+    public func checks(root: RootDirectory, interfaces: [NetworkInterface] = []) throws -> [Check] {
         var checks: [Check] = []
         let recorded = try RecordedIdentity.load(from: root)
         let template = recorded?.template
@@ -67,6 +69,14 @@ public struct CloneVerification: Sendable {
                 var info = stat()
                 let present = lstat("/dev/disk/by-uuid/\(uuid)", &info) == 0
                 check("fstab UUID \(uuid) is present", present, present ? "/dev/disk/by-uuid/\(uuid)" : "no device has it")
+            }
+        }
+        if !interfaces.isEmpty {
+            let present = Set(interfaces.flatMap { [$0.mac, $0.permanentMAC] })
+            for (path, macs) in try NetworkConfigMACs.named(in: root) {
+                let missing = macs.filter { !present.contains($0) }
+                check("\(path) names only present NICs", missing.isEmpty,
+                      missing.isEmpty ? macs.joined(separator: ", ") : "no NIC has \(missing.joined(separator: ", "))")
             }
         }
         if recorded == nil {
