@@ -64,7 +64,9 @@ public enum StateDirectory {
 
     /// Removes whole run directories beyond the newest `keep` finished runs.
     public static func applyRetention(keep: Int, in root: RootDirectory) throws {
-        let finished = try runIDs(in: root).filter { id in
+        let ids = try runIDs(in: root)
+        guard ids.count > max(keep, 0) else { return }
+        let finished = ids.filter { id in
             guard let run = try? load(id, in: root) else { return false }
             return run.outcome == .committed || run.outcome == .rolledBack
         }
