@@ -81,3 +81,5 @@ int sc_permanent_mac(const char *name, unsigned char *out) {
 }
 
 int sc_detach_mount(const char *path) { return umount2(path, MNT_DETACH); }
+
+int sc_start_writeback(int fd) { return sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); }

@@ -38,6 +38,10 @@ int sc_permanent_mac(const char *name, unsigned char *out);
 /// umount2(path, MNT_DETACH).
 int sc_detach_mount(const char *path);
 
+/// sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE): start writing the file's data back now, so a
+/// later fsync of this or a sibling file finds it on its way (GNU extension, hidden from Swift).
+int sc_start_writeback(int fd);
+
 /// The errno of the calling thread, readable from Swift without Glibc's macro.
 int sc_errno(void);
 

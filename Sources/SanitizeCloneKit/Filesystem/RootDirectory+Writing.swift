@@ -4,38 +4,108 @@ import Glibc
 import CShims
 
 extension RootDirectory {
+    /// One file to write atomically.
+    public struct FileWrite: Sendable {
+        public var path: String
+        public var contents: [UInt8]
+        public var attributes: FileAttributes
+
+        public init(path: String, contents: [UInt8], attributes: FileAttributes) {
+            self.path = path
+            self.contents = contents
+            self.attributes = attributes
+        }
+    }
+
     /// Replaces the file `path` leads to with `contents`, atomically: a temporary file in the same
     /// directory is created 0600, given `attributes`, written, fsync'ed, renamed over the target,
     /// and the directory is fsync'ed. The target never exists half-written or with the wrong mode.
     /// On any failure the temporary file is removed and the target is unchanged.
     public func writeFileAtomically(_ path: String, contents: [UInt8], attributes: FileAttributes) throws {
-        let target = try canonicalPath(path)
+        try writeFilesAtomically([FileWrite(path: path, contents: contents, attributes: attributes)]) { _ in }
+    }
+
+    /// Writes several files atomically, each as `writeFileAtomically` does, with their syncs
+    /// grouped: every temporary file is written and its writeback started before the first fsync,
+    /// so one journal commit carries them all. `afterEach(i)` runs right after file `i` is in
+    /// place. On a failure, files already renamed stay (the caller's journal undoes them) and every
+    /// temporary file is removed.
+    public func writeFilesAtomically(_ writes: [FileWrite], afterEach: (Int) throws -> Void) throws {
+        var staged: [StagedFile] = []
+        defer { staged.forEach { $0.discard() } }
+        for write in writes {
+            staged.append(try stage(write))
+        }
+        for (index, file) in staged.enumerated() {
+            try file.install()
+            try syncDirectory(file.directory, of: file.target)
+            try afterEach(index)
+        }
+    }
+
+    /// A temporary file written beside its target, not yet in place.
+    final class StagedFile {
+        let directory: Int32
+        let descriptor: Int32
+        let temporary: String
+        let name: String
+        let target: String
+        private var installed = false
+
+        init(directory: Int32, descriptor: Int32, temporary: String, name: String, target: String) {
+            self.directory = directory
+            self.descriptor = descriptor
+            self.temporary = temporary
+            self.name = name
+            self.target = target
+        }
+
+        /// Syncs the data and renames the file over its target.
+        func install() throws {
+            try Syscall.call(.fsync, "flush", path: target) { fsync(descriptor) }
+            try Syscall.call(.rename, "replace", path: target) { renameat(directory, temporary, directory, name) }
+            installed = true
+        }
+
+        /// Removes the temporary file unless it was installed; closes the descriptors.
+        func discard() {
+            if !installed { unlinkat(directory, temporary, 0) }
+            close(descriptor)
+            close(directory)
+        }
+    }
+
+    /// Creates, fills and starts writing back the temporary file for `write`.
+    private func stage(_ write: FileWrite) throws -> StagedFile {
+        let target = try canonicalPath(write.path)
         let directory = try openParent(of: target)
-        defer { close(directory) }
         let name = RootPath.lastComponent(of: target)
         let temporary = temporaryName(for: name)
-        let extended = try attributes.extendedAttributes ?? existingExtendedAttributes(name, in: directory)
-        let fd = try Syscall.call(.open, "create a temporary file beside", path: target) {
-            openat(directory, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        }
+        let attributes = write.attributes
+        let extended: [String: [UInt8]]
+        let fd: Int32
         do {
-            defer { close(fd) }
+            extended = try attributes.extendedAttributes ?? existingExtendedAttributes(name, in: directory)
+            fd = try Syscall.call(.open, "create a temporary file beside", path: target) {
+                openat(directory, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            }
+        } catch {
+            close(directory)
+            throw error
+        }
+        // From here the staged file owns both descriptors.
+        let file = StagedFile(directory: directory, descriptor: fd, temporary: temporary, name: name, target: target)
+        do {
             try Syscall.call(.chown, "set the owner of", path: target) { fchown(fd, attributes.owner, attributes.group) }
             try Syscall.call(.chmod, "set the mode of", path: target) { fchmod(fd, attributes.mode) }
             try ExtendedAttributes.set(extended, on: fd, path: target)
-            try FileDescriptorIO.writeAll(fd, contents, path: target)
-            try Syscall.call(.fsync, "flush", path: target) { fsync(fd) }
+            try FileDescriptorIO.writeAll(fd, write.contents, path: target)
+            _ = sc_start_writeback(fd)
         } catch {
-            unlinkat(directory, temporary, 0)
+            file.discard()
             throw error
         }
-        do {
-            try Syscall.call(.rename, "replace", path: target) { renameat(directory, temporary, directory, name) }
-        } catch {
-            unlinkat(directory, temporary, 0)
-            throw error
-        }
-        try syncDirectory(directory, of: target)
+        return file
     }
 
     /// Rewrites the existing file `path` in place (same inode), for a file that is the source of a

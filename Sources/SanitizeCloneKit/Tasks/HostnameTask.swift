@@ -104,23 +104,21 @@ public struct HostnameTask: SanitizeTask {
 
     public func apply(_ decision: Decision, in context: ApplyContext) throws {
         let root = context.root
-        var index = 0
-        func done() throws { try context.changeApplied(index); index += 1 }
+        // The files in the plan's order, written together with their syncs grouped.
+        var writes: [RootDirectory.FileWrite] = []
         if try root.readText("/etc/hostname") != decision.hostnameFile {
-            try root.writeFileAtomically("/etc/hostname", contents: Array(decision.hostnameFile.utf8), attributes: decision.attributes["/etc/hostname"]!)
-            try done()
+            writes.append(.init(path: "/etc/hostname", contents: Array(decision.hostnameFile.utf8), attributes: decision.attributes["/etc/hostname"]!))
         }
         if let hosts = decision.hostsFile {
-            try root.writeFileAtomically("/etc/hosts", contents: Array(hosts.utf8), attributes: decision.attributes["/etc/hosts"]!)
-            try done()
+            writes.append(.init(path: "/etc/hosts", contents: Array(hosts.utf8), attributes: decision.attributes["/etc/hosts"]!))
         }
         if let info = decision.machineInfo {
-            try root.writeFileAtomically("/etc/machine-info", contents: Array(info.utf8), attributes: decision.attributes["/etc/machine-info"]!)
-            try done()
+            writes.append(.init(path: "/etc/machine-info", contents: Array(info.utf8), attributes: decision.attributes["/etc/machine-info"]!))
         }
+        try root.writeFilesAtomically(writes) { try context.changeApplied($0) }
         if let name = decision.kernelName {
             try Self.setRunningHostname(name, context: context)
-            try done()
+            try context.changeApplied(writes.count)
         }
     }
 

@@ -103,16 +103,15 @@ public struct MachineIDTask: SanitizeTask {
             // A process that still holds the old mount's inode open sees the new id too.
             try context.root.overwriteInPlace("/run/machine-id", contents: contents)
         }
-        try context.root.writeFileAtomically(Self.path, contents: contents, attributes: FileAttributes(mode: 0o444))
-        try context.changeApplied(0)
-        switch decision.dbusCopy {
-        case .leave: return
-        case .rewrite(let attributes):
-            try context.root.writeFileAtomically(Self.dbusPath, contents: contents, attributes: attributes)
-        case .link:
-            try context.root.createSymlink(Self.dbusPath, pointingTo: Self.path)
+        var writes = [RootDirectory.FileWrite(path: Self.path, contents: contents, attributes: FileAttributes(mode: 0o444))]
+        if case .rewrite(let attributes) = decision.dbusCopy {
+            writes.append(.init(path: Self.dbusPath, contents: contents, attributes: attributes))
         }
-        try context.changeApplied(1)
+        try context.root.writeFilesAtomically(writes) { try context.changeApplied($0) }
+        if case .link = decision.dbusCopy {
+            try context.root.createSymlink(Self.dbusPath, pointingTo: Self.path)
+            try context.changeApplied(1)
+        }
     }
 
     public func verify(_ decision: Decision, in context: ApplyContext) throws {

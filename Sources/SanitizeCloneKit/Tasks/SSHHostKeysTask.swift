@@ -66,6 +66,7 @@ public struct SSHHostKeysTask: SanitizeTask {
         }
         // The slowest key (RSA) first, so the others finish behind it.
         keys.sort { ($0.type == "rsa" ? 0 : 1, $0.path) < ($1.type == "rsa" ? 0 : 1, $1.path) }
+        var certificateRemovals: [Change] = []
         for key in keys {
             let oldPublic = try Self.describeExisting(key.path, root: root)
             let described = "\(key.type.uppercased())\(key.bits.map { " \($0)" } ?? "") (new)"
@@ -78,10 +79,12 @@ public struct SSHHostKeysTask: SanitizeTask {
                 var removal = Change(path: certificate, action: "delete", old: "certificate of the old key", new: nil,
                                      undo: .restorePath(followingSymlinks: false))
                 removal.isTiedToSecret = true
-                changes.append(removal)
+                certificateRemovals.append(removal)
                 notes.append("\(certificate) certified the old key and is removed: sign the new \(key.path).pub and put the certificate back")
             }
         }
+        // Key pairs first (written together, their syncs grouped), then old certificates.
+        changes += certificateRemovals
         let hostname = try context.identity.fullyQualifiedHostname
             ?? root.readText("/etc/hostname")?.trimmingWhitespace() ?? "localhost"
         return TaskPlan(changes: changes, decision: Decision(keys: keys, comment: "root@\(hostname)", keygen: keygen), notes: notes)
@@ -162,21 +165,25 @@ public struct SSHHostKeysTask: SanitizeTask {
         if decision.generation.get() == nil { try prepare(decision) }
         guard let generation = decision.generation.get() else { return }
         defer { decision.generation.set(nil) }
-        var index = 0
+        var writes: [RootDirectory.FileWrite] = []
+        var newKeys: [SSHKey?] = []
         for key in decision.keys {
             let (privateKey, publicKey) = try generation.result(for: Self.generationName(key))
-            try root.writeFileAtomically(key.path, contents: privateKey, attributes: key.privateAttributes)
+            writes.append(RootDirectory.FileWrite(path: key.path, contents: privateKey, attributes: key.privateAttributes))
+            writes.append(RootDirectory.FileWrite(path: key.path + ".pub", contents: publicKey, attributes: key.publicAttributes))
+            newKeys.append(SSHKey(publicKeyText: String(decoding: publicKey, as: UTF8.self)))
+        }
+        // Writes i = 2k (private key k) and 2k + 1 (its .pub) are the plan's changes i.
+        try root.writeFilesAtomically(writes) { index in
+            guard index % 2 == 1, let newKey = newKeys[index / 2] else { return try context.changeApplied(index) }
+            try context.changeApplied(index, actualNew: newKey.summary)
+            context.notice("New SSH host key \(newKey.summary) at \(decision.keys[index / 2].path)",
+                           path: writes[index].path, new: newKey.fingerprint)
+        }
+        var index = writes.count
+        for certificate in decision.keys.compactMap(\.certificate) {
+            try root.removeFile(certificate)
             try context.changeApplied(index); index += 1
-            try root.writeFileAtomically(key.path + ".pub", contents: publicKey, attributes: key.publicAttributes)
-            let newKey = SSHKey(publicKeyText: String(decoding: publicKey, as: UTF8.self))
-            try context.changeApplied(index, actualNew: newKey?.summary); index += 1
-            if let newKey {
-                context.notice("New SSH host key \(newKey.summary) at \(key.path)", path: key.path + ".pub", new: newKey.fingerprint)
-            }
-            if let certificate = key.certificate {
-                try root.removeFile(certificate)
-                try context.changeApplied(index); index += 1
-            }
         }
     }
 
