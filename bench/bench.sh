@@ -7,7 +7,7 @@
 set -euo pipefail
 bin=$(realpath "${1:?usage: bench.sh BINARY WORKDIR}")
 work=${2:?usage: bench.sh BINARY WORKDIR}
-pairs=${PAIRS:-15}
+pairs=${PAIRS:-40}
 here=$(dirname "$(realpath "$0")")
 mkdir -p "$work"; work=$(realpath "$work")
 

@@ -195,6 +195,7 @@ public struct RunEngine: Sendable {
             }
             try journal.syncBackups()
             try journal.append(records, sync: true)
+            try journal.syncDirectories()
         } catch {
             try? root.removeTree(journal.directory)
             throw error

@@ -98,10 +98,17 @@ public final class RollbackJournal: @unchecked Sendable {
     /// whole file system, which on a busy host costs hundreds of milliseconds.
     public func syncBackups() throws {
         try state.withLock { state in
+            // Start every pack's writeback before waiting for any: one journal commit for all.
+            for pack in state.packs.values { _ = sc_start_writeback(pack.descriptor) }
             for (name, pack) in state.packs {
                 try Syscall.call(.fsync, "flush the backups", path: name) { fdatasync(pack.descriptor) }
             }
         }
+    }
+
+    /// Makes the run's directories durable (its entry in runs/, the journal's and the backups'
+    /// entries): after this and the undo records' sync, changes may begin.
+    public func syncDirectories() throws {
         for path in [RootPath.join(directory, "backups"), directory, StateDirectory.runsPath] {
             let fd = try root.openDescriptor(path, flags: O_RDONLY | O_DIRECTORY)
             defer { close(fd) }
