@@ -16,7 +16,7 @@ DEBUG      := .build/debug/sanitize-clone
 
 # Every Debian package the build, the tests and the demo need.
 APT_PACKAGES := libsystemd-dev libdbus-1-dev pkg-config openssh-client dbus-bin dbus-daemon python3 \
-                python3-dbus python3-gi util-linux e2fsprogs coreutils bc systemd patch attr \
+                python3-dbus python3-gi util-linux e2fsprogs coreutils bc systemd patch attr busybox-static \
                 debootstrap qemu-system-x86 zstd
 
 .PHONY: all deps build debug test unit-tests contract e2e unit-check demo bench install clean
@@ -71,8 +71,9 @@ install: build
 	for unit in systemd/*.service; do \
 	  install -D -m 0644 $$unit $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$unit); done
 	install -D -m 0644 systemd/60-sanitize-clone-vmgenid.rules $(DESTDIR)$(PREFIX)/lib/udev/rules.d/60-sanitize-clone-vmgenid.rules
-	install -d $(DESTDIR)$(PREFIX)/share/doc/sanitize-clone
+	install -d $(DESTDIR)$(PREFIX)/share/doc/sanitize-clone/examples/tasks.d
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/sanitize-clone/
+	install -m 0644 examples/tasks.d/*.task $(DESTDIR)$(PREFIX)/share/doc/sanitize-clone/examples/tasks.d/
 
 clean:
 	rm -rf .build $(BUILD)

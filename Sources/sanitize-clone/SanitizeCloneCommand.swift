@@ -44,6 +44,9 @@ struct RunArguments: ParsableArguments {
 
     @OptionGroup var platform: PlatformArguments
 
+    @Flag(help: "With --root: let drop-in tasks (tasks.d/*.task) run their Exec=, chrooted into the root.")
+    var allowExec = false
+
     func options(dryRun: Bool) throws -> RunOptions {
         var options = RunOptions()
         options.dryRun = dryRun
@@ -51,6 +54,7 @@ struct RunArguments: ParsableArguments {
         options.skip = skip.map { $0.split(separator: ",").map(String.init) } ?? []
         options.hostname = hostname
         options.configFile = config
+        options.allowExec = allowExec
         if let failpoint = Output.environment("SANITIZE_CLONE_FAILPOINT"), !failpoint.isEmpty {
             options.failpoint = try Failpoint(parsing: failpoint)
         }

@@ -49,7 +49,8 @@ public struct RunEngine: Sendable {
         let started = Clock.monotonicNanoseconds()
         let root = try openRoot(rootPath)
         let configuration = try Configuration.load(from: root, keys: configurationKeys, mainFileOverride: options.configFile)
-        let selected = try selectTasks(options: options, configuration: configuration)
+        let selected = try selectTasks(from: try TaskGraph.including(DropInTask.load(from: root), in: tasks),
+                                       options: options, configuration: configuration)
         let runID = Self.newRunID()
         let audit = Audit(logger: logger, runID: runID)
 
@@ -138,8 +139,8 @@ public struct RunEngine: Sendable {
     }
 
     /// The tasks to run, in order: all, or `--only`, less `--skip` and `[Run] SkipTasks=`.
-    func selectTasks(options: RunOptions, configuration: Configuration) throws -> [any SanitizeTask] {
-        let ordered = try orderedTasks()
+    func selectTasks(from all: [any SanitizeTask], options: RunOptions, configuration: Configuration) throws -> [any SanitizeTask] {
+        let ordered = try TaskGraph.order(all)
         let known = Set(ordered.map(\.name))
         let configuredSkips = configuration.value("Run", "SkipTasks").split(separator: " ").map(String.init)
         for name in (options.only ?? []) + options.skip + configuredSkips where !known.contains(name) {
@@ -188,6 +189,8 @@ public struct RunEngine: Sendable {
                         action = .runCommand(program: program, arguments: arguments, chrootIntoRoot: chroot)
                     case .kernelHostname(let name):
                         action = .setKernelHostname(name)
+                    case .coveredByOtherChanges:
+                        continue
                     }
                     sequence += 1
                     records.append(JournalRecord(.undo, task: task.name, sequence: sequence, undo: action))

@@ -27,6 +27,8 @@ public struct RunOptions: Sendable {
     public var credentialsDirectory: String?
     /// What the boot-time run knows about the template (set by `AutoRun`); nil for manual runs.
     public var boot: BootFacts?
+    /// Programs from inside a `--root` (drop-in tasks' `Exec=`) may run, chrooted into it.
+    public var allowExec = false
 
     public init() {}
 }

@@ -113,6 +113,9 @@ public struct Change: Sendable {
         case command(program: String, arguments: [String], chrootIntoRoot: Bool)
         /// Set the running kernel hostname back to this name.
         case kernelHostname(String)
+        /// Nothing to journal: the change's effects are undone by the task's other changes (a
+        /// drop-in's `Exec=` is undone by restoring its `Backup=` paths).
+        case coveredByOtherChanges
     }
 
     /// The path concerned, inside the root (for a non-file change, what it acts on).
