@@ -44,7 +44,7 @@ step "3. status: the runs recorded in the root's journal"
 show "$bin" status --root "$root"
 
 step "4. JSON for automation (secrets never appear)"
-"$bin" status --root "$root" --json | python3 -m json.tool | head -20
+"$bin" status --root "$root" --json | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["runs"][-1], indent=2))'
 
 step "5. rollback: the template's identity comes back, byte for byte"
 show "$bin" rollback --root "$root" --last
@@ -54,10 +54,11 @@ after=$(signature)
 
 step "6. a failure rolls everything back by itself (a test failpoint makes ssh-host-keys fail)"
 set +e
-SANITIZE_CLONE_FAILPOINT=ssh-host-keys:after-apply:error "$bin" run --root "$root" --hostname web-08 2>/dev/null | tail -4
+SANITIZE_CLONE_FAILPOINT=ssh-host-keys:after-apply:error "$bin" run --root "$root" --hostname web-08 > "$work/failed-run.txt" 2>/dev/null
 code=$?
 set -e
-[[ $(signature) == "$before" ]] && echo "✔ exit ${PIPESTATUS[0]:-1}: the root is exactly as it was"
+tail -4 "$work/failed-run.txt"
+[[ $(signature) == "$before" ]] && echo "✔ exit $code (a task failed, everything was rolled back): the root is exactly as it was"
 
 step "7. a crash (SIGKILL mid-run) is recovered by the next run"
 SANITIZE_CLONE_FAILPOINT=hostname:change-1:crash "$bin" run --root "$root" --hostname web-09 >/dev/null 2>&1 || echo "  (the run was killed after its first hostname change)"

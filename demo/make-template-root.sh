@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# make-template-root.sh ROOT [KEY_TYPES]
+# make-template-root.sh ROOT [KEY_TYPES] [minimal]
 # Builds a small Debian-like root that looks like a freshly cloned VM template: the template's
 # machine-id (also in /var/lib/dbus, as bookworm ships it), hostname, /etc/hosts, machine-info,
-# sshd_config with an Include, and SSH host keys of KEY_TYPES (default "rsa ecdsa ed25519").
+# sshd_config with an Include, and SSH host keys of KEY_TYPES (default "rsa ecdsa ed25519"); and,
+# unless "minimal" is given, a random seed, NetworkManager's secret key, a DHCP lease, an iSCSI
+# initiator name and a drop-in task (the benchmark's baseline script knows only the first three).
 set -euo pipefail
 root=${1:?usage: make-template-root.sh ROOT [KEY_TYPES]}
 key_types=${2:-rsa ecdsa ed25519}
+minimal=${3:-}
 
 rm -rf "$root"
-mkdir -p "$root"/etc/ssh/sshd_config.d "$root"/var/lib/dbus "$root"/etc/sanitize-clone/conf.d "$root"/run
+mkdir -p "$root"/etc/ssh/sshd_config.d "$root"/var/lib/dbus "$root"/etc/sanitize-clone/conf.d "$root"/etc/sanitize-clone/tasks.d "$root"/run
 
 printf 'b7e3d0c2a1f94e5d8c6b5a4f3e2d1c0b\n' > "$root/etc/machine-id"
 chmod 0444 "$root/etc/machine-id"
@@ -39,6 +42,18 @@ for type in $key_types; do
   echo "HostKey /etc/ssh/ssh_host_${type}_key" >> "$root/etc/ssh/sshd_config.d/hostkeys.conf"
   ssh-keygen -q -t "$type" -N '' -C root@debian-template -f "$root/etc/ssh/ssh_host_${type}_key"
 done
+
+# The other per-machine ids a template carries.
+if [[ $minimal != minimal ]]; then
+mkdir -p "$root"/var/lib/systemd "$root"/var/lib/NetworkManager "$root"/var/lib/dhcp "$root"/etc/iscsi \
+         "$root"/etc/zabbix
+head -c 512 /dev/urandom > "$root/var/lib/systemd/random-seed"; chmod 0600 "$root/var/lib/systemd/random-seed"
+head -c 32 /dev/urandom > "$root/var/lib/NetworkManager/secret_key"; chmod 0600 "$root/var/lib/NetworkManager/secret_key"
+printf 'lease {\n  interface "ens3";\n  fixed-address 192.0.2.10;\n}\n' > "$root/var/lib/dhcp/dhclient.ens3.leases"
+printf '## DO NOT EDIT OR REMOVE THIS FILE!\nInitiatorName=iqn.1993-08.org.debian:01:5a6b7c8d9e0f\n' > "$root/etc/iscsi/initiatorname.iscsi"
+printf 'Server=zabbix.lab.example\nHostname=debian-template\n' > "$root/etc/zabbix/zabbix_agentd.conf"
+cp "$(dirname "$(realpath "$0")")/../examples/tasks.d/zabbix-agent-hostname.task" "$root/etc/sanitize-clone/tasks.d/"
+fi
 
 cat > "$root/etc/sanitize-clone/sanitize-clone.conf" <<'CONF'
 # sanitize-clone configuration of the template.
