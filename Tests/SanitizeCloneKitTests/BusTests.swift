@@ -239,6 +239,19 @@ struct BusTests {
         }
     }
 
+    @Test("sanitize-clone trigger restarts the unit over the bus and follows its job (exit 0 done, 1 failed)")
+    func triggerCommand() throws {
+        try withFakeSystemServices { services in
+            let done = try SanitizeClone.run(["trigger", "--json"], environment: ["DBUS_SYSTEM_BUS_ADDRESS": services.address])
+            #expect(done.exitCode == 0, "\(done)")
+            #expect(done.json?["result"]?.string == "done", "\(done)")
+            #expect(services.calls().contains(#"/org/freedesktop/systemd1 org.freedesktop.systemd1.Manager.RestartUnit(ss) ["sanitize-clone.service", "replace"]"#),
+                    "\(services.calls())")
+            let failed = try SanitizeClone.run(["trigger", "--unit", "failing.service"], environment: ["DBUS_SYSTEM_BUS_ADDRESS": services.address])
+            #expect(failed.exitCode == 1, "\(failed)")
+        }
+    }
+
     @Test("startUnitAndWait returns \"failed\" for a unit whose job fails")
     func startAndWaitFailed() throws {
         try withFakeSystemServices { services in

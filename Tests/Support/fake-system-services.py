@@ -179,6 +179,11 @@ class Manager(dbus.service.Object):
         return self.queue(str(name), str(mode), "active")
 
     @dbus.service.method(MANAGER, in_signature="ss", out_signature="o", message_keyword="message")
+    def RestartUnit(self, name, mode, message):
+        self.log.record(message)
+        return self.queue(str(name), str(mode), "active")
+
+    @dbus.service.method(MANAGER, in_signature="ss", out_signature="o", message_keyword="message")
     def TryRestartUnit(self, name, mode, message):
         self.log.record(message)
         return self.queue(str(name), str(mode), None)
