@@ -50,12 +50,25 @@ public struct JournalRecord: Codable, Sendable, Equatable {
         self.fingerprints = fingerprints
     }
 
-    /// The record as one checksummed line.
+    /// The record as one checksummed line. Written with the small JSON writer rather than
+    /// JSONEncoder (a run writes many records; JSONEncoder's first uses cost more than the rest
+    /// of the journal), in exactly the layout `Codable` reads back.
     func encodedLine() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let json = Array(try encoder.encode(self))
+        let json = Array(self.json.serialized().utf8)
         return Array((SHA256.hex(json) + " ").utf8) + json + [0x0a]
+    }
+
+    /// The record in the layout synthesized `Codable` uses (absent optionals left out).
+    var json: JSON {
+        var members: [(String, JSON)] = [("kind", .string(kind.rawValue)), ("time", .number(Int(time)))]
+        if let task { members.append(("task", .string(task))) }
+        if let sequence { members.append(("sequence", .number(sequence))) }
+        if let undo { members.append(("undo", undo.json)) }
+        if let detail { members.append(("detail", .string(detail))) }
+        if let fingerprints {
+            members.append(("fingerprints", .object(fingerprints.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
+        }
+        return .object(members)
     }
 
     /// Parses one line; throws `CorruptJournalError` when the checksum or JSON is wrong.
@@ -84,5 +97,58 @@ public struct CorruptJournalError: Error, CustomStringConvertible, Sendable {
     public let reason: String
     public var description: String {
         "Journal \(journal) is corrupt at line \(line) (\(reason)); refusing to follow it. Inspect the run with 'sanitize-clone status', restore files from its backups/ by hand, then move the run directory away"
+    }
+}
+
+extension UndoAction {
+    /// Synthesized `Codable`'s layout: `{"case":{labels or "_0": …}}`.
+    var json: JSON {
+        switch self {
+        case .restore(let snapshot):
+            return .object([("restore", .object([("_0", snapshot.json)]))])
+        case .runCommand(let program, let arguments, let chrootIntoRoot):
+            return .object([("runCommand", .object([("program", .string(program)), ("arguments", .array(arguments.map(JSON.string))),
+                                                    ("chrootIntoRoot", .bool(chrootIntoRoot))]))])
+        case .setKernelHostname(let name):
+            return .object([("setKernelHostname", .object([("_0", .string(name))]))])
+        }
+    }
+}
+
+extension PathSnapshot {
+    var json: JSON {
+        var members: [(String, JSON)] = [("path", .string(path)), ("state", state.json)]
+        if let tiedToSecret { members.append(("tiedToSecret", .bool(tiedToSecret))) }
+        return .object(members)
+    }
+}
+
+extension PathSnapshot.State {
+    var json: JSON {
+        switch self {
+        case .absent:
+            return .object([("absent", .object([]))])
+        case .regular(let backup, let sha256, let attributes, let secret):
+            return .object([("regular", .object([
+                ("backup", .object([("file", .string(backup.file)), ("offset", .number(backup.offset)), ("length", .number(backup.length))])),
+                ("sha256", .string(sha256)), ("attributes", attributes.json), ("secret", .bool(secret)),
+            ]))])
+        case .symlink(let target):
+            return .object([("symlink", .object([("target", .string(target))]))])
+        case .directory(let attributes):
+            return .object([("directory", .object([("attributes", attributes.json)]))])
+        }
+    }
+}
+
+extension FileAttributes {
+    var json: JSON {
+        var members: [(String, JSON)] = [("owner", .number(Int(owner))), ("group", .number(Int(group))), ("mode", .number(Int(mode)))]
+        if let extendedAttributes {
+            members.append(("extendedAttributes", .object(extendedAttributes.sorted { $0.key < $1.key }.map {
+                ($0.key, .array($0.value.map { .number(Int($0)) }))
+            })))
+        }
+        return .object(members)
     }
 }
