@@ -168,6 +168,15 @@ public final class RootDirectory: @unchecked Sendable {
     /// allowed: the result is then where it would be created.
     public func canonicalPath(_ path: String) throws -> String {
         var current = RootPath.normalized(path)
+        // The common case in one open: the path exists and its last component is no symlink;
+        // the kernel followed every link on the way inside the root.
+        if let fd = try openIfPresent(current, flags: SC_O_PATH | O_NOFOLLOW) {
+            defer { close(fd) }
+            var raw = stat()
+            if fstat(fd, &raw) == 0, raw.st_mode & S_IFMT != S_IFLNK {
+                return try insideRoot(hostPath: try RootDirectory.procPath(of: fd), for: path)
+            }
+        }
         for _ in 0..<40 {
             let parent = try canonicalDirectory(RootPath.parent(of: current))
             let name = RootPath.lastComponent(of: current)

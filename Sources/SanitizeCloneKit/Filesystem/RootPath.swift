@@ -3,6 +3,7 @@ public enum RootPath {
     /// `path` made absolute, with `.`, empty components and `..` resolved lexically; `..` at the
     /// top stays at the top, as RESOLVE_IN_ROOT does.
     public static func normalized(_ path: String) -> String {
+        if isNormalized(path) { return path }
         var parts: [Substring] = []
         for part in path.split(separator: "/", omittingEmptySubsequences: true) {
             if part == "." { continue }
@@ -10,6 +11,28 @@ public enum RootPath {
             parts.append(part)
         }
         return "/" + parts.joined(separator: "/")
+    }
+
+    /// True when `path` is already absolute and clean: no empty, `.` or `..` component, no
+    /// trailing slash (the common case, checked without splitting).
+    static func isNormalized(_ path: String) -> Bool {
+        let bytes = path.utf8
+        guard bytes.first == UInt8(ascii: "/") else { return false }
+        if bytes.count == 1 { return true }
+        guard bytes.last != UInt8(ascii: "/") else { return false }
+        var componentLength = 0
+        var dots = 0
+        for byte in bytes.dropFirst() {
+            if byte == UInt8(ascii: "/") {
+                if componentLength == 0 || componentLength == dots && dots <= 2 { return false }
+                componentLength = 0
+                dots = 0
+            } else {
+                componentLength += 1
+                if byte == UInt8(ascii: ".") { dots += 1 }
+            }
+        }
+        return !(componentLength == dots && dots <= 2)
     }
 
     /// The path without its leading slash, as openat2 wants it relative to the root descriptor.
