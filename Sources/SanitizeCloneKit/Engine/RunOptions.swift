@@ -62,6 +62,9 @@ public struct NewIdentity: Sendable {
     public var hostname: String?
     /// The domain of the new hostname, when it has one.
     public var domain: String?
+    /// The name as /etc/hostname holds it: the short name (Debian) or the FQDN (Fedora), as
+    /// `hostname` prints it.
+    public var staticHostname: String?
 
     public init() {}
 

@@ -4,6 +4,10 @@ public enum TaskGraph {
     /// The tasks in execution order. Throws `InputError` naming an unknown dependency or a cycle.
     public static func order(_ tasks: [any SanitizeTask]) throws -> [any SanitizeTask] {
         let names = tasks.map(\.name)
+        var seen = Set<String>()
+        for name in names where !seen.insert(name).inserted {
+            throw InputError("two tasks are named \(name) (a drop-in or a registry line repeats it)")
+        }
         for task in tasks {
             for dependency in task.dependencies where !names.contains(dependency) {
                 throw InputError("task \(task.name) runs after unknown task \(dependency)")

@@ -224,6 +224,7 @@ extension RootDirectory {
 
     /// Creates `path` and missing parents with `mode`; existing directories are left as they are.
     public func makeDirectories(_ path: String, mode: UInt32 = 0o755) throws {
+        if try followedStatus(of: path)?.kind == .directory { return }
         var current = "/"
         for component in RootPath.normalized(path).split(separator: "/") {
             let next = RootPath.join(current, String(component))

@@ -70,7 +70,7 @@ public struct DropInTask: SanitizeTask {
         guard try root.followedStatus(of: "/bin/sh") != nil else {
             throw InputError("\(file): the root has no /bin/sh to run Exec= with")
         }
-        let hostname = try context.identity.fullyQualifiedHostname ?? root.readText("/etc/hostname")?.trimmingWhitespace() ?? ""
+        let hostname = try context.identity.staticHostname ?? root.readText("/etc/hostname")?.trimmingWhitespace() ?? ""
         let machineID = try context.identity.machineID ?? MachineID.parse(root.readText("/etc/machine-id")) ?? ""
         var changes = backups.map { path in
             Change(path: path, action: "backup", old: "(kept for rollback)", new: "(as Exec= leaves it)")

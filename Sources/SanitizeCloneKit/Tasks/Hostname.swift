@@ -70,6 +70,18 @@ public struct HostsFile {
         return lines.joined(separator: ending) + ending
     }
 
+    /// The domain of `name` on the `127.0.1.1` line ("example.com" for "web.example.com web").
+    public func domain(of name: String) -> String? {
+        for line in text.split(whereSeparator: \.isNewline) {
+            let fields = Self.fields(String(line))
+            guard fields.first == "127.0.1.1" else { continue }
+            for field in fields.dropFirst() where field.lowercased().hasPrefix(name.lowercased() + ".") {
+                return String(field.dropFirst(name.count + 1))
+            }
+        }
+        return nil
+    }
+
     /// The whitespace-separated fields before any comment.
     static func fields(_ line: String) -> [String] {
         let content = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""

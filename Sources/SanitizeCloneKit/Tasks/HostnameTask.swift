@@ -45,6 +45,7 @@ public struct HostnameTask: SanitizeTask {
         let fileName = oldDomain != nil || requestedDomain != nil ? [newName, domain].compactMap { $0 }.joined(separator: ".") : newName
         context.identity.hostname = newName
         context.identity.domain = domain
+        context.identity.staticHostname = fileName
 
         var changes: [Change] = []
         var attributes: [String: FileAttributes] = [:]
@@ -56,6 +57,9 @@ public struct HostnameTask: SanitizeTask {
 
         let oldHosts = try root.readText("/etc/hosts")
         let newHosts = HostsFile(text: oldHosts ?? "127.0.0.1\tlocalhost\n").renamed(from: oldName, to: newName, domain: domain)
+        // A domain only /etc/hosts carries (Debian: "127.0.1.1 web.example.com web") is the
+        // clone's too, as `hostname -f` will say.
+        if context.identity.domain == nil { context.identity.domain = HostsFile(text: newHosts).domain(of: newName) }
         if newHosts != oldHosts {
             changes.append(Change(path: "/etc/hosts", action: oldHosts == nil ? "create" : "write", old: oldName, new: newName,
                                   diff: LineDiff.unified(old: oldHosts ?? "", new: newHosts, path: "/etc/hosts")))

@@ -83,9 +83,10 @@ public struct SSHHostKeysTask: SanitizeTask {
                 notes.append("\(certificate) certified the old key and is removed: sign the new \(key.path).pub and put the certificate back")
             }
         }
-        // Key pairs first (written together, their syncs grouped), then old certificates.
+        // Key pairs first (written together, their syncs grouped), then old certificates. The
+        // comment is root@<the name /etc/hostname holds>, as openssh-server's `hostname` gives it.
         changes += certificateRemovals
-        let hostname = try context.identity.fullyQualifiedHostname
+        let hostname = try context.identity.staticHostname
             ?? root.readText("/etc/hostname")?.trimmingWhitespace() ?? "localhost"
         return TaskPlan(changes: changes, decision: Decision(keys: keys, comment: "root@\(hostname)", keygen: keygen), notes: notes)
     }

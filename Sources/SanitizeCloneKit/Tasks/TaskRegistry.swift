@@ -10,6 +10,7 @@ public enum TaskRegistry {
         DHCPStateTask(),
         ISCSIInitiatorTask(),
         HostIDTask(),
+        SSLSnakeoilTask(),
         CloudInitStateTask(),
         ReportedIdentitiesTask(),
     ]
