@@ -315,8 +315,7 @@ extension SSLSnakeoilTask {
             let facts: CertificateFacts
         }
 
-        private let directory: String
-        private let descriptor: Int32
+        private let directory: PrivateWorkDirectory
         private let openssl: Program
         private let running: Mutex<RunningProgram?>
 
@@ -326,25 +325,9 @@ extension SSLSnakeoilTask {
 
         /// Writes make-ssl-cert's request configuration for `commonName` and starts `openssl req`.
         init(commonName: String, alternativeNames: [String], openssl: Program) throws {
-            let parent = access("/run", W_OK) == 0 ? "/run" : "/tmp"
-            Self.removeAbandoned(in: parent)
-            var template = Array("\(parent)/\(Self.prefix)\(getpid()).XXXXXX".utf8CString)
-            guard let created = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-                throw SystemError(code: sc_errno(), operation: "create a private directory for the new snakeoil key under", path: parent)
-            }
-            let directory = String(cString: created)
-            let descriptor: Int32
-            do {
-                descriptor = try Syscall.call(.open, "open", path: directory) { open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-            } catch {
-                rmdir(directory)
-                throw error
-            }
-            self.directory = directory
-            self.descriptor = descriptor
+            directory = try PrivateWorkDirectory(prefix: Self.prefix, purpose: "the new snakeoil key")
             self.openssl = openssl
             running = Mutex(nil)
-            // From here deinit cleans up on every failure.
             let configuration = """
                 [ req ]
                 default_bits = \(keyBits)
@@ -360,11 +343,7 @@ extension SSLSnakeoilTask {
                 subjectAltName = \(alternativeNames.map { "DNS:\($0)" }.joined(separator: ","))
 
                 """
-            let fd = try Syscall.call(.open, "create the request configuration in", path: directory) {
-                openat(descriptor, "openssl.cnf", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            }
-            defer { close(fd) }
-            try FileDescriptorIO.writeAll(fd, Array(configuration.utf8), path: directory + "/openssl.cnf")
+            try directory.write("openssl.cnf", Array(configuration.utf8))
             let program = try openssl.start([
                 "req", "-config", path("openssl.cnf"), "-new", "-x509", "-newkey", "rsa:\(keyBits)",
                 "-days", String(validityDays), "-nodes", "-sha256",
@@ -375,7 +354,7 @@ extension SSLSnakeoilTask {
 
         /// The path `openssl` is given for `name` in the private directory.
         private func path(_ name: String) -> String {
-            RootDirectory.pathForOtherProgram(directory: descriptor, name: name)
+            directory.pathForOtherProgram(name)
         }
 
         /// Waits for `openssl req` and returns the new key and certificate.
@@ -383,36 +362,17 @@ extension SSLSnakeoilTask {
             if let program = running.withLock({ $0.take() }) {
                 try program.wait().check()
             }
-            func read(_ name: String) throws -> [UInt8] {
-                let fd = try Syscall.call(.open, "read the new snakeoil file", path: name) {
-                    openat(descriptor, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-                }
-                defer { close(fd) }
-                return try FileDescriptorIO.readAll(fd, path: name, limit: 1 << 20)
-            }
             let described = try openssl.run(["x509", "-in", path(Self.certificateName), "-noout", "-subject", "-nameopt", "RFC2253",
                                               "-fingerprint", "-sha256"]).check()
             guard let facts = CertificateFacts(described.output) else {
                 throw ProgramFailedError(result: described)
             }
-            return Made(privateKey: try read(Self.keyName), certificate: try read(Self.certificateName), facts: facts)
-        }
-
-        /// Shreds and removes generation directories left by killed runs (their process is gone).
-        static func removeAbandoned(in parent: String) {
-            guard let entries = try? RootDirectory(path: parent).directoryEntries("/") else { return }
-            for name in entries where name.hasPrefix(prefix) {
-                guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "." }), pid != getpid(),
-                      kill(pid, 0) != 0, sc_errno() == ESRCH else { continue }
-                KeyGeneration.shredDirectory("\(parent)/\(name)")
-            }
+            return Made(privateKey: try directory.read(Self.keyName), certificate: try directory.read(Self.certificateName), facts: facts)
         }
 
         deinit {
-            // Wait for a generation still running, then shred what it wrote.
+            // Wait for a generation still running; the directory is shredded when released.
             if let program = running.withLock({ $0 }) { _ = try? program.wait() }
-            close(descriptor)
-            KeyGeneration.shredDirectory(directory)
         }
     }
 
