@@ -84,10 +84,16 @@ struct TasksCommand: ParsableCommand {
         commandName: "tasks",
         abstract: "Show the task graph in execution order.",
         discussion: """
+            With --root, the root's drop-in tasks (etc/sanitize-clone/tasks.d) are included.
+
             Examples:
               sanitize-clone tasks
+              sanitize-clone tasks --root /mnt/template
               sanitize-clone tasks --dot | dot -Tsvg > tasks.svg
             """)
+
+    @Option(help: "Include the drop-in tasks of this root.")
+    var root: String?
 
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
@@ -98,7 +104,7 @@ struct TasksCommand: ParsableCommand {
     func run() throws {
         let engine = RunEngine(tasks: TaskRegistry.all, logger: Output.logger)
         try Output.reportingErrors(json: json) {
-            let ordered = try engine.orderedTasks()
+            let ordered = try engine.orderedTasks(includingDropInsOf: root)
             if dot {
                 print(TaskGraph.dot(ordered), terminator: "")
             } else if json {

@@ -112,3 +112,20 @@ struct DropInTaskTests {
         try expectUnchanged(root, since: before, "a refused run")
     }
 }
+
+@Suite("tasks --root lists drop-ins", .requiresRoot)
+struct TasksListingDropInsTests {
+    @Test("tasks --root shows the root's drop-ins in graph order, and tasks alone does not")
+    func listing() throws {
+        let root = try DropInTaskTests.template(extra: "Before=ssh-host-keys")
+        defer { root.remove() }
+        let withRoot = try SanitizeClone.json(["tasks", "--root", root.path, "--json"])
+        let names = withRoot["tasks"]?.array?.compactMap { $0["name"]?.string } ?? []
+        let dropIn = try #require(names.firstIndex(of: "zabbix-agent-hostname"), "\(names)")
+        #expect(dropIn < (names.firstIndex(of: "ssh-host-keys") ?? -1) && dropIn > (names.firstIndex(of: "hostname") ?? 99), "\(names)")
+        let plain = try SanitizeClone.json(["tasks", "--json"])
+        #expect(plain["tasks"]?.array?.contains { $0["name"]?.string == "zabbix-agent-hostname" } == false)
+        let dot = try SanitizeClone.run(["tasks", "--root", root.path, "--dot"])
+        #expect(dot.stdout.contains("\"zabbix-agent-hostname\" -> \"ssh-host-keys\""), "\(dot)")
+    }
+}

@@ -37,8 +37,11 @@ public struct RunEngine: Sendable {
     /// Every configuration key: the engine's and each task's.
     public var configurationKeys: [ConfigurationKey] { Self.engineKeys + tasks.flatMap(\.configurationKeys) }
 
-    /// The tasks in execution order.
-    public func orderedTasks() throws -> [any SanitizeTask] { try TaskGraph.order(tasks) }
+    /// The tasks in execution order, with the drop-in tasks of the root at `rootPath` when given.
+    public func orderedTasks(includingDropInsOf rootPath: String? = nil) throws -> [any SanitizeTask] {
+        guard let rootPath else { return try TaskGraph.order(tasks) }
+        return try TaskGraph.order(TaskGraph.including(DropInTask.load(from: openRoot(rootPath)), in: tasks))
+    }
 
     /// Runs (or with `options.dryRun`, plans) the graph against `rootPath`.
     ///
