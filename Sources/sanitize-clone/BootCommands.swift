@@ -77,7 +77,7 @@ enum KernelCommandLine {
 }
 
 /// `sanitize-clone seal`.
-struct SealCommand: ParsableCommand {
+struct SealCommand: ParsableCommand, ActsOnRoot {
     static let configuration = CommandConfiguration(
         commandName: "seal",
         abstract: "Prepare a template before capture: record its identity, remove what clones must not share.",
@@ -92,17 +92,13 @@ struct SealCommand: ParsableCommand {
               sanitize-clone seal --poweroff
             """)
 
-    @Option(help: "The template's root directory.")
-    var root: String = "/"
+    @OptionGroup var target: RootOptions
 
     @Flag(help: "Show what would be done and change nothing.")
     var dryRun = false
 
     @Flag(help: "Power off right after sealing (live system only).")
     var poweroff = false
-
-    @Flag(help: "Print one JSON object instead of text.")
-    var json = false
 
     @OptionGroup var platform: PlatformArguments
 
@@ -127,7 +123,7 @@ struct SealCommand: ParsableCommand {
 }
 
 /// `sanitize-clone detect`.
-struct DetectCommand: ParsableCommand {
+struct DetectCommand: ParsableCommand, ActsOnRoot {
     static let configuration = CommandConfiguration(
         commandName: "detect",
         abstract: "Show the virtualization in use and whether this machine is a clone, with the reasons.",
@@ -138,11 +134,7 @@ struct DetectCommand: ParsableCommand {
               sanitize-clone detect --json
             """)
 
-    @Option(help: "The root whose recorded identity is compared.")
-    var root: String = "/"
-
-    @Flag(help: "Print one JSON object instead of text.")
-    var json = false
+    @OptionGroup var target: RootOptions
 
     @OptionGroup var platform: PlatformArguments
 
@@ -176,7 +168,7 @@ struct DetectCommand: ParsableCommand {
 }
 
 /// `sanitize-clone verify`.
-struct VerifyCommand: ParsableCommand {
+struct VerifyCommand: ParsableCommand, ActsOnRoot {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Prove the clone: every identity differs from the template's and is consistent.",
@@ -187,11 +179,7 @@ struct VerifyCommand: ParsableCommand {
               sanitize-clone verify --root /mnt/clone --json
             """)
 
-    @Option(help: "The root to verify.")
-    var root: String = "/"
-
-    @Flag(help: "Print one JSON object instead of text.")
-    var json = false
+    @OptionGroup var target: RootOptions
 
     @OptionGroup var platform: PlatformArguments
 

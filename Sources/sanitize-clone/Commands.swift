@@ -2,7 +2,7 @@ import ArgumentParser
 import SanitizeCloneKit
 
 /// `sanitize-clone rollback`.
-struct RollbackCommand: ParsableCommand {
+struct RollbackCommand: ParsableCommand, ActsOnRoot {
     static let configuration = CommandConfiguration(
         commandName: "rollback",
         abstract: "Undo a finished run completely, from its journal.",
@@ -14,8 +14,7 @@ struct RollbackCommand: ParsableCommand {
               sanitize-clone rollback 20261127T052237-3fa2c1
             """)
 
-    @Option(help: "The root directory the run changed.")
-    var root: String = "/"
+    @OptionGroup var target: RootOptions
 
     @Flag(help: "Roll back the newest run not yet rolled back.")
     var last = false
@@ -25,9 +24,6 @@ struct RollbackCommand: ParsableCommand {
 
     @Flag(help: "Roll back even over files changed since the run.")
     var force = false
-
-    @Flag(help: "Print one JSON object instead of text.")
-    var json = false
 
     func validate() throws {
         guard last != (runID != nil) else {
@@ -54,7 +50,7 @@ struct RollbackCommand: ParsableCommand {
 }
 
 /// `sanitize-clone status`.
-struct StatusCommand: ParsableCommand {
+struct StatusCommand: ParsableCommand, ActsOnRoot {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "List recorded runs, how they ended, and whether one waits for recovery.",
@@ -63,11 +59,7 @@ struct StatusCommand: ParsableCommand {
               sanitize-clone status --root /mnt/clone --json
             """)
 
-    @Option(help: "The root directory to inspect.")
-    var root: String = "/"
-
-    @Flag(help: "Print one JSON object instead of text.")
-    var json = false
+    @OptionGroup var target: RootOptions
 
     func run() throws {
         let engine = RunEngine(tasks: TaskRegistry.all, logger: Output.logger)
@@ -126,7 +118,7 @@ struct TasksCommand: ParsableCommand {
 }
 
 /// `sanitize-clone prune`.
-struct PruneCommand: ParsableCommand {
+struct PruneCommand: ParsableCommand, ActsOnRoot {
     static let configuration = CommandConfiguration(
         commandName: "prune",
         abstract: "Remove the backups of finished runs (they hold the template's old secrets).",
@@ -137,11 +129,7 @@ struct PruneCommand: ParsableCommand {
               sanitize-clone prune --root /mnt/clone
             """)
 
-    @Option(help: "The root directory to prune.")
-    var root: String = "/"
-
-    @Flag(help: "Print one JSON object instead of text.")
-    var json = false
+    @OptionGroup var target: RootOptions
 
     func run() throws {
         let engine = RunEngine(tasks: TaskRegistry.all, logger: Output.logger)

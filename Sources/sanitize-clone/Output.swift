@@ -79,3 +79,22 @@ final class TerminalProgress: RunObserver, @unchecked Sendable {
         StandardError.write("  ! \(text)\n")
     }
 }
+
+/// `--root` and `--json`, shared by every command that acts on one root.
+struct RootOptions: ParsableArguments {
+    @Option(help: "The root directory to act on.")
+    var root: String = "/"
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+}
+
+/// A command with `RootOptions`: `root` and `json` read as its own.
+protocol ActsOnRoot {
+    var target: RootOptions { get }
+}
+
+extension ActsOnRoot {
+    var root: String { target.root }
+    var json: Bool { target.json }
+}
