@@ -15,17 +15,10 @@ public enum SHA256 {
     /// The 32-byte digest of `bytes`.
     public static func digest<Bytes: Collection>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
         var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
-        var message = Array(bytes)
-        let bitLength = UInt64(message.count) * 8
-        message.append(0x80)
-        while message.count % 64 != 56 { message.append(0) }
-        for shift in stride(from: 56, through: 0, by: -8) { message.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+        let message = HashPadding.padded(bytes)
         var w = [UInt32](repeating: 0, count: 64)
         for block in stride(from: 0, to: message.count, by: 64) {
-            for i in 0..<16 {
-                let j = block + i * 4
-                w[i] = UInt32(message[j]) << 24 | UInt32(message[j + 1]) << 16 | UInt32(message[j + 2]) << 8 | UInt32(message[j + 3])
-            }
+            HashPadding.loadBlock(message, at: block, into: &w)
             for i in 16..<64 {
                 let s0 = rotate(w[i - 15], 7) ^ rotate(w[i - 15], 18) ^ (w[i - 15] >> 3)
                 let s1 = rotate(w[i - 2], 17) ^ rotate(w[i - 2], 19) ^ (w[i - 2] >> 10)
@@ -44,7 +37,7 @@ public enum SHA256 {
             h[0] = h[0] &+ a; h[1] = h[1] &+ b; h[2] = h[2] &+ c; h[3] = h[3] &+ d
             h[4] = h[4] &+ e; h[5] = h[5] &+ f; h[6] = h[6] &+ g; h[7] = h[7] &+ hh
         }
-        return h.flatMap { value in (0..<4).map { UInt8(truncatingIfNeeded: value >> UInt32(24 - $0 * 8)) } }
+        return HashPadding.bytes(of: h)
     }
 
     /// The digest as 64 lowercase hex digits.
@@ -54,6 +47,65 @@ public enum SHA256 {
 
     private static func rotate(_ value: UInt32, _ count: UInt32) -> UInt32 {
         (value >> count) | (value << (32 - count))
+    }
+}
+
+/// SHA-1 (FIPS 180-4). Only OpenSSL's certificate-link naming (`x509 -hash`) needs it; it
+/// protects nothing here.
+public enum SHA1 {
+    /// The 20-byte digest of `bytes`.
+    public static func digest<Bytes: Collection>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
+        var h: [UInt32] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0]
+        let message = HashPadding.padded(bytes)
+        var w = [UInt32](repeating: 0, count: 80)
+        for block in stride(from: 0, to: message.count, by: 64) {
+            HashPadding.loadBlock(message, at: block, into: &w)
+            for i in 16..<80 { w[i] = rotateLeft(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1) }
+            var (a, b, c, d, e) = (h[0], h[1], h[2], h[3], h[4])
+            for i in 0..<80 {
+                let (f, k): (UInt32, UInt32) = switch i {
+                case 0..<20: ((b & c) | (~b & d), 0x5a827999)
+                case 20..<40: (b ^ c ^ d, 0x6ed9eba1)
+                case 40..<60: ((b & c) | (b & d) | (c & d), 0x8f1bbcdc)
+                default: (b ^ c ^ d, 0xca62c1d6)
+                }
+                let t = rotateLeft(a, 5) &+ f &+ e &+ k &+ w[i]
+                (e, d, c, b, a) = (d, c, rotateLeft(b, 30), a, t)
+            }
+            h[0] = h[0] &+ a; h[1] = h[1] &+ b; h[2] = h[2] &+ c; h[3] = h[3] &+ d; h[4] = h[4] &+ e
+        }
+        return HashPadding.bytes(of: h)
+    }
+
+    private static func rotateLeft(_ value: UInt32, _ count: UInt32) -> UInt32 {
+        (value << count) | (value >> (32 - count))
+    }
+}
+
+/// The message padding and word handling SHA-1 and SHA-256 share (FIPS 180-4, 5.1.1 and 5.2.1).
+enum HashPadding {
+    /// `bytes`, then 0x80, zeros, and the bit length as a big-endian 64-bit number, to a
+    /// multiple of 64 bytes.
+    static func padded<Bytes: Collection>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
+        var message = Array(bytes)
+        let bitLength = UInt64(message.count) * 8
+        message.append(0x80)
+        while message.count % 64 != 56 { message.append(0) }
+        for shift in stride(from: 56, through: 0, by: -8) { message.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+        return message
+    }
+
+    /// Loads the 16 big-endian words of the block at `offset` into `w[0..<16]`.
+    static func loadBlock(_ message: [UInt8], at offset: Int, into w: inout [UInt32]) {
+        for i in 0..<16 {
+            let j = offset + i * 4
+            w[i] = UInt32(message[j]) << 24 | UInt32(message[j + 1]) << 16 | UInt32(message[j + 2]) << 8 | UInt32(message[j + 3])
+        }
+    }
+
+    /// The state words as big-endian bytes.
+    static func bytes(of words: [UInt32]) -> [UInt8] {
+        words.flatMap { word in [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: word >> UInt32($0)) } }
     }
 }
 

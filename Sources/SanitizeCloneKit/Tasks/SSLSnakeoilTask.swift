@@ -389,7 +389,7 @@ extension SSLSnakeoilTask {
             let canonical = words.joined(separator: " ").utf8.map { $0 >= 0x41 && $0 <= 0x5a ? $0 + 0x20 : $0 }
             let commonNameOID: [UInt8] = [0x06, 0x03, 0x55, 0x04, 0x03]
             let attribute = der(0x30, commonNameOID + der(0x0c, canonical))
-            let digest = sha1(der(0x31, attribute))
+            let digest = SHA1.digest(der(0x31, attribute))
             return Hex.encode([digest[3], digest[2], digest[1], digest[0]])
         }
 
@@ -404,41 +404,6 @@ extension SSLSnakeoilTask {
                 length.insert(0x80 | UInt8(length.count), at: 0)
             }
             return [tag] + length + content
-        }
-
-        /// SHA-1 (FIPS 180-4). Only OpenSSL's link naming needs it; it protects nothing here.
-        static func sha1(_ bytes: [UInt8]) -> [UInt8] {
-            var h: [UInt32] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0]
-            var message = bytes
-            let bitLength = UInt64(bytes.count) * 8
-            message.append(0x80)
-            while message.count % 64 != 56 { message.append(0) }
-            for shift in stride(from: 56, through: 0, by: -8) { message.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-            var w = [UInt32](repeating: 0, count: 80)
-            for block in stride(from: 0, to: message.count, by: 64) {
-                for i in 0..<16 {
-                    let j = block + i * 4
-                    w[i] = UInt32(message[j]) << 24 | UInt32(message[j + 1]) << 16 | UInt32(message[j + 2]) << 8 | UInt32(message[j + 3])
-                }
-                for i in 16..<80 { w[i] = rotate(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1) }
-                var (a, b, c, d, e) = (h[0], h[1], h[2], h[3], h[4])
-                for i in 0..<80 {
-                    let (f, k): (UInt32, UInt32) = switch i {
-                    case 0..<20: ((b & c) | (~b & d), 0x5a827999)
-                    case 20..<40: (b ^ c ^ d, 0x6ed9eba1)
-                    case 40..<60: ((b & c) | (b & d) | (c & d), 0x8f1bbcdc)
-                    default: (b ^ c ^ d, 0xca62c1d6)
-                    }
-                    let t = rotate(a, 5) &+ f &+ e &+ k &+ w[i]
-                    (e, d, c, b, a) = (d, c, rotate(b, 30), a, t)
-                }
-                h[0] = h[0] &+ a; h[1] = h[1] &+ b; h[2] = h[2] &+ c; h[3] = h[3] &+ d; h[4] = h[4] &+ e
-            }
-            return h.flatMap { word in [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: word >> UInt32($0)) } }
-        }
-
-        private static func rotate(_ value: UInt32, _ count: UInt32) -> UInt32 {
-            (value << count) | (value >> (32 - count))
         }
     }
 }
