@@ -9,7 +9,7 @@ extension RunEngine {
             guard run.needsRecovery else { continue }
             observer?.message("Recovering interrupted run \(id): undoing its changes first")
             let audit = Audit(logger: logger, runID: id)
-            audit.record(.recovery, "Recovering interrupted run \(id): undoing \(run.undoActions.count) journaled change(s)")
+            audit.record(.recovery, "Recovering interrupted run \(id): undoing \(run.undoEntries.count) journaled change(s)")
             let remaining = try undo(run, in: root, audit: audit, failpoint: failpoint, skipSecrets: false)
             guard remaining.isEmpty else { throw RollbackIncompleteError(runID: id, remaining: remaining) }
             recovered.append(id)
@@ -85,11 +85,11 @@ extension RunEngine {
         let audit = Audit(logger: logger, runID: id)
         let remaining = try undo(run, in: root, audit: audit, failpoint: failpoint, skipSecrets: run.secretsShredded)
         guard remaining.isEmpty else { throw RollbackIncompleteError(runID: id, remaining: remaining) }
-        let kept = run.undoActions.compactMap { entry -> String? in
+        let kept = run.undoEntries.compactMap { entry -> String? in
             guard run.secretsShredded, case .restore(let snapshot) = entry.action, snapshot.needsSecretBackup else { return nil }
             return snapshot.path
         }
-        let undone = run.undoActions.filter { entry in
+        let undone = run.undoEntries.filter { entry in
             if case .restore(let snapshot) = entry.action { return !kept.contains(snapshot.path) }
             return true
         }

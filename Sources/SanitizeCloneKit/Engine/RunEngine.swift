@@ -335,16 +335,6 @@ extension RunReport.TaskReport {
     }
 }
 
-extension RecordedRun {
-    /// Undo actions with their task, in recorded order.
-    var undoEntries: [(sequence: Int, task: String?, action: UndoAction)] {
-        records.compactMap { record in
-            guard record.kind == .undo, let sequence = record.sequence, let undo = record.undo else { return nil }
-            return (sequence, record.task, undo)
-        }
-    }
-}
-
 /// Which planned tasks may start: dependencies applied (or not selected), longest first,
 /// at most `limit` at once, none after a failure.
 final class Scheduler: Sendable {

@@ -40,11 +40,11 @@ public struct RecordedRun: Sendable {
     /// True when the run was interrupted and waits for recovery.
     public var needsRecovery: Bool { outcome == .unfinished || outcome == .failed }
 
-    /// The undo actions in the order they were recorded.
-    public var undoActions: [(sequence: Int, action: UndoAction)] {
+    /// The undo actions with their task, in the order they were recorded.
+    public var undoEntries: [(sequence: Int, task: String?, action: UndoAction)] {
         records.compactMap { record in
             guard record.kind == .undo, let sequence = record.sequence, let undo = record.undo else { return nil }
-            return (sequence, undo)
+            return (sequence, record.task, undo)
         }
     }
 

@@ -11,7 +11,7 @@ enum SecretBackups {
     /// Returns the paths whose backups were shredded.
     static func shred(_ run: RecordedRun, in root: RootDirectory) throws -> [String] {
         var shredded: [String] = []
-        for (_, action) in run.undoActions {
+        for (_, _, action) in run.undoEntries {
             guard case .restore(let snapshot) = action, case .regular(_, _, _, true) = snapshot.state else { continue }
             shredded.append(snapshot.path)
         }
@@ -25,9 +25,7 @@ enum SecretBackups {
         let fd = try root.openDescriptor(path, flags: O_WRONLY | O_NOFOLLOW)
         do {
             defer { close(fd) }
-            var random = [UInt8](repeating: 0, count: Int(status.size))
-            _ = random.withUnsafeMutableBytes { sc_random_bytes($0.baseAddress, $0.count) }
-            try FileDescriptorIO.writeAll(fd, random, path: path)
+            try FileDescriptorIO.writeAll(fd, try RandomBytes.generate(Int(status.size)), path: path)
             try Syscall.call(.fsync, "flush", path: path) { fsync(fd) }
         }
         try root.removeFile(path)
