@@ -9,18 +9,14 @@ struct PlatformArguments: ParsableArguments {
     @Option(help: ArgumentHelp("With --root: the DMI product UUID of the machine the root belongs to.", valueName: "uuid"))
     var productUUID: String?
 
-    @Option(help: ArgumentHelp("With --root: a NIC of the machine the root belongs to, NAME=MAC (repeatable).", valueName: "name=mac"))
+    @Option(help: ArgumentHelp("With --root: a NIC of the machine the root belongs to, NAME=MAC or NAME=MAC,PCI-ADDRESS (repeatable).", valueName: "name=mac"))
     var nic: [String] = []
 
     /// The running system's facts for `/`, else those given.
     func facts(root: String) throws -> PlatformFacts {
         if productUUID == nil && nic.isEmpty && RootPath.normalized(root) == "/" { return PlatformFacts.live() }
-        let interfaces = try nic.map { entry -> NetworkInterface in
-            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, parts[1].split(separator: ":").count == 6 else {
-                throw InputError("--nic \(entry): expected NAME=MAC, e.g. ens3=52:54:00:12:34:56")
-            }
-            return NetworkInterface(name: parts[0], mac: parts[1])
+        let interfaces = try nic.map { entry in
+            do { return try NetworkInterface(parsing: entry) } catch { throw InputError("--nic \(error)") }
         }
         return PlatformFacts(productUUID: productUUID, interfaces: interfaces)
     }

@@ -47,6 +47,9 @@ struct RunArguments: ParsableArguments {
     @Flag(help: "With --root: let drop-in tasks (tasks.d/*.task) run their Exec=, chrooted into the root.")
     var allowExec = false
 
+    @Flag(help: "With --root: probe new static IPv4 addresses (RFC 5227) on this machine's NICs named by --nic before writing them (always done on the running system).")
+    var probeAddresses = false
+
     func options(dryRun: Bool) throws -> RunOptions {
         var options = RunOptions()
         options.dryRun = dryRun
@@ -55,6 +58,10 @@ struct RunArguments: ParsableArguments {
         options.hostname = hostname
         options.configFile = config
         options.allowExec = allowExec
+        options.probeAddresses = probeAddresses ? true : nil
+        if !platform.nic.isEmpty || platform.productUUID != nil || RootPath.normalized(root) == "/" {
+            options.platform = try platform.facts(root: root)
+        }
         if let failpoint = Output.environment("SANITIZE_CLONE_FAILPOINT"), !failpoint.isEmpty {
             options.failpoint = try Failpoint(parsing: failpoint)
         }

@@ -7,6 +7,8 @@
 #   02-unsealed-clone    an unsealed template's own boot, then its copy booted as a new VM
 #   03-sanitized-reboot  a sanitized clone (01's clone-a) booted again: nothing changes
 #   04-killed-first-boot a first boot killed mid-run by a failpoint, then booted again
+#   05-network-bindings  a template whose networkd config names its NIC's MAC and a static
+#                        address: the clone's NIC comes up configured with the credential's address
 #
 # BINARY is the static sanitize-clone to test (`make build` → build/sanitize-clone). It is
 # installed with `make install DESTDIR=… PREFIX=/usr` into the guest, with the units, the
@@ -46,7 +48,7 @@ main() {
 
     local lane_a lane_b
     run_case 01-sealed-clones
-    run_case 02-unsealed-clone &
+    { run_case 02-unsealed-clone; run_case 05-network-bindings; } &
     lane_a=$!
     { run_case 03-sanitized-reboot; run_case 04-killed-first-boot; } &
     lane_b=$!

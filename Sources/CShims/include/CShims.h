@@ -45,4 +45,45 @@ int sc_start_writeback(int fd);
 /// The errno of the calling thread, readable from Swift without Glibc's macro.
 int sc_errno(void);
 
+/// Interface flags (net/if.h) and the Ethernet hardware type (net/if_arp.h) the address probe reads.
+#define SC_IFF_UP      0x1
+#define SC_IFF_RUNNING 0x40
+#define SC_IFF_NOARP   0x80
+#define SC_ARPHRD_ETHER 1
+
+/// socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0): a packet socket for ARP
+/// payloads (the kernel adds and strips the Ethernet header) that hears nothing until bound.
+int sc_arp_socket(void);
+
+/// bind(2) of a packet socket to ETH_P_ARP on one interface, so it hears ARP on that link only.
+int sc_arp_socket_bind(int fd, int interface_index);
+
+/// sendto(2) of one ARP payload to the Ethernet broadcast address on interface `interface_index`.
+/// Returns the bytes sent or -1 with errno set.
+long sc_arp_send_broadcast(int fd, int interface_index, const void *packet, size_t length);
+
+/// recvfrom(2) with MSG_DONTWAIT of one ARP payload; `*sent_by_us` is set to 1 when it is a copy
+/// of a frame this host sent (PACKET_OUTGOING). Returns its length or -1 with errno (EAGAIN: none).
+long sc_arp_receive(int fd, void *buffer, size_t capacity, int *sent_by_us);
+
+/// The index of interface `name` (SIOCGIFINDEX), or -1 with errno (ENODEV: no such interface).
+int sc_interface_index(int fd, const char *name);
+
+/// The flags of interface `name` (SIOCGIFFLAGS: SC_IFF_UP, SC_IFF_RUNNING, ...) into `*flags`.
+int sc_interface_flags(int fd, const char *name, int *flags);
+
+/// Sets the flags of interface `name` (SIOCSIFFLAGS), e.g. to bring it up or down.
+int sc_set_interface_flags(int fd, const char *name, int flags);
+
+/// The hardware address of interface `name` (SIOCGIFHWADDR) into `out` (6 bytes); returns its
+/// ARPHRD_ type (SC_ARPHRD_ETHER for Ethernet) or -1 with errno.
+int sc_interface_hardware_address(int fd, const char *name, unsigned char out[6]);
+
+/// Whether the driver of interface `name` reports a link (ETHTOOL_GLINK, the carrier as the
+/// driver sees it now): 1 or 0, or -1 with errno (EOPNOTSUPP when the driver cannot tell).
+int sc_interface_link_detected(int fd, const char *name);
+
+/// setns(fd, CLONE_NEWNET): moves the calling thread (only it) into the network namespace `fd`.
+int sc_enter_network_namespace(int fd);
+
 #endif

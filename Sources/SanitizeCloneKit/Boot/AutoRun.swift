@@ -56,6 +56,7 @@ public struct AutoRun: Sendable {
         var runOptions = options
         runOptions.mode = .auto
         runOptions.boot = BootFacts(templateMachineID: recorded?.template.machineID, productUUID: platform.productUUID)
+        runOptions.platform = platform
         let report: RunReport
         do {
             report = try engine.run(rootPath: rootPath, options: runOptions, observer: observer)

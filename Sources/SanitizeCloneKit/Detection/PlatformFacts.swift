@@ -12,12 +12,25 @@ public struct NetworkInterface: Sendable, Equatable, Codable {
     public var permanentMAC: String
     /// True for a device with a bus behind it (not lo, bridges, veth…).
     public var isPhysical: Bool
+    /// The PCI address of the device ("0000:00:03.0"), when it sits on PCI.
+    public var pciAddress: String?
 
-    public init(name: String, mac: String, permanentMAC: String? = nil, isPhysical: Bool = true) {
+    public init(name: String, mac: String, permanentMAC: String? = nil, isPhysical: Bool = true, pciAddress: String? = nil) {
         self.name = name
         self.mac = mac.lowercased()
         self.permanentMAC = (permanentMAC ?? mac).lowercased()
         self.isPhysical = isPhysical
+        self.pciAddress = pciAddress?.lowercased()
+    }
+
+    /// Parses `NAME=MAC` or `NAME=MAC,PCI-ADDRESS` (the `--nic` option and `[Network] Interfaces=`).
+    public init(parsing entry: String) throws {
+        let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+        let fields = parts.count == 2 ? parts[1].split(separator: ",", maxSplits: 1).map(String.init) : []
+        guard parts.count == 2, !parts[0].isEmpty, let first = fields.first, let address = MACAddress(first) else {
+            throw InputError("\(entry): expected NAME=MAC or NAME=MAC,PCI-ADDRESS, e.g. ens3=52:54:00:12:34:56,0000:00:03.0")
+        }
+        self.init(name: parts[0], mac: address.description, pciAddress: fields.count > 1 ? fields[1] : nil)
     }
 }
 
@@ -43,9 +56,25 @@ public struct PlatformFacts: Sendable, Equatable {
             guard let address = (try? net?.readText("\(name)/address")).flatMap({ $0 })?.trimmingWhitespace(),
                   address.count == 17, address != "00:00:00:00:00:00" else { continue }
             let physical = (try? net?.status(of: "\(name)/device")) != nil
-            interfaces.append(NetworkInterface(name: name, mac: address, permanentMAC: permanentAddress(of: name), isPhysical: physical))
+            interfaces.append(NetworkInterface(name: name, mac: address, permanentMAC: permanentAddress(of: name), isPhysical: physical,
+                                               pciAddress: physical ? pciAddress(of: name) : nil))
         }
         return PlatformFacts(productUUID: uuid, interfaces: interfaces)
+    }
+
+    /// The PCI address the device of interface `name` sits at (the last PCI component of the
+    /// device's sysfs path: virtio-net's `…/0000:00:03.0/virtio0` gives 0000:00:03.0).
+    static func pciAddress(of name: String) -> String? {
+        guard let resolved = realpath("/sys/class/net/\(name)/device", nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved).split(separator: "/").reversed().first(where: isPCIAddress).map(String.init)
+    }
+
+    /// True for "dddd:bb:ss.f" in hex.
+    static func isPCIAddress(_ text: Substring) -> Bool {
+        let characters = Array(text)
+        guard characters.count == 12, characters[4] == ":", characters[7] == ":", characters[10] == "." else { return false }
+        return characters.enumerated().allSatisfy { [4, 7, 10].contains($0.offset) || $0.element.isHexDigit }
     }
 
     /// The permanent MAC of `name`, or nil when the driver reports none.

@@ -12,6 +12,9 @@ public struct RecordedIdentity: Codable, Sendable, Equatable {
         public var sshFingerprints: [String]
         /// Permanent MACs of the template's NICs.
         public var macs: [String]
+        /// The template's NICs with their names and PCI addresses, so a clone's NIC can be found
+        /// in the template NIC's place (absent in records written before this was kept).
+        public var interfaces: [NetworkInterface]?
         /// Filesystem UUIDs the template's fstab names (a later issue changes them).
         public var filesystemUUIDs: [String]
     }
@@ -57,6 +60,7 @@ public struct RecordedIdentity: Codable, Sendable, Equatable {
         return RecordedIdentity(
             template: Template(machineID: MachineID.parse(try root.readText("/etc/machine-id")), hostname: hostname,
                                sshFingerprints: keys, macs: platform.permanentMACs,
+                               interfaces: platform.interfaces,
                                filesystemUUIDs: try FstabReferences.uuids(in: root)),
             machine: Fingerprint(productUUID: platform.productUUID, macs: platform.permanentMACs),
             sealed: sealed, recordedAt: Clock.nowMilliseconds())

@@ -18,24 +18,69 @@ public final class PlanningContext {
         self.identity = NewIdentity()
     }
 
+    /// Contents earlier tasks of this run plan to write, by path.
+    private var plannedFiles: [String: String] = [:]
+
+    /// The text of `path` as the run will leave it so far: what an earlier task planned for it,
+    /// else what the root holds. Tasks that edit the same file (network bindings, then static
+    /// addresses) each plan on the one before's result and apply in that order.
+    public func plannedText(_ path: String) throws -> String? {
+        if let planned = plannedFiles[path] { return planned }
+        return try root.readText(path)
+    }
+
+    /// Records the text this task plans to write to `path`, for the tasks planned after it.
+    public func planText(_ text: String, for path: String) {
+        plannedFiles[path] = text
+    }
+
+    /// The NICs of the machine the root belongs to: given with `--nic` (or `[Network] Interfaces=`),
+    /// read from sysfs for the running system; nil when the root is another machine's and none
+    /// were given (the build host's own NICs are never the guest's).
+    public func currentInterfaces() throws -> [NetworkInterface]? {
+        if let given = options.platform?.interfaces, !given.isEmpty { return given }
+        let configured = configuration.value("Network", "Interfaces")
+        if !configured.isEmpty {
+            return try configured.split(whereSeparator: { $0 == " " || $0 == "\t" }).map { entry in
+                do { return try NetworkInterface(parsing: String(entry)) } catch { throw InputError("[Network] Interfaces=\(error)") }
+            }
+        }
+        return root.isLiveSystem ? PlatformFacts.live().interfaces : nil
+    }
+
+    /// The DMI product UUID of the machine the root belongs to, when known.
+    public var productUUID: String? {
+        options.platform?.productUUID ?? (root.isLiveSystem ? PlatformFacts.live().productUUID : nil)
+    }
+
+    /// A per-clone credential's whole text, or nil (see `credential(_:)` for where it is read).
+    public func credentialText(_ name: String) -> String? {
+        guard root.isLiveSystem || options.credentialsDirectory != nil else { return nil }
+        for directory in credentialDirectories {
+            guard let host = try? RootDirectory(path: directory), let text = try? host.readText(name),
+                  !text.trimmingWhitespace().isEmpty else { continue }
+            return text
+        }
+        return nil
+    }
+
+    private var credentialDirectories: [String] {
+        var directories: [String] = []
+        if let explicit = options.credentialsDirectory { directories.append(explicit) }
+        if let fromUnit = getenv("CREDENTIALS_DIRECTORY") { directories.append(String(cString: fromUnit)) }
+        directories.append("/run/credentials/@system")
+        return directories
+    }
+
     /// A per-clone credential (e.g. "sanitize-clone.hostname"), trimmed, or nil.
     ///
     /// Read only on the live system: with `--root` the build host's credentials are not the
     /// guest's. Looks in `$CREDENTIALS_DIRECTORY` (the unit's `LoadCredential=`), then in
     /// `/run/credentials/@system` (SMBIOS type 11, kernel command line, fw_cfg).
     public func credential(_ name: String) -> String? {
-        guard root.isLiveSystem || options.credentialsDirectory != nil else { return nil }
-        var directories: [String] = []
-        if let explicit = options.credentialsDirectory { directories.append(explicit) }
-        if let fromUnit = getenv("CREDENTIALS_DIRECTORY") { directories.append(String(cString: fromUnit)) }
-        directories.append("/run/credentials/@system")
-        for directory in directories {
-            guard let host = try? RootDirectory(path: directory),
-                  let text = try? host.readText(name) else { continue }
-            let value = text.trimmingWhitespace().split(whereSeparator: \.isNewline).first.map { String($0).trimmingWhitespace() } ?? ""
-            if !value.isEmpty { return value }
-        }
-        return nil
+        guard let text = credentialText(name) else { return nil }
+        let value = text.trimmingWhitespace().split(whereSeparator: \.isNewline).first.map { String($0).trimmingWhitespace() } ?? ""
+        return value.isEmpty ? nil : value
     }
 }
 

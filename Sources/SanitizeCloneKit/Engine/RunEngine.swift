@@ -235,6 +235,7 @@ public struct RunEngine: Sendable {
     func applyOne(_ task: PlannedTask, root: RootDirectory, journal: RollbackJournal, options: RunOptions,
                   audit: Audit, observer: (any RunObserver)?) -> TaskOutcome {
         let started = Clock.monotonicNanoseconds()
+        for note in task.notes { audit.record(.notice, "\(task.name): \(note)", task: task.name) }
         if let reason = task.skipReason {
             audit.record(.taskSkipped, "\(task.name): skipped (\(reason))", task: task.name)
             observer?.taskFinished(task.name, status: .skipped, milliseconds: 0, detail: reason)

@@ -29,6 +29,12 @@ public struct RunOptions: Sendable {
     public var boot: BootFacts?
     /// Programs from inside a `--root` (drop-in tasks' `Exec=`) may run, chrooted into it.
     public var allowExec = false
+    /// The machine the root belongs to (its NICs and product UUID): read from the running system
+    /// for `/`, given with `--nic`/`--product-uuid` for another root; nil when nothing is known.
+    public var platform: PlatformFacts?
+    /// Probe new static IPv4 addresses on this machine's NICs before writing them (RFC 5227).
+    /// nil: only on the running system.
+    public var probeAddresses: Bool?
 
     public init() {}
 }

@@ -9,4 +9,13 @@ public enum RandomBytes {
         guard result == 0 else { throw SystemError(code: sc_errno(), operation: "read random bytes") }
         return bytes
     }
+
+    /// A random (version 4) UUID, lowercase with dashes.
+    public static func uuid() throws -> String {
+        var bytes = try generate(16)
+        bytes[6] = (bytes[6] & 0x0f) | 0x40
+        bytes[8] = (bytes[8] & 0x3f) | 0x80
+        let hex = Array(Hex.encode(bytes))
+        return [hex[0..<8], hex[8..<12], hex[12..<16], hex[16..<20], hex[20..<32]].map { String($0) }.joined(separator: "-")
+    }
 }

@@ -11,6 +11,8 @@ enum Syscall {
     /// The calls that can be made to fail.
     enum Kind: String, Sendable, CaseIterable {
         case open, read, write, fsync, rename, unlink, mkdir, chown, chmod, symlink, readlink, stat
+        /// Network calls: sockets and their binding, interface ioctls, sending and receiving.
+        case socket, ioctl, send, receive
     }
 
     private struct Injection: Sendable {

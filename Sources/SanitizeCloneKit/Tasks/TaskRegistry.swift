@@ -9,6 +9,8 @@ public enum TaskRegistry {
         NetworkManagerSecretKeyTask(),
         DHCPStateTask(),
         ISCSIInitiatorTask(),
+        NetworkBindingsTask(),
+        StaticAddressesTask(),
         HostIDTask(),
         SSLSnakeoilTask(),
         CloudInitStateTask(),

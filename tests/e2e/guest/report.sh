@@ -54,6 +54,13 @@ value first_boot_complete "$(systemctl is-active first-boot-complete.target)"
 value identity_json "$([[ -f /var/lib/sanitize-clone/identity.json ]] && echo yes || echo no)"
 value identity_sealed "$(grep -o '"sealed" *: *[a-z]*' /var/lib/sanitize-clone/identity.json 2>/dev/null | grep -o '[a-z]*$')"
 
+# The network as networkd configured it (case 05).
+value net_links "$(networkctl list --no-legend --no-pager 2>/dev/null | awk '$2 != "lo" { print $2 ":" $5 }' | paste -sd, -)"
+value net_ipv4 "$(ip -4 -o addr show scope global 2>/dev/null | awk '{ print $2 "=" $4 }' | paste -sd, -)"
+value net_config_macs "$(grep -h -o 'MACAddress=.*' /etc/systemd/network/*.network 2>/dev/null | paste -sd, -)"
+value net_template_address "$(grep -l -s '10\.0\.2\.50' /etc/systemd/network/*.network | wc -l)"
+value unit_probe "$(grep -m 1 -o '[0-9.]* is free on [a-z0-9]*' "$ART/unit.txt")"
+
 "$BIN" verify >"$ART/verify.txt" 2>&1
 value verify_exit "$?"
 "$BIN" status --json >"$ART/status.json" 2>&1

@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Rebinds the network configuration from the template's NICs to the clone's.
+///
+/// A MAC the configuration matches (netplan `match: macaddress`, NetworkManager `mac-address=`,
+/// networkd `[Match] MACAddress=`, ifcfg `HWADDR=`) that no NIC of the clone has is the template's:
+/// it becomes the MAC of the clone's NIC in that NIC's place (see `MACRebinding`). A MAC the
+/// configuration sets (`macaddress:`, `cloned-mac-address=`, `[Link] MACAddress=`, `MACADDR=`,
+/// `hwaddress`) is never left as one every clone would set. udev's persistent-net rules, which
+/// pin names to the template's MACs, are removed. NetworkManager connection UUIDs (keyfiles,
+/// ifcfg `UUID=`, netplan `networkmanager.uuid`) are renewed with every reference to them.
+/// Every value is replaced where it stands, in the file's own style; nothing else moves.
+public struct NetworkBindingsTask: SanitizeTask {
+    public struct Decision: Sendable {
+        let writes: [(path: String, contents: String, attributes: FileAttributes)]
+        let removals: [String]
+        /// Template MACs and old UUIDs that must be gone afterwards.
+        let replacedMACs: Set<MACAddress>
+        let replacedUUIDs: Set<String>
+        let renderers: Set<NetworkRenderer>
+    }
+
+    public let name = "network-bindings"
+    public let summary = "Rebind MAC-bound network config to the clone's NICs; renew set MACs and NetworkManager connection UUIDs"
+    public let runsAfter: [String] = []
+    public var configurationKeys: [ConfigurationKey] {
+        [ConfigurationKey(section: "Network", name: "Interfaces",
+                          summary: "With --root: the NICs of the machine the root belongs to, NAME=MAC[,PCI-ADDRESS] separated by spaces",
+                          defaultValue: "") { value in
+            for entry in value.split(separator: " ") where (try? NetworkInterface(parsing: String(entry))) == nil {
+                return "\(entry) is not NAME=MAC or NAME=MAC,PCI-ADDRESS"
+            }
+            return nil
+        }]
+    }
+
+    public init() {}
+
+    public func plan(in context: PlanningContext) throws -> TaskPlan<Decision> {
+        let files = try NetworkConfiguration.read(in: context)
+        var notes: [String] = []
+        var rebinding: MACRebinding?
+        let references = files.flatMap(\.macs)
+        if let current = try context.currentInterfaces() {
+            let template = try RecordedIdentity.load(from: context.root)?.template.interfaces ?? []
+            rebinding = try MACRebinding(references: references, current: current, template: template)
+            notes += rebinding?.notes ?? []
+        } else if !references.isEmpty {
+            notes.append("MAC bindings left as they are: the NICs of the machine this root belongs to are unknown (give them with --nic NAME=MAC)")
+        }
+
+        // New connection UUIDs for every one defined, applied to every token naming one.
+        var newUUIDs: [String: String] = [:]
+        for token in files.flatMap(\.uuidTokens) where token.isDefinition && newUUIDs[token.uuid] == nil {
+            newUUIDs[token.uuid] = try RandomBytes.uuid()
+        }
+
+        var changes: [Change] = []
+        var writes: [(path: String, contents: String, attributes: FileAttributes)] = []
+        var removals: [String] = []
+        var renderers = Set<NetworkRenderer>()
+        var replacedMACs = Set<MACAddress>()
+        for file in files {
+            var edits: [TextEdit] = []
+            var olds: [String] = [], news: [String] = []
+            for reference in file.macs {
+                guard let rebinding, let new = rebinding.replacement(for: reference), new != reference.address else { continue }
+                edits.append(TextEdit(range: reference.range, replacement: new.written(likeStyleOf: reference.written)))
+                olds.append("\(reference.setting) \(reference.address)")
+                news.append("\(new)\(rebinding.reasons[reference.address].map { " (\($0))" } ?? "")")
+                replacedMACs.insert(reference.address)
+            }
+            for token in file.uuidTokens {
+                guard let new = newUUIDs[token.uuid] else { continue }
+                edits.append(TextEdit(range: token.range, replacement: token.written.contains(where: \.isUppercase) ? new.uppercased() : new))
+                if token.isDefinition { olds.append("uuid \(token.uuid)"); news.append(new) }
+            }
+            if file.isPersistentNetRules {
+                guard let rebinding, file.macs.contains(where: { rebinding.templateMACs.contains($0.address) }) else { continue }
+                removals.append(file.path)
+                renderers.insert(file.renderer)
+                changes.append(Change(path: file.path, action: "delete", old: file.macs.map { "\($0.interfaceName ?? "?")=\($0.address)" }.joined(separator: ", "),
+                                      new: nil, undo: .restorePath(followingSymlinks: false)))
+                continue
+            }
+            guard !edits.isEmpty else { continue }
+            let contents = TextEdit.apply(edits, to: file.text)
+            context.planText(contents, for: file.path)
+            writes.append((file.path, contents, file.attributes))
+            renderers.insert(file.renderer)
+            changes.append(Change(path: file.path, action: "write", old: olds.joined(separator: ", "), new: news.isEmpty ? "references to renewed connection UUIDs" : news.joined(separator: ", "),
+                                  diff: LineDiff.unified(old: file.text, new: contents, path: file.path)))
+        }
+        // Writes first, removals after, as apply makes them.
+        changes = changes.filter { $0.action == "write" } + changes.filter { $0.action == "delete" }
+        guard !changes.isEmpty else {
+            if files.isEmpty { return .skip("no network configuration in this root", notes: notes) }
+            return .skip(rebinding == nil ? "the NICs of the machine this root belongs to are unknown (give them with --nic NAME=MAC) and no connection UUID to renew"
+                                          : "the network configuration names no template MAC and no connection UUID", notes: notes)
+        }
+        return TaskPlan(changes: changes,
+                        decision: Decision(writes: writes, removals: removals, replacedMACs: replacedMACs,
+                                           replacedUUIDs: Set(newUUIDs.keys), renderers: renderers),
+                        notes: notes)
+    }
+
+    public func apply(_ decision: Decision, in context: ApplyContext) throws {
+        let writes = decision.writes.map { RootDirectory.FileWrite(path: $0.path, contents: Array($0.contents.utf8), attributes: $0.attributes) }
+        try context.root.writeFilesAtomically(writes) { index in try context.changeApplied(index) }
+        for (offset, path) in decision.removals.enumerated() {
+            try context.root.removeFile(path)
+            try context.changeApplied(writes.count + offset)
+        }
+    }
+
+    public func verify(_ decision: Decision, in context: ApplyContext) throws {
+        for write in decision.writes {
+            guard try context.root.readText(write.path) == write.contents else {
+                throw VerificationError("\(write.path) does not hold the rebound configuration")
+            }
+            let stale = NetworkConfigMACs.macAddresses(in: write.contents).compactMap(MACAddress.init).filter(decision.replacedMACs.contains)
+            guard stale.isEmpty else { throw VerificationError("\(write.path) still names \(stale.map(\.description).joined(separator: ", "))") }
+            let lowered = write.contents.lowercased()
+            if let old = decision.replacedUUIDs.first(where: { lowered.contains($0) }) {
+                throw VerificationError("\(write.path) still names connection \(old)")
+            }
+        }
+        for path in decision.removals where try context.root.status(of: path) != nil {
+            throw VerificationError("\(path) is still there")
+        }
+    }
+
+    /// On the running system, let what already read the old configuration read it again:
+    /// netplan's generated files, udev's link settings, NetworkManager and systemd-networkd.
+    public func afterCommit(_ decision: Decision, in context: ApplyContext) throws {
+        guard context.root.isLiveSystem else { return }
+        NetworkReload.afterChanging(decision.renderers, context: context)
+    }
+}

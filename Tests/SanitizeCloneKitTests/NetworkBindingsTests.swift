@@ -1,0 +1,198 @@
+import Foundation
+import Testing
+
+/// `network-bindings` and `static-addresses` on a template configured for all six renderers:
+/// matched MACs rebound to the clone's NICs, set MACs renewed, connection UUIDs renewed with
+/// their references, udev persistent-net rules removed, static addresses replaced — each value
+/// edited where it stands, and a rollback that gives back every byte.
+@Suite("Network bindings and static addresses", .requiresRoot, .serialized)
+struct NetworkBindingsTests {
+    static let netplanPath = "/etc/netplan/50-template.yaml"
+    static let portPath = "/etc/NetworkManager/system-connections/bond-port-ens4.nmconnection"
+    static let bondPath = "/etc/NetworkManager/system-connections/bond0.nmconnection"
+
+    /// `key=value` of a keyfile line, e.g. value(of: "master", in: text).
+    static func value(of key: String, in text: String?) -> String? {
+        text?.split(separator: "\n").first { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)) }
+    }
+
+    @Test("a dry run plans both tasks for every renderer and changes nothing")
+    func dryRunChangesNothing() throws {
+        let root = try NetworkFixture.template()
+        defer { root.remove() }
+        let before = try root.signature()
+        let plan = try SanitizeClone.json(["run", "--root", root.path, "--dry-run", "--json", "--only", "network-bindings,static-addresses"] + NetworkFixture.cloneNICs)
+        #expect(plan.status(of: "network-bindings") == "planned", "\(plan)")
+        #expect(plan.status(of: "static-addresses") == "planned", "\(plan)")
+        let paths = plan.task("network-bindings")?["changes"]?.array?.compactMap { $0["path"]?.string } ?? []
+        for path in [Self.netplanPath, Self.portPath, Self.bondPath, "/var/lib/NetworkManager/timestamps", "/etc/systemd/network/10-lan.network",
+                     "/etc/systemd/network/10-lan.link", "/etc/sysconfig/network-scripts/ifcfg-eth0", "/etc/network/interfaces",
+                     "/etc/udev/rules.d/70-persistent-net.rules"] {
+            #expect(paths.contains(path), "\(path) is not in the plan: \(paths)")
+        }
+        try expectUnchanged(root, since: before, "a dry run")
+    }
+
+    @Test("the run rebinds every renderer, keeps layout, comments and modes; rollback gives back every byte")
+    func runThenRollback() throws {
+        let root = try NetworkFixture.template()
+        defer { root.remove() }
+        let before = try root.signature()
+        let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "network-bindings,static-addresses"] + NetworkFixture.cloneNICs)
+        #expect(run["result"]?.string == "committed", "\(run)")
+
+        // netplan: the MAC replaced inside its quotes in the file's case; the static address gone
+        // (StaticAddressPolicy=dhcp); every comment where it was.
+        let netplan = try #require(root.read(Self.netplanPath))
+        #expect(netplan.contains("    macaddress: \"52:54:00:BB:00:01\"   # template MAC, upper case, quoted\n"), "\(netplan)")
+        #expect(netplan.contains("      macaddress: 52:54:00:bb:00:02       # the second NIC's MAC, set on the bridge\n"), "\(netplan)")
+        #expect(netplan.hasPrefix("# Written by the template's installer. Keep the comments!\n"))
+        #expect(netplan.contains("lan:                                  # the first NIC\n"))
+        #expect(!netplan.contains("192.0.2.10"), "\(netplan)")
+        #expect(netplan.contains("dhcp4: true"), "\(netplan)")
+        #expect(root.mode(Self.netplanPath) == 0o600)
+
+        // NetworkManager: matched and cloned MAC, new UUIDs, the port still points at its bond.
+        let port = root.read(Self.portPath), bond = root.read(Self.bondPath)
+        #expect(Self.value(of: "mac-address", in: port) == "52:54:00:BB:00:02")
+        #expect(Self.value(of: "cloned-mac-address", in: port) == "52:54:00:BB:00:02")
+        let newBondUUID = try #require(Self.value(of: "uuid", in: bond))
+        #expect(newBondUUID != NetworkFixture.bondUUID && newBondUUID.count == 36)
+        #expect(Self.value(of: "master", in: port) == newBondUUID)
+        #expect(Self.value(of: "uuid", in: port) != NetworkFixture.portUUID)
+        #expect(root.read("/var/lib/NetworkManager/timestamps")?.contains("\(newBondUUID)=1700000000") == true)
+        #expect(root.mode(Self.portPath) == 0o600 && root.mode(Self.bondPath) == 0o600)
+        #expect(Self.value(of: "method", in: bond) == "auto", "\(bond ?? "")")
+
+        // networkd: the match follows the NIC; the fixed MAC is a new locally administered one,
+        // the same new one wherever the template set the same MAC.
+        #expect(root.read("/etc/systemd/network/10-lan.network")?.contains("MACAddress=52:54:00:bb:00:01") == true)
+        let link = root.read("/etc/systemd/network/10-lan.link")
+        #expect(link?.contains("PermanentMACAddress=52:54:00:bb:00:01") == true)
+        let newFixed = try #require(Self.value(of: "MACAddress", in: link))
+        #expect(newFixed != NetworkFixture.fixedMAC)
+        let firstByte = try #require(UInt8(newFixed.prefix(2), radix: 16))
+        #expect(firstByte & 0x02 == 0x02 && firstByte & 0x01 == 0, "\(newFixed) is locally administered unicast")
+        let ifcfg = root.read("/etc/sysconfig/network-scripts/ifcfg-eth0")
+        #expect(Self.value(of: "MACADDR", in: ifcfg) == newFixed)
+        #expect(Self.value(of: "HWADDR", in: ifcfg) == "\"52:54:00:BB:00:01\"")
+        #expect(Self.value(of: "UUID", in: ifcfg) != NetworkFixture.ifcfgUUID)
+        #expect(Self.value(of: "BOOTPROTO", in: ifcfg) == "dhcp" && Self.value(of: "IPADDR", in: ifcfg) == nil, "\(ifcfg ?? "")")
+        #expect(root.read("/etc/systemd/network/10-lan.network")?.contains("DHCP=ipv4") == true)
+
+        // ifupdown and udev.
+        let interfaces = root.read("/etc/network/interfaces")
+        #expect(interfaces?.contains("    hwaddress ether 52:54:00:bb:00:01\n") == true, "\(interfaces ?? "")")
+        #expect(interfaces?.contains("iface ens3 inet dhcp\n") == true && interfaces?.contains("address 192.0.2.10") == false, "\(interfaces ?? "")")
+        #expect(!root.exists("/etc/udev/rules.d/70-persistent-net.rules"))
+
+        let rollback = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
+        #expect(rollback.exitCode == 0, "\(rollback)")
+        try expectUnchanged(root, since: before, "run then rollback")
+    }
+
+    @Test("per-clone addresses from the inventory file replace the template's in every renderer")
+    func inventoryAddresses() throws {
+        let root = try NetworkFixture.template()
+        defer { root.remove() }
+        try root.write("/etc/sanitize-clone/network-inventory", """
+            # <product-uuid or MAC> <interface> <address/prefix>… [gateway=IP] [dns=IP,…]
+            52:54:00:bb:00:01 ens3 192.0.2.21/24 gateway=192.0.2.1 dns=192.0.2.54
+            52:54:00:bb:00:01 lan 192.0.2.21/24 gateway=192.0.2.1 dns=192.0.2.54
+            52:54:00:bb:00:01 bond0 198.51.100.21/24 gateway=198.51.100.1
+            52:54:00:bb:00:01 eth0 203.0.113.21/24
+            52:54:00:cc:00:09 ens3 192.0.2.99/24
+            """ + "\n")
+        let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "network-bindings,static-addresses"] + NetworkFixture.cloneNICs)
+        #expect(run["result"]?.string == "committed", "\(run)")
+        let netplan = try #require(root.read(Self.netplanPath))
+        #expect(netplan.contains("      addresses: [192.0.2.21/24]\n"), "\(netplan)")
+        #expect(netplan.contains("addresses: [192.0.2.54]"), "\(netplan)")
+        #expect(Self.value(of: "address1", in: root.read(Self.bondPath)) == "198.51.100.21/24,198.51.100.1", "\(root.read(Self.bondPath) ?? "")")
+        #expect(Self.value(of: "method", in: root.read(Self.bondPath)) == "manual")
+        let ifcfg = root.read("/etc/sysconfig/network-scripts/ifcfg-eth0")
+        #expect(Self.value(of: "IPADDR", in: ifcfg) == "203.0.113.21" && Self.value(of: "PREFIX", in: ifcfg) == "24", "\(ifcfg ?? "")")
+        let interfaces = root.read("/etc/network/interfaces") ?? ""
+        #expect(interfaces.contains("    address 192.0.2.21/24\n") && !interfaces.contains("netmask"), "\(interfaces)")
+        let networkd = root.read("/etc/systemd/network/10-lan.network") ?? ""
+        // The .network file names no interface: its MAC, rebound to ens3, selects ens3's line.
+        #expect(networkd.contains("Address=192.0.2.21/24\nGateway=192.0.2.1\nDNS=192.0.2.54\n"), "\(networkd)")
+        #expect(!interfaces.contains("192.0.2.99"))
+    }
+
+    @Test("StaticAddressPolicy=keep leaves the addresses with a note; fail stops the run before any change (exit 2)")
+    func policies() throws {
+        let root = try NetworkFixture.template()
+        defer { root.remove() }
+        try root.configure("[Network]\nStaticAddressPolicy=keep\n")
+        let keep = try SanitizeClone.json(["run", "--root", root.path, "--dry-run", "--json", "--only", "static-addresses"] + NetworkFixture.cloneNICs)
+        #expect(keep.status(of: "static-addresses") == "skipped", "\(keep)")
+        let notes = keep.task("static-addresses")?["notes"]?.array?.compactMap(\.string) ?? []
+        #expect(notes.contains { $0.contains("StaticAddressPolicy=keep") }, "\(notes)")
+
+        try root.configure("[Network]\nStaticAddressPolicy=fail\n")
+        let before = try root.signature()
+        let failed = try SanitizeClone.run(["run", "--root", root.path, "--json"] + NetworkFixture.cloneNICs)
+        let message = try SanitizeClone.expectError(failed, exitCode: 2)
+        #expect(message.contains("StaticAddressPolicy=fail") && message.contains("sanitize-clone.network"), "\(message)")
+        try expectUnchanged(root, since: before, "a run refused by StaticAddressPolicy=fail")
+    }
+
+    @Test("without the clone's NICs a --root run renews connection UUIDs only, and says how to give them")
+    func withoutNICList() throws {
+        let root = try NetworkFixture.template()
+        defer { root.remove() }
+        let plan = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--only", "network-bindings"])
+        let notes = plan.task("network-bindings")?["notes"]?.array?.compactMap(\.string) ?? []
+        #expect(notes.contains { $0.contains("--nic NAME=MAC") }, "\(plan)")
+        let paths = plan.task("network-bindings")?["changes"]?.array?.compactMap { $0["path"]?.string } ?? []
+        #expect(Set(paths) == [Self.bondPath, Self.portPath, "/var/lib/NetworkManager/timestamps", "/etc/sysconfig/network-scripts/ifcfg-eth0"], "\(paths)")
+    }
+
+    @Test("NICs found by position when PCI address and name say nothing; a choice left open is reported, not guessed")
+    func positionAndAmbiguity() throws {
+        let root = try NetworkFixture.template()
+        defer { root.remove() }
+        let byPosition = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--only", "network-bindings",
+                                                 "--nic", "enp1s0=52:54:00:dd:00:01", "--nic", "enp2s0=52:54:00:dd:00:02"])
+        let network = byPosition.change("network-bindings", path: "/etc/systemd/network/10-lan.network")
+        #expect(network?["new"]?.string?.contains("52:54:00:dd:00:01 (same position)") == true, "\(byPosition)")
+
+        let ambiguous = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--only", "network-bindings",
+                                                "--nic", "enp1s0=52:54:00:dd:00:01", "--nic", "enp2s0=52:54:00:dd:00:02", "--nic", "enp3s0=52:54:00:dd:00:03"])
+        let notes = ambiguous.task("network-bindings")?["notes"]?.array?.compactMap(\.string) ?? []
+        #expect(notes.contains { $0.contains("cannot tell which") && $0.contains("52:54:00:aa:00:01") }, "\(notes)")
+        #expect(ambiguous.change("network-bindings", path: "/etc/systemd/network/10-lan.network") == nil, "nothing guessed: \(ambiguous)")
+    }
+
+    @Test("malformed netplan YAML or keyfile: exit 2 naming the file and line, nothing changed", arguments: [
+        ("/etc/netplan/50-template.yaml", "network:\n  ethernets:\n    lan: [unclosed\n"),
+        ("/etc/NetworkManager/system-connections/bond0.nmconnection", "[connection\nid=bond0\n"),
+        ("/etc/systemd/network/10-lan.network", "[Match]\nMACAddress 52:54:00:aa:00:01\n"),
+    ])
+    func malformedInput(_ path: String, _ text: String) throws {
+        let root = try NetworkFixture.template()
+        defer { root.remove() }
+        try root.write(path, text, mode: 0o600)
+        let before = try root.signature()
+        let result = try SanitizeClone.run(["run", "--root", root.path, "--json"] + NetworkFixture.cloneNICs)
+        let message = try SanitizeClone.expectError(result, exitCode: 2)
+        #expect(message.contains(path) && message.contains("line"), "\(message)")
+        try expectUnchanged(root, since: before, "a refused run")
+    }
+
+    @Test("a crash at every failpoint of both tasks is recovered by the next run to the original bytes",
+          arguments: ["network-bindings:before-apply", "network-bindings:change-1", "network-bindings:change-5", "network-bindings:after-apply",
+                      "static-addresses:change-1", "static-addresses:change-3", "static-addresses:after-apply"])
+    func crashRecovery(_ point: String) throws {
+        let root = try NetworkFixture.template()
+        defer { root.remove() }
+        let before = try root.signature()
+        let arguments = ["run", "--root", root.path, "--only", "network-bindings,static-addresses"] + NetworkFixture.cloneNICs
+        let crashed = try SanitizeClone.run(arguments, failpoint: point + ":crash")
+        try #require(crashed.wasKilled, "\(crashed)")
+        let recovered = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
+        #expect(recovered.exitCode == 0, "\(recovered)")
+        try expectUnchanged(root, since: before, "recovery after a crash at \(point)")
+    }
+}
