@@ -58,8 +58,8 @@ struct AddressProbeTests {
         defer { link.remove() }
         let error = try #require(throws: SystemError.self) {
             try link.prober.run {
-                // The second probe cannot be sent: the interface is up by then and must go down again.
-                Syscall.injectFailure(.send, onCall: 2, errno: EIO)
+                // The first probe cannot be sent: the interface is up by then and must go down again.
+                Syscall.injectFailure(.send, onCall: 1, errno: EIO)
                 defer { Syscall.clearInjectedFailure() }
                 return try AddressProbe(interface: TwoHostLink.proberInterface, timing: Self.quick).probe("192.0.2.1")
             }

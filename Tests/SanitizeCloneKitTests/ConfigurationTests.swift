@@ -55,7 +55,7 @@ struct ConfigurationTests {
     static let errors: [(text: String, location: String, words: String)] = [
         ("[Hostname]\nPrefix=web\nnot a setting\n", ":3:", "expected Key=Value"),
         ("[Hostname]\nColour=blue\n", ":2:", "unknown key 'Colour'"),
-        ("\n\n[Network]\n", ":3:", "unknown section [Network]"),
+        ("\n\n[Netwerk]\n", ":3:", "unknown section [Netwerk]"),
         ("[Hostname\n", ":1:", "malformed section header"),
         ("[]\n", ":1:", "malformed section header"),
         ("Prefix=web\n", ":1:", "before any [Section]"),

@@ -15,7 +15,7 @@ struct RefusalTests {
         static let all = [
             BadConfiguration(text: "[Hostname]\nHostname=web-01\nthis is not a setting\n", line: 3, words: "a line that is not Key=Value"),
             BadConfiguration(text: "# site\n[Hostname]\nColour=blue\n", line: 3, words: "an unknown key"),
-            BadConfiguration(text: "[Network]\nMAC=random\n", line: 1, words: "an unknown section"),
+            BadConfiguration(text: "[Netwerk]\nMAC=random\n", line: 1, words: "an unknown section"),
             BadConfiguration(text: "[Hostname\nHostname=web-01\n", line: 1, words: "a malformed section header"),
             BadConfiguration(text: "Hostname=web-01\n", line: 1, words: "a key before any section"),
             BadConfiguration(text: "[SSH]\n\nRSABits=1024\n", line: 3, words: "RSABits below its minimum of 2048"),
