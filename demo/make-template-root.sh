@@ -53,6 +53,38 @@ printf 'lease {\n  interface "ens3";\n  fixed-address 192.0.2.10;\n}\n' > "$root
 printf '## DO NOT EDIT OR REMOVE THIS FILE!\nInitiatorName=iqn.1993-08.org.debian:01:5a6b7c8d9e0f\n' > "$root/etc/iscsi/initiatorname.iscsi"
 printf 'Server=zabbix.lab.example\nHostname=debian-template\n' > "$root/etc/zabbix/zabbix_agentd.conf"
 cp "$(dirname "$(realpath "$0")")/../examples/tasks.d/zabbix-agent-hostname.task" "$root/etc/sanitize-clone/tasks.d/"
+
+# Network configuration bound to the template's NIC (52:54:00:7e:00:01) with a static address,
+# and a NetworkManager profile with a connection UUID; an inventory of per-clone addresses.
+mkdir -p "$root"/etc/netplan "$root"/etc/NetworkManager/system-connections
+cat > "$root/etc/netplan/50-uplink.yaml" <<'YAML'
+# The template's uplink (comments and layout survive sanitize-clone's edits).
+network:
+  version: 2
+  ethernets:
+    uplink:
+      match:
+        macaddress: "52:54:00:7e:00:01"   # the template's NIC
+      set-name: ens3
+      addresses: [192.0.2.10/24]
+      routes:
+        - to: default
+          via: 192.0.2.1
+YAML
+chmod 0600 "$root/etc/netplan/50-uplink.yaml"
+cat > "$root/etc/NetworkManager/system-connections/backup.nmconnection" <<'KEYFILE'
+[connection]
+id=backup
+uuid=6c0e2b7a-4f55-4d2e-9a1b-3d8f0c7e1a22
+type=ethernet
+interface-name=ens4
+
+[ipv4]
+method=auto
+KEYFILE
+chmod 0600 "$root/etc/NetworkManager/system-connections/backup.nmconnection"
+printf '# <product-uuid or MAC> <interface> <address/prefix>... [gateway=IP]\n52:54:00:c1:0e:07 ens3 192.0.2.107/24 gateway=192.0.2.1\n' \
+  > "$root/etc/sanitize-clone/network-inventory"
 fi
 
 cat > "$root/etc/sanitize-clone/sanitize-clone.conf" <<'CONF'
