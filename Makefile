@@ -17,7 +17,7 @@ DEBUG      := .build/debug/sanitize-clone
 # Every Debian package the build, the tests and the demo need.
 APT_PACKAGES := libsystemd-dev libdbus-1-dev pkg-config openssh-client dbus-bin dbus-daemon python3 \
                 python3-dbus python3-gi util-linux e2fsprogs coreutils bc systemd patch attr busybox-static openssl \
-                debootstrap qemu-system-x86 zstd
+                debootstrap qemu-system-x86 zstd iproute2 fdisk lvm2 cryptsetup-bin xfsprogs btrfs-progs dosfstools
 
 .PHONY: all deps build debug test unit-tests contract e2e unit-check demo bench install clean
 

@@ -58,9 +58,10 @@ int sc_random_bytes(void *buffer, size_t length) {
 }
 
 int sc_permanent_mac(const char *name, unsigned char *out) {
-    struct {
+    /* struct ethtool_perm_addr ends in a flexible array: room for 32 address bytes after it. */
+    union {
         struct ethtool_perm_addr header;
-        unsigned char data[32];
+        unsigned char bytes[sizeof(struct ethtool_perm_addr) + 32];
     } request;
     struct ifreq ifr;
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -68,7 +69,7 @@ int sc_permanent_mac(const char *name, unsigned char *out) {
     memset(&request, 0, sizeof request);
     memset(&ifr, 0, sizeof ifr);
     request.header.cmd = ETHTOOL_GPERMADDR;
-    request.header.size = sizeof request.data;
+    request.header.size = 32;
     strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
     ifr.ifr_data = (void *)&request;
     int r = ioctl(fd, SIOCETHTOOL, &ifr);
@@ -76,7 +77,7 @@ int sc_permanent_mac(const char *name, unsigned char *out) {
     close(fd);
     if (r < 0) { errno = saved; return -1; }
     if (request.header.size > 32) request.header.size = 32;
-    memcpy(out, request.data, request.header.size);
+    memcpy(out, request.header.data, request.header.size);
     return (int)request.header.size;
 }
 

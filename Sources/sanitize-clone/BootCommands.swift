@@ -148,6 +148,10 @@ struct DetectCommand: ParsableCommand, ActsOnRoot {
                                                 ("evidence", .array(virtualization.evidence.map(JSON.string)))])),
                     ("product_uuid", .optional(facts.productUUID)),
                     ("macs", .array(facts.permanentMACs.map(JSON.string))),
+                    ("interfaces", .array(facts.interfaces.map { nic in
+                        .object([("name", .string(nic.name)), ("mac", .string(nic.mac)), ("permanent_mac", .string(nic.permanentMAC)),
+                                 ("pci_address", .optional(nic.pciAddress)), ("physical", .bool(nic.isPhysical))])
+                    })),
                     ("verdict", .string(verdict.rawValue)),
                     ("reasons", .array(reasons.map(JSON.string))),
                 ]).serialized())
@@ -156,6 +160,10 @@ struct DetectCommand: ParsableCommand, ActsOnRoot {
                 for line in virtualization.evidence { print("  \(line)") }
                 print("Product UUID: \(facts.productUUID ?? "none")")
                 print("Permanent MACs: \(facts.permanentMACs.isEmpty ? "none" : facts.permanentMACs.joined(separator: ", "))")
+                for nic in facts.interfaces {
+                    print("  \(nic.name) \(nic.mac)\(nic.permanentMAC == nic.mac ? "" : " (permanent \(nic.permanentMAC))")"
+                          + (nic.pciAddress.map { " at PCI \($0)" } ?? "") + (nic.isPhysical ? "" : " (virtual)"))
+                }
                 print("Verdict: \(verdict.rawValue)")
                 for reason in reasons { print("  because \(reason)") }
             }

@@ -208,6 +208,26 @@ struct BusTests {
         #expect(Set(calls) == Set((0..<8).map { #"/org/freedesktop/hostname1 org.freedesktop.hostname1.SetHostname(sb) ["clone-\#($0)", false]"# }))
     }
 
+    // MARK: network services
+
+    @Test("changed network configuration makes NetworkManager and systemd-networkd reload, each only for what it reads")
+    func networkServicesReload() throws {
+        try withFakeSystemServices { services in
+            let bus = try services.connect()
+            var notices: [String] = []
+            NetworkReload.reloadServices(after: [.ifupdown, .udevPersistentNet], on: bus) { notices.append($0) }
+            #expect(services.calls().isEmpty && notices.isEmpty, "neither service reads ifupdown or udev files: \(services.calls())")
+            NetworkReload.reloadServices(after: [.networkManager], on: bus) { notices.append($0) }
+            #expect(services.calls() == [#"/org/freedesktop/NetworkManager/Settings org.freedesktop.NetworkManager.Settings.ReloadConnections() []"#])
+            NetworkReload.reloadServices(after: [.netplan], on: bus) { notices.append($0) }
+            #expect(services.calls().suffix(2) == [
+                #"/org/freedesktop/NetworkManager/Settings org.freedesktop.NetworkManager.Settings.ReloadConnections() []"#,
+                #"/org/freedesktop/network1 org.freedesktop.network1.Manager.Reload() []"#,
+            ])
+            #expect(notices == ["Reloaded: NetworkManager connections", "Reloaded: NetworkManager connections", "Reloaded: systemd-networkd"])
+        }
+    }
+
     // MARK: systemd manager
 
     @Test("StartUnit and TryRestartUnit return the job's object path")

@@ -27,6 +27,9 @@ Behaviour the tests rely on:
   answers InvalidArgs. GetUnit answers NoSuchUnit for units not loaded.
 - Units at /org/freedesktop/systemd1/unit/<escaped name> with org.freedesktop.systemd1.Unit
   ActiveState. sshd.service starts inactive, dbus.service active.
+- NetworkManager: org.freedesktop.NetworkManager.Settings.ReloadConnections() at
+  /org/freedesktop/NetworkManager/Settings returns true; systemd-networkd:
+  org.freedesktop.network1.Manager.Reload() at /org/freedesktop/network1.
 - org.sanitizeclone.Test.Echo(s, b, u, o) returns its arguments; AllTypes() returns one value of
   every type the client decodes.
 """
@@ -45,6 +48,8 @@ MANAGER = "org.freedesktop.systemd1.Manager"
 UNIT = "org.freedesktop.systemd1.Unit"
 PROPERTIES = "org.freedesktop.DBus.Properties"
 TEST = "org.sanitizeclone.Test"
+NETWORK_MANAGER = "org.freedesktop.NetworkManager"
+NETWORKD = "org.freedesktop.network1"
 JOB_MODES = {"replace", "fail", "isolate", "ignore-dependencies", "ignore-requirements", "flush",
              "replace-irreversibly", "triggering", "restart-dependencies"}
 
@@ -230,6 +235,27 @@ class Manager(dbus.service.Object):
             self.JobRemoved(dbus.UInt32(job_id), job, name, result)
 
 
+class NetworkManagerSettings(dbus.service.Object):
+    def __init__(self, bus, log):
+        super().__init__(bus, "/org/freedesktop/NetworkManager/Settings")
+        self.log = log
+
+    @dbus.service.method(NETWORK_MANAGER + ".Settings", in_signature="", out_signature="b", message_keyword="message")
+    def ReloadConnections(self, message):
+        self.log.record(message)
+        return True
+
+
+class Networkd(dbus.service.Object):
+    def __init__(self, bus, log):
+        super().__init__(bus, "/org/freedesktop/network1")
+        self.log = log
+
+    @dbus.service.method(NETWORKD + ".Manager", in_signature="", message_keyword="message")
+    def Reload(self, message):
+        self.log.record(message)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--address", required=True)
@@ -245,8 +271,8 @@ def main():
     bus.call_on_disconnection(lambda connection: loop.quit())
     log = CallLog(options.log)
     units = Units(bus, log)
-    exported = [Hostnamed(bus, log), units, Manager(bus, log, units)]
-    names = [dbus.service.BusName(name, bus, do_not_queue=True) for name in (HOSTNAME, SYSTEMD)]
+    exported = [Hostnamed(bus, log), units, Manager(bus, log, units), NetworkManagerSettings(bus, log), Networkd(bus, log)]
+    names = [dbus.service.BusName(name, bus, do_not_queue=True) for name in (HOSTNAME, SYSTEMD, NETWORK_MANAGER, NETWORKD)]
     GLib.timeout_add_seconds(options.lifetime, loop.quit)
     with open(options.ready, "w") as ready:
         ready.write("ready\n")

@@ -47,15 +47,18 @@ public struct PlatformFacts: Sendable, Equatable {
         self.interfaces = interfaces
     }
 
-    /// The facts of the running system.
+    /// The facts of the running system, once udev has processed the devices it was told about:
+    /// early at boot the NIC drivers are loaded, and the NICs renamed, by udev's coldplug events.
     public static func live() -> PlatformFacts {
-        let uuid = (try? RootDirectory(path: "/sys/class/dmi/id").readText("product_uuid")).flatMap { $0 }
+        UdevQueue.settle()
+        // sysfs is read with plain paths: its entries are symlinks into /sys/devices, which a
+        // RootDirectory (RESOLVE_IN_ROOT) would keep inside /sys/class/net.
+        let uuid = Sysfs.firstLine("/sys/class/dmi/id/product_uuid")
         var interfaces: [NetworkInterface] = []
-        let net = try? RootDirectory(path: "/sys/class/net")
-        for name in (try? net?.directoryEntries("/")) ?? [] where name != "lo" {
-            guard let address = (try? net?.readText("\(name)/address")).flatMap({ $0 })?.trimmingWhitespace(),
+        for name in Sysfs.entries(of: "/sys/class/net").sorted() where name != "lo" {
+            guard let address = Sysfs.firstLine("/sys/class/net/\(name)/address")?.trimmingWhitespace(),
                   address.count == 17, address != "00:00:00:00:00:00" else { continue }
-            let physical = (try? net?.status(of: "\(name)/device")) != nil
+            let physical = access("/sys/class/net/\(name)/device", F_OK) == 0
             interfaces.append(NetworkInterface(name: name, mac: address, permanentMAC: permanentAddress(of: name), isPhysical: physical,
                                                pciAddress: physical ? pciAddress(of: name) : nil))
         }
@@ -127,5 +130,70 @@ public enum ProductUUID {
     public static func derivedMachineIDs(_ uuid: String) -> [String] {
         guard let value = normalized(uuid) else { return [] }
         return [value, byteSwapped(value)].map { $0.filter { $0 != "-" } }
+    }
+}
+
+/// udev's event queue on the running system.
+enum UdevQueue {
+    /// Waits (at most `timeoutMilliseconds`) until every network controller on PCI has its network interface
+    /// and udev has processed every physical interface (its database entry `/run/udev/data/n<ifindex>`
+    /// exists, so it has its final name). Early at boot the NIC drivers are loaded, and the NICs
+    /// renamed, by udev's coldplug events, which udevd may not even have read yet: `udevadm settle`
+    /// alone returns at once then (measured in the e2e guest: the NIC appeared 3 s after it).
+    /// Returns at once when udevd does not run.
+    static func settle(timeoutMilliseconds: UInt64 = 15_000) {
+        guard access("/run/udev/control", F_OK) == 0 else { return }
+        let udevadm = try? Program.find("udevadm", package: "udev")
+        let deadline = Clock.monotonicNanoseconds() + timeoutMilliseconds * 1_000_000
+        repeat {
+            _ = try? udevadm?.run(["settle", "--timeout=5"])
+            if !networkDevicesPending() { return }
+            usleep(100_000)
+        } while Clock.monotonicNanoseconds() < deadline
+    }
+
+    /// True while a PCI network controller has no interface yet, or an interface with a device
+    /// behind it has not been processed by udev.
+    static func networkDevicesPending() -> Bool {
+        for device in Sysfs.entries(of: "/sys/bus/pci/devices") {
+            let path = "/sys/bus/pci/devices/\(device)"
+            guard Sysfs.firstLine("\(path)/class")?.hasPrefix("0x02") == true else { continue }
+            let hasInterface = access("\(path)/net", F_OK) == 0
+                || Sysfs.entries(of: path).contains { $0.hasPrefix("virtio") && access("\(path)/\($0)/net", F_OK) == 0 }
+            if !hasInterface { return true }
+        }
+        for name in Sysfs.entries(of: "/sys/class/net") where access("/sys/class/net/\(name)/device", F_OK) == 0 {
+            guard let index = Sysfs.firstLine("/sys/class/net/\(name)/ifindex") else { continue }
+            if access("/run/udev/data/n\(index)", F_OK) != 0 { return true }
+        }
+        return false
+    }
+}
+
+/// Reading sysfs (and other small kernel files) by plain host paths.
+enum Sysfs {
+    /// The names in a host directory, or none.
+    static func entries(of directory: String) -> [String] {
+        guard let stream = opendir(directory) else { return [] }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
+                pointer.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// The first line of a small host file (sysfs attributes), trimmed.
+    static func firstLine(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let count = read(fd, &buffer, buffer.count)
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[0..<count], as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init)
     }
 }

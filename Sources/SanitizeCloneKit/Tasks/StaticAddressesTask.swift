@@ -89,10 +89,11 @@ public struct StaticAddressesTask: SanitizeTask {
                         olds.append("\(interface.name) \(old.joined(separator: " "))")
                         news.append("\(interface.name) \(given.isEmpty ? "DHCP" : given.joined(separator: " ")) (from \(assignment.origin))")
                         if family == .v4, probing, !given.isEmpty {
-                            guard let nic else {
-                                throw InputError("\(entry.path): cannot probe \(given.joined(separator: ", ")) for \(interface.name): no NIC of this machine is \(interface.name) or has its MAC (give it with --nic NAME=MAC)")
+                            if let nic {
+                                probes += given.map { (nic.name, String($0.split(separator: "/")[0])) }
+                            } else {
+                                notes.append("\(given.joined(separator: ", ")) not probed: no NIC of this machine is \(interface.name) or has the MAC its configuration matches, so nothing will use it yet")
                             }
-                            probes += given.map { (nic.name, String($0.split(separator: "/")[0])) }
                         }
                     } else {
                         switch policy {
