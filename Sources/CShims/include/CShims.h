@@ -86,4 +86,51 @@ int sc_interface_link_detected(int fd, const char *name);
 /// setns(fd, CLONE_NEWNET): moves the calling thread (only it) into the network namespace `fd`.
 int sc_enter_network_namespace(int fd);
 
+/// Attaches `backing_fd` to a free loop device (LOOP_CTL_GET_FREE, then LOOP_CONFIGURE, or
+/// LOOP_SET_FD + LOOP_SET_STATUS64 before Linux 5.8) showing `size_limit` bytes from `offset`, with
+/// LO_FLAGS_AUTOCLEAR: the kernel detaches it when its last user closes it (this descriptor, a
+/// mount). Returns the loop device's descriptor (O_CLOEXEC) and its number in `*number`, or -1
+/// with errno.
+int sc_loop_attach(int backing_fd, uint64_t offset, uint64_t size_limit, int read_only, int *number);
+
+/// LOOP_CLR_FD: detaches the loop device now, or as soon as its other users (a mount) let go.
+/// A device already detached (ENXIO) is success.
+int sc_loop_clear(int loop_fd);
+
+/// Locks the whole file of `fd` (F_OFD_SETLK; exclusive: F_WRLCK, else F_RDLCK). The lock belongs
+/// to the open file description, so it lasts while a loop device still uses that description.
+/// Returns 0, or -1 with errno (EAGAIN or EACCES: another holder's lock conflicts, e.g. a running
+/// qemu's on its disk image).
+int sc_lock_whole_file(int fd, int exclusive);
+
+/// unshare(CLONE_NEWNS), then MS_SLAVE | MS_REC propagation on "/": mounts made afterwards by the
+/// calling thread (and threads it starts later) are invisible to every other process.
+int sc_detach_mount_namespace(void);
+
+/// mount(2) with MS_NOSUID | MS_NODEV, and MS_RDONLY when `read_only`.
+int sc_mount_filesystem(const char *source, const char *target, const char *type, int read_only, const char *options);
+
+/// umount2(path, UMOUNT_NOFOLLOW); when the filesystem is busy (EBUSY) and `lazily_if_busy`,
+/// umount2 with MNT_DETACH: gone from the tree now, released when its last user lets go.
+int sc_unmount(const char *path, int lazily_if_busy);
+
+/// Registers a mount to undo if SIGINT, SIGTERM or SIGHUP ends the process; `remove_directory`:
+/// rmdir its mount point afterwards. Returns a slot for sc_cleanup_remove, or -1 with errno.
+int sc_cleanup_add_mount(const char *path, int remove_directory);
+
+/// Registers a loop device descriptor to clear (LOOP_CLR_FD) and close if a signal ends the process.
+int sc_cleanup_add_loop(int loop_fd);
+
+/// Forgets a registration before its owner undoes it. Returns 1 when the owner must undo it (and
+/// close a loop descriptor), 0 when sc_cleanup_run already did (the descriptor is closed).
+int sc_cleanup_remove(int slot);
+
+/// Undoes everything registered: unmounts (last registered first), removes the mount points it
+/// was asked to, clears and closes loop devices. Only async-signal-safe system calls.
+void sc_cleanup_run(void);
+
+/// Once per process: SIGINT, SIGTERM and SIGHUP, where they still have their default action,
+/// run sc_cleanup_run and then end the process by the same signal. Returns how many were installed.
+int sc_cleanup_install_signal_handlers(void);
+
 #endif

@@ -192,6 +192,8 @@ public struct RunEngine: Sendable {
                         action = .runCommand(program: program, arguments: arguments, chrootIntoRoot: chroot)
                     case .kernelHostname(let name):
                         action = .setKernelHostname(name)
+                    case .filesystemUUID(let type, let current, let original):
+                        action = .setFilesystemUUID(type: type, from: current, to: original)
                     case .coveredByOtherChanges:
                         continue
                     }

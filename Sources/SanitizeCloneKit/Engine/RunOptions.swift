@@ -32,6 +32,11 @@ public struct RunOptions: Sendable {
     /// The machine the root belongs to (its NICs and product UUID): read from the running system
     /// for `/`, given with `--nic`/`--product-uuid` for another root; nil when nothing is known.
     public var platform: PlatformFacts?
+    /// The block devices the root's filesystems may be on (`--image`: the image's loop devices);
+    /// nil: every block device of this machine.
+    public var blockDevices: [BlockDeviceIdentity]?
+    /// Filesystems the caller has mounted and changes once unmounted (`--image`).
+    public var deferredFilesystems: DeferredFilesystemChanges?
     /// Probe new static IPv4 addresses on this machine's NICs before writing them (RFC 5227).
     /// nil: only on the running system.
     public var probeAddresses: Bool?

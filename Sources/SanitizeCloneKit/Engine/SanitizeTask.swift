@@ -113,6 +113,9 @@ public struct Change: Sendable {
         case command(program: String, arguments: [String], chrootIntoRoot: Bool)
         /// Set the running kernel hostname back to this name.
         case kernelHostname(String)
+        /// Set a filesystem's UUID back to `original` with the tool for its `type`, on the device
+        /// that has `current` then (device names change between runs: loop devices, images).
+        case filesystemUUID(type: String, current: String, original: String)
         /// Nothing to journal: the change's effects are undone by the task's other changes (a
         /// drop-in's `Exec=` is undone by restoring its `Backup=` paths).
         case coveredByOtherChanges

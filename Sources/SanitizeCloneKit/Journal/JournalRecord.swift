@@ -111,6 +111,8 @@ extension UndoAction {
                                                     ("chrootIntoRoot", .bool(chrootIntoRoot))]))])
         case .setKernelHostname(let name):
             return .object([("setKernelHostname", .object([("_0", .string(name))]))])
+        case .setFilesystemUUID(let type, let from, let to):
+            return .object([("setFilesystemUUID", .object([("type", .string(type)), ("from", .string(from)), ("to", .string(to))]))])
         }
     }
 }

@@ -10,6 +10,8 @@ public enum UndoAction: Codable, Sendable, Equatable {
     case runCommand(program: String, arguments: [String], chrootIntoRoot: Bool)
     /// Set the running kernel's hostname back (live system only).
     case setKernelHostname(String)
+    /// Set the UUID of the device that has `from` back to `to` (a no-op when a device has `to`).
+    case setFilesystemUUID(type: String, from: String, to: String)
 
     /// The path the action touches inside the root, if any, for validation and messages.
     public var path: String? {
@@ -28,6 +30,7 @@ public enum UndoAction: Codable, Sendable, Equatable {
             }
         case .runCommand(let program, let arguments, _): return "run \(([program] + arguments).joined(separator: " "))"
         case .setKernelHostname(let name): return "set the running hostname back to \(name)"
+        case .setFilesystemUUID(let type, let from, let to): return "set the \(type) UUID \(from) back to \(to)"
         }
     }
 }

@@ -9,6 +9,7 @@ public enum TaskRegistry {
         NetworkManagerSecretKeyTask(),
         DHCPStateTask(),
         ISCSIInitiatorTask(),
+        FilesystemUUIDsTask(),
         NetworkBindingsTask(),
         StaticAddressesTask(),
         HostIDTask(),

@@ -1,0 +1,63 @@
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The block devices a run may find a root's filesystems on, each as a low-level probe sees it:
+/// the image's loop devices in `--image` mode, otherwise every block device of this machine.
+public struct BlockDeviceInventory: Sendable {
+    public let devices: [BlockDeviceIdentity]
+
+    public init(devices: [BlockDeviceIdentity]) { self.devices = devices }
+
+    /// Every block device of this machine with a signature (sysfs `/sys/class/block`, probed).
+    public static func host() throws -> BlockDeviceInventory {
+        var devices: [BlockDeviceIdentity] = []
+        // Plain sysfs paths: its entries are symlinks into /sys/devices (see `Sysfs`).
+        for name in Sysfs.entries(of: "/sys/class/block").sorted() {
+            let path = "/dev/\(name)"
+            guard access(path, F_OK) == 0, let size = Sysfs.firstLine("/sys/class/block/\(name)/size"), size != "0" else { continue }
+            if let identity = try BlockDeviceIdentity.probe(path) { devices.append(identity) }
+        }
+        return BlockDeviceInventory(devices: devices)
+    }
+
+    /// The devices `source` names (compared as blkid would: UUIDs and PARTUUIDs case-insensitively).
+    public func devices(for source: FilesystemReference.Source) -> [BlockDeviceIdentity] {
+        switch source {
+        case .uuid(let uuid): devices.filter { $0.uuid?.lowercased() == uuid.lowercased() }
+        case .label(let label): devices.filter { $0.label == label }
+        case .partUUID(let uuid): devices.filter { $0.partUUID?.lowercased() == uuid.lowercased() }
+        case .partLabel, .device: []
+        }
+    }
+
+    /// The device that has `uuid` now, when exactly one has.
+    public func device(withUUID uuid: String) -> BlockDeviceIdentity? {
+        let matching = devices(for: .uuid(uuid))
+        return matching.count == 1 ? matching[0] : nil
+    }
+}
+
+/// UUID changes to filesystems that are mounted while the task graph runs (an image's root, in
+/// `--image` mode): the task journals them like any other change, and the caller makes them
+/// once the filesystems are unmounted.
+public final class DeferredFilesystemChanges: Sendable {
+    /// One UUID to set later.
+    public struct Change: Sendable, Equatable {
+        public let device: String
+        public let type: String
+        public let old: String
+        public let new: String
+    }
+
+    /// The devices the caller has mounted.
+    public let mountedDevices: Set<String>
+    private let changes = Mutex<[Change]>([])
+
+    public init(mountedDevices: Set<String>) { self.mountedDevices = mountedDevices }
+
+    func add(_ change: Change) { changes.withLock { $0.append(change) } }
+    /// The changes the run left for the caller, in the order they were planned.
+    public var pending: [Change] { changes.withLock { $0 } }
+}

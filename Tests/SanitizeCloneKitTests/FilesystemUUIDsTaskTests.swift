@@ -1,0 +1,163 @@
+import Foundation
+import Testing
+
+/// `fs-uuids` on loop devices the tests attach: every filesystem a fixture root's fstab names gets
+/// a new UUID, every reference is rewritten, and a rollback gives back the old UUIDs and files.
+/// Never any other device: the build host's own disks are refused by the task, and the tests
+/// only attach sparse files of their own.
+@Suite("Filesystem UUIDs and their references", .requiresRoot, .serialized,
+       .enabled(if: StorageTools.available("mkfs.ext4", "mkfs.xfs", "mkswap", "mkfs.vfat", "tune2fs", "xfs_admin", "swaplabel", "fatlabel")))
+struct FilesystemUUIDsTaskTests {
+    /// Four filesystems as a clone's disk has them: ext4 root, XFS /srv, swap, vfat ESP.
+    struct Disks {
+        let root: LoopDevice, srv: LoopDevice, swap: LoopDevice, esp: LoopDevice
+        var all: [LoopDevice] { [root, srv, swap, esp] }
+    }
+
+    static func withDisks<T>(_ body: (Disks) throws -> T) throws -> T {
+        try LoopDevice.with(size: 64 << 20) { root in
+            try root.format("mkfs.ext4", ["-q", "-F"])
+            return try LoopDevice.with(size: 320 << 20) { srv in
+                try srv.format("mkfs.xfs", ["-q", "-f"])
+                return try LoopDevice.with(size: 16 << 20) { swap in
+                    try swap.format("mkswap", ["-q"])
+                    return try LoopDevice.with(size: 40 << 20) { esp in
+                        try esp.format("mkfs.vfat", ["-F", "32"])
+                        return try body(Disks(root: root, srv: srv, swap: swap, esp: esp))
+                    }
+                }
+            }
+        }
+    }
+
+    /// A Debian-like root whose fstab, GRUB configuration, BLS entry, kernel command line and
+    /// resume configuration name the disks.
+    static func template(_ disks: Disks) throws -> (FixtureRoot, [String: String]) {
+        var uuids: [String: String] = [:]
+        for (name, disk) in [("root", disks.root), ("srv", disks.srv), ("swap", disks.swap), ("esp", disks.esp)] {
+            uuids[name] = try #require(try disk.blkid("UUID"), "\(name) has a UUID")
+        }
+        let root = try FixtureRoot.debianLike()
+        try root.write("/etc/fstab", """
+            # /etc/fstab: static file system information.
+            UUID=\(uuids["root"]!) /         ext4 errors=remount-ro 0 1
+            UUID=\(uuids["srv"]!)  /srv      xfs  defaults 0 2
+            UUID=\(uuids["esp"]!)  /boot/efi vfat umask=0077 0 1
+            UUID=\(uuids["swap"]!) none      swap sw 0 0
+            tmpfs /tmp tmpfs defaults 0 0
+            """ + "\n")
+        try root.write("/boot/grub/grub.cfg", """
+            search --no-floppy --fs-uuid --set=root \(uuids["root"]!)
+            linux /boot/vmlinuz root=UUID=\(uuids["root"]!) ro resume=UUID=\(uuids["swap"]!) quiet
+            """ + "\n", mode: 0o444)
+        try root.write("/boot/efi/EFI/debian/grub.cfg", "search.fs_uuid \(uuids["root"]!) root\nset prefix=($root)'/boot/grub'\nconfigfile $prefix/grub.cfg\n")
+        try root.write("/boot/loader/entries/debian.conf", "title Debian\noptions root=UUID=\(uuids["root"]!) ro\n")
+        try root.write("/etc/kernel/cmdline", "root=UUID=\(uuids["root"]!) ro quiet\n")
+        try root.write("/etc/initramfs-tools/conf.d/resume", "RESUME=UUID=\(uuids["swap"]!)\n")
+        return (root, uuids)
+    }
+
+    static func currentUUIDs(_ disks: Disks) throws -> [String: String?] {
+        ["root": try disks.root.blkid("UUID"), "srv": try disks.srv.blkid("UUID"), "swap": try disks.swap.blkid("UUID"), "esp": try disks.esp.blkid("UUID")]
+    }
+
+    @Test("a dry run plans a new UUID for each filesystem and every reference, and changes nothing")
+    func dryRun() throws {
+        try Self.withDisks { disks in
+            let (root, uuids) = try Self.template(disks)
+            defer { root.remove() }
+            let before = try root.signature()
+            let plan = try SanitizeClone.json(["run", "--root", root.path, "--dry-run", "--json", "--only", "fs-uuids"])
+            #expect(plan.status(of: "fs-uuids") == "planned", "\(plan)")
+            let devices = plan.task("fs-uuids")?["changes"]?.array?.compactMap { $0["path"]?.string } ?? []
+            #expect(Set(disks.all.map(\.path)).isSubset(of: Set(devices)), "\(devices)")
+            #expect(try Self.currentUUIDs(disks) == uuids.mapValues { Optional($0) })
+            try expectUnchanged(root, since: before, "a dry run")
+        }
+    }
+
+    @Test("run: new UUIDs on all four, every reference rewritten, the initramfs note; rollback gives back UUIDs and files")
+    func runThenRollback() throws {
+        try Self.withDisks { disks in
+            let (root, uuids) = try Self.template(disks)
+            defer { root.remove() }
+            let before = try root.signature()
+            let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"])
+            #expect(run["result"]?.string == "committed", "\(run)")
+            let now = try Self.currentUUIDs(disks)
+            for (name, old) in uuids {
+                let new = try #require(now[name] ?? nil, "\(name) has a UUID")
+                #expect(new != old, "\(name) got a new UUID")
+                #expect(root.read("/etc/fstab")?.contains("UUID=\(new) ") == true, "fstab names the new \(name) UUID: \(root.read("/etc/fstab") ?? "")")
+            }
+            let newRoot = try #require(now["root"] ?? nil), newSwap = try #require(now["swap"] ?? nil)
+            #expect(root.read("/boot/grub/grub.cfg") == "search --no-floppy --fs-uuid --set=root \(newRoot)\nlinux /boot/vmlinuz root=UUID=\(newRoot) ro resume=UUID=\(newSwap) quiet\n")
+            #expect(root.mode("/boot/grub/grub.cfg") == 0o444)
+            #expect(root.read("/boot/efi/EFI/debian/grub.cfg")?.hasPrefix("search.fs_uuid \(newRoot) root\n") == true)
+            #expect(root.read("/boot/loader/entries/debian.conf")?.contains("root=UUID=\(newRoot) ro") == true)
+            #expect(root.read("/etc/kernel/cmdline") == "root=UUID=\(newRoot) ro quiet\n")
+            #expect(root.read("/etc/initramfs-tools/conf.d/resume") == "RESUME=UUID=\(newSwap)\n")
+            #expect(try #require(now["esp"] ?? nil).range(of: #"^[0-9A-F]{4}-[0-9A-F]{4}$"#, options: .regularExpression) != nil)
+            let notes = run.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
+            #expect(notes.contains { $0.contains("update-initramfs") }, "\(notes)")
+            #expect(try HostCommand.run("e2fsck", ["-fn", disks.root.path]).exitCode == 0)
+            #expect(try HostCommand.run("xfs_repair", ["-n", disks.srv.path]).exitCode == 0)
+
+            let rollback = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
+            #expect(rollback.exitCode == 0, "\(rollback)")
+            #expect(try Self.currentUUIDs(disks) == uuids.mapValues { Optional($0) })
+            try expectUnchanged(root, since: before, "run then rollback")
+        }
+    }
+
+    @Test("a crash at each failpoint is rolled back to the old UUIDs and files",
+          arguments: ["fs-uuids:before-apply", "fs-uuids:change-1", "fs-uuids:change-3", "fs-uuids:change-5", "fs-uuids:after-apply"])
+    func crash(_ point: String) throws {
+        try Self.withDisks { disks in
+            let (root, uuids) = try Self.template(disks)
+            defer { root.remove() }
+            let before = try root.signature()
+            let crashed = try SanitizeClone.run(["run", "--root", root.path, "--only", "fs-uuids"], failpoint: point + ":crash")
+            try #require(crashed.wasKilled, "\(crashed)")
+            let recovered = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
+            #expect(recovered.exitCode == 0, "\(recovered)")
+            #expect(try Self.currentUUIDs(disks) == uuids.mapValues { Optional($0) })
+            try expectUnchanged(root, since: before, "recovery after a crash at \(point)")
+        }
+    }
+
+    @Test("a filesystem the build host has mounted, and one that is not present, are reported and never touched")
+    func refusals() throws {
+        try LoopDevice.with(size: 64 << 20) { mounted in
+            try mounted.format("mkfs.ext4", ["-q", "-F"])
+            let uuid = try #require(try mounted.blkid("UUID"))
+            try mounted.mount()
+            let root = try FixtureRoot.debianLike()
+            defer { root.remove() }
+            try root.write("/etc/fstab", "UUID=\(uuid) / ext4 defaults 0 1\nUUID=0b7e5cc4-6a0e-4c8c-8d25-3f3a3e0d9d11 /data ext4 defaults 0 2\n")
+            let plan = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--only", "fs-uuids"])
+            #expect(plan.status(of: "fs-uuids") == "skipped", "\(plan)")
+            let notes = plan.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
+            #expect(notes.contains { $0.contains("the build host uses \(mounted.path)") && $0.contains("mounted") }, "\(notes)")
+            #expect(notes.contains { $0.contains("/data") && $0.contains("no such device is present") }, "\(notes)")
+            #expect(try mounted.blkid("UUID") == uuid)
+        }
+    }
+
+    @Test("two devices with one UUID (the template's disk attached beside the clone's) are refused, not guessed")
+    func duplicateUUIDs() throws {
+        try LoopDevice.with(size: 64 << 20) { clone in
+            try clone.format("mkfs.ext4", ["-q", "-F"])
+            let uuid = try #require(try clone.blkid("UUID"))
+            try LoopDevice.with(size: 64 << 20) { template in
+                try template.format("mkfs.ext4", ["-q", "-F", "-U", uuid])
+                let root = try FixtureRoot.debianLike()
+                defer { root.remove() }
+                try root.write("/etc/fstab", "UUID=\(uuid) / ext4 defaults 0 1\n")
+                let plan = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--only", "fs-uuids"])
+                let notes = plan.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
+                #expect(notes.contains { $0.contains("2 devices match") && $0.contains("refused") }, "\(notes)")
+            }
+        }
+    }
+}
