@@ -12,9 +12,13 @@ struct RollbackCommand: ParsableCommand, ActsOnRoot {
             Examples:
               sanitize-clone rollback --root /mnt/clone --last
               sanitize-clone rollback 20261127T052237-3fa2c1
+              sanitize-clone rollback --image clone.raw --last
             """)
 
     @OptionGroup var target: RootOptions
+
+    @Option(help: ArgumentHelp("A raw VM disk image a 'run --image' changed (also after one was interrupted).", valueName: "file"))
+    var image: String?
 
     @Flag(help: "Roll back the newest run not yet rolled back.")
     var last = false
@@ -29,6 +33,10 @@ struct RollbackCommand: ParsableCommand, ActsOnRoot {
         guard last != (runID != nil) else {
             throw ValidationError("Give either --last or a RUN_ID (see 'sanitize-clone status').")
         }
+        if image != nil {
+            guard RootPath.normalized(root) == "/" else { throw ValidationError("Give either --root or --image, not both.") }
+            PrivateMount.hideMountsFromHost()
+        }
     }
 
     func run() throws {
@@ -36,7 +44,9 @@ struct RollbackCommand: ParsableCommand, ActsOnRoot {
         try Output.reportingErrors(json: json) {
             var failpoint: Failpoint?
             if let text = Output.environment("SANITIZE_CLONE_FAILPOINT"), !text.isEmpty { failpoint = try Failpoint(parsing: text) }
-            let report = try engine.rollback(rootPath: root, target: runID.map { .run($0) } ?? .last, force: force, failpoint: failpoint)
+            let target: RunEngine.RollbackTarget = runID.map { .run($0) } ?? .last
+            let report = try image.map { try ImageRun(engine: engine).rollback(image: $0, target: target, force: force) }
+                ?? engine.rollback(rootPath: root, target: target, force: force, failpoint: failpoint)
             if json {
                 print(report.json.serialized())
             } else {

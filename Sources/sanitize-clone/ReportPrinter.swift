@@ -3,7 +3,9 @@ import SanitizeCloneKit
 /// The text views of reports, for people.
 enum ReportPrinter {
     /// The plan or the outcome of a run.
-    static func text(for report: RunReport, root: String) -> String {
+    /// `target` is how the command line named what the run acted on: "--root DIR" or "--image FILE".
+    static func text(for report: RunReport, root: String, target: String? = nil) -> String {
+        let target = target ?? "--root \(root)"
         var out = ""
         for id in report.recoveredRuns {
             out += "Recovered interrupted run \(id): its changes were undone first.\n"
@@ -26,16 +28,16 @@ enum ReportPrinter {
         out += "\n"
         switch report.result {
         case .planned:
-            out += "\(changes) change(s) in \(active) task(s) planned. Nothing was changed. Apply with: sanitize-clone run --root \(root)\n"
+            out += "\(changes) change(s) in \(active) task(s) planned. Nothing was changed. Apply with: sanitize-clone run \(target)\n"
         case .committed:
             out += "Committed: \(changes) change(s) in \(active) task(s), \(report.durationMilliseconds) ms.\n"
-            out += "Undo with: sanitize-clone rollback --root \(root) --last\n"
+            out += "Undo with: sanitize-clone rollback \(target) --last\n"
         case .rolledBack:
             out += "A task failed; every change was rolled back. The system is as it was. See the error above, fix it, and run again.\n"
         case .failed:
             out += "A task failed and the rollback is INCOMPLETE. Left to do:\n"
             out += report.remaining.map { "  - \($0)\n" }.joined()
-            out += "Fix the cause, then: sanitize-clone rollback --root \(root) \(report.runID)\n"
+            out += "Fix the cause, then: sanitize-clone rollback \(target) \(report.runID)\n"
         }
         return out
     }

@@ -42,6 +42,9 @@ struct RunArguments: ParsableArguments {
     @Option(help: ArgumentHelp("A configuration file to use instead of <root>/etc/sanitize-clone/sanitize-clone.conf.", valueName: "file"))
     var config: String?
 
+    @Option(help: ArgumentHelp("A raw VM disk image to act on offline, instead of --root: its partitions are attached and its root mounted privately.", valueName: "file"))
+    var image: String?
+
     @OptionGroup var platform: PlatformArguments
 
     @Flag(help: "With --root: let drop-in tasks (tasks.d/*.task) run their Exec=, chrooted into the root.")
@@ -49,6 +52,17 @@ struct RunArguments: ParsableArguments {
 
     @Flag(help: "With --root: probe new static IPv4 addresses (RFC 5227) on this machine's NICs named by --nic before writing them (always done on the running system).")
     var probeAddresses = false
+
+    /// --image and --root name two different things to act on.
+    func validateTarget() throws {
+        if image != nil && RootPath.normalized(root) != "/" {
+            throw ValidationError("Give either --root or --image, not both.")
+        }
+        if image != nil {
+            // Before any thread starts: the image's mounts then stay in a namespace of our own.
+            PrivateMount.hideMountsFromHost()
+        }
+    }
 
     func options(dryRun: Bool) throws -> RunOptions {
         var options = RunOptions()
@@ -59,7 +73,7 @@ struct RunArguments: ParsableArguments {
         options.configFile = config
         options.allowExec = allowExec
         options.probeAddresses = probeAddresses ? true : nil
-        if !platform.nic.isEmpty || platform.productUUID != nil || RootPath.normalized(root) == "/" {
+        if !platform.nic.isEmpty || platform.productUUID != nil || (image == nil && RootPath.normalized(root) == "/") {
             options.platform = try platform.facts(root: root)
         }
         if let failpoint = Output.environment("SANITIZE_CLONE_FAILPOINT"), !failpoint.isEmpty {
@@ -92,6 +106,11 @@ struct RunCommand: ParsableCommand {
     @Flag(help: ArgumentHelp("With --auto: the VM generation ID changed (udev's NEW_VMGENID); take it as the clone signal.", visibility: .hidden))
     var generationChanged = false
 
+    func validate() throws {
+        try arguments.validateTarget()
+        if auto && arguments.image != nil { throw ValidationError("--auto acts on the running system; --image is for an offline image.") }
+    }
+
     func run() throws {
         if auto {
             try AutoRunExecution.execute(arguments, dryRun: dryRun, generationChanged: generationChanged)
@@ -113,6 +132,8 @@ struct PlanCommand: ParsableCommand {
 
     @OptionGroup var arguments: RunArguments
 
+    func validate() throws { try arguments.validateTarget() }
+
     func run() throws {
         try RunExecution.execute(arguments, dryRun: true)
     }
@@ -125,15 +146,20 @@ enum RunExecution {
         let report: RunReport
         do {
             let options = try arguments.options(dryRun: dryRun)
-            report = try engine.run(rootPath: arguments.root, options: options,
-                                    observer: arguments.json || dryRun ? nil : TerminalProgress.forStandardError())
+            let observer = arguments.json || dryRun ? nil : TerminalProgress.forStandardError()
+            if let image = arguments.image {
+                report = try ImageRun(engine: engine).run(image: image, options: options, observer: observer)
+            } else {
+                report = try engine.run(rootPath: arguments.root, options: options, observer: observer)
+            }
         } catch {
             throw ExitCode(Output.fail(error, json: arguments.json))
         }
         if arguments.json {
             print(report.json.serialized())
         } else {
-            print(ReportPrinter.text(for: report, root: arguments.root), terminator: "")
+            print(ReportPrinter.text(for: report, root: arguments.image ?? arguments.root,
+                                     target: arguments.image.map { "--image \($0)" }), terminator: "")
         }
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }

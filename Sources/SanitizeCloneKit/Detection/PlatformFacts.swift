@@ -186,6 +186,21 @@ enum Sysfs {
         return names
     }
 
+    /// The lines of a small host file (/proc/filesystems…).
+    static func lines(_ path: String) -> [String] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count <= 0 { break }
+            bytes += buffer[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline).map(String.init)
+    }
+
     /// The first line of a small host file (sysfs attributes), trimmed.
     static func firstLine(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

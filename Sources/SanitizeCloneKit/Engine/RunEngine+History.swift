@@ -52,6 +52,33 @@ extension RunEngine {
         }
         let lock = try RunLock(in: root)
         defer { withExtendedLifetime(lock) {} }
+        let (id, run) = try rollbackCandidate(root: root, rootPath: rootPath, target: target, force: force)
+        let audit = Audit(logger: logger, runID: id)
+        let remaining = try undo(run, in: root, audit: audit, failpoint: failpoint, skipSecrets: run.secretsShredded)
+        guard remaining.isEmpty else { throw RollbackIncompleteError(runID: id, remaining: remaining) }
+        let kept = run.undoEntries.compactMap { entry -> String? in
+            guard run.secretsShredded, case .restore(let snapshot) = entry.action, snapshot.needsSecretBackup else { return nil }
+            return snapshot.path
+        }
+        let undone = run.undoEntries.filter { entry in
+            if case .restore(let snapshot) = entry.action { return !kept.contains(snapshot.path) }
+            return true
+        }
+        return RollbackReport(runID: id, undone: undone.map(\.action.summary), kept: kept, durationMilliseconds: Clock.millisecondsSince(started))
+    }
+
+    /// Checks that `target` can be rolled back in `rootPath` without changing anything (the same
+    /// refusals `rollback` gives): `rollback --image` asks before it sets the image's UUIDs back.
+    public func checkRollback(rootPath: String, target: RollbackTarget, force: Bool) throws {
+        let root = try openRoot(rootPath)
+        guard try !StateDirectory.runIDs(in: root).isEmpty else {
+            throw InputError("no run recorded under \(rootPath) (see 'sanitize-clone status')")
+        }
+        _ = try rollbackCandidate(root: root, rootPath: rootPath, target: target, force: force)
+    }
+
+    /// The run `target` names, once every refusal is checked.
+    func rollbackCandidate(root: RootDirectory, rootPath: String, target: RollbackTarget, force: Bool) throws -> (String, RecordedRun) {
         let ids = try StateDirectory.runIDs(in: root)
         let id: String
         switch target {
@@ -82,18 +109,7 @@ extension RunEngine {
                 throw InputError("\(path) has changed since run \(id) wrote it; rolling back would lose that change (pass --force to roll back anyway)")
             }
         }
-        let audit = Audit(logger: logger, runID: id)
-        let remaining = try undo(run, in: root, audit: audit, failpoint: failpoint, skipSecrets: run.secretsShredded)
-        guard remaining.isEmpty else { throw RollbackIncompleteError(runID: id, remaining: remaining) }
-        let kept = run.undoEntries.compactMap { entry -> String? in
-            guard run.secretsShredded, case .restore(let snapshot) = entry.action, snapshot.needsSecretBackup else { return nil }
-            return snapshot.path
-        }
-        let undone = run.undoEntries.filter { entry in
-            if case .restore(let snapshot) = entry.action { return !kept.contains(snapshot.path) }
-            return true
-        }
-        return RollbackReport(runID: id, undone: undone.map(\.action.summary), kept: kept, durationMilliseconds: Clock.millisecondsSince(started))
+        return (id, run)
     }
 
     /// The recorded runs of `rootPath`, oldest first.

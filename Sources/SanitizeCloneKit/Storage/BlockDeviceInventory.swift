@@ -53,9 +53,14 @@ public final class DeferredFilesystemChanges: Sendable {
 
     /// The devices the caller has mounted.
     public let mountedDevices: Set<String>
+    /// Devices whose UUID must stay, with the reason (a reference the caller could not reach).
+    public let keptDevices: [String: String]
     private let changes = Mutex<[Change]>([])
 
-    public init(mountedDevices: Set<String>) { self.mountedDevices = mountedDevices }
+    public init(mountedDevices: Set<String>, keptDevices: [String: String] = [:]) {
+        self.mountedDevices = mountedDevices
+        self.keptDevices = keptDevices
+    }
 
     func add(_ change: Change) { changes.withLock { $0.append(change) } }
     /// The changes the run left for the caller, in the order they were planned.

@@ -59,6 +59,10 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                 notes.append("\(place): \(device.device) is \(device.type), whose UUID this task does not change")
                 continue
             }
+            if let reason = deferred?.keptDevices[device.device] {
+                notes.append("\(place): \(device.device) keeps its UUID: \(reason)")
+                continue
+            }
             let isDeferred = deferred?.mountedDevices.contains(device.device) == true
             if !isDeferred, let use = try HostDeviceUse.reason(device.device) {
                 notes.append(context.root.isLiveSystem

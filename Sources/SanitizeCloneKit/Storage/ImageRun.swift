@@ -1,0 +1,202 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `run --image DISK.raw` and `rollback --image`: the whole task graph on a VM disk image, offline.
+///
+/// The image's partitions are attached to loop devices (`AttachedDiskImage`), its root filesystem
+/// (the one holding `/etc/fstab`) is mounted privately with the `/boot` and EFI filesystems its
+/// fstab names, and the task graph runs against it with the image's devices as the only block
+/// devices. The filesystems that had to be mounted get their new UUIDs once unmounted: the run
+/// journals them like every other change (in the image's own journal), and while they are made
+/// the image is unmounted, so their progress is kept beside the image, in
+/// `DISK.raw.sanitize-clone-pending`, synced before each change and removed after the last.
+/// Everything is detached on success, failure and SIGINT/SIGTERM.
+public struct ImageRun {
+    let engine: RunEngine
+
+    public init(engine: RunEngine) { self.engine = engine }
+
+    /// The file beside `image` that holds the UUID changes in progress after the graph ran.
+    public static func pendingFile(for image: String) -> String { image + ".sanitize-clone-pending" }
+
+    /// Filesystems the root's fstab mounts where reference files live.
+    static let referencePlaces = ["/boot", "/boot/efi", "/efi"]
+
+    /// Runs (or with `options.dryRun` plans) the task graph on the image.
+    public func run(image: String, options: RunOptions, observer: (any RunObserver)? = nil) throws -> RunReport {
+        let pending = Self.pendingFile(for: image)
+        guard access(pending, F_OK) != 0 else {
+            throw UnfinishedImageRunError(image: image, pendingFile: pending)
+        }
+        DeviceCleanup.installSignalHandlers()
+        let attached = try AttachedDiskImage(image: image, readOnly: options.dryRun)
+        defer { attached.detach() }
+        let devices = try attached.partitions.compactMap { try BlockDeviceIdentity.probe($0.device) }
+        let (mount, kept) = try Self.mountRoot(of: image, devices: devices, readOnly: options.dryRun)
+        var unmounted = false
+        defer { if !unmounted { try? mount.root.unmount() } }
+
+        var runOptions = options
+        runOptions.blockDevices = devices
+        let deferred = DeferredFilesystemChanges(mountedDevices: Set(mount.devices), keptDevices: kept)
+        runOptions.deferredFilesystems = deferred
+        let report = try engine.run(rootPath: mount.root.path, options: runOptions, observer: observer)
+        guard !options.dryRun, report.result == .committed, !deferred.pending.isEmpty else { return report }
+
+        // The run is committed with the image mounted; now the UUIDs of what was mounted.
+        try mount.root.unmount()
+        unmounted = true
+        var done: [DeferredFilesystemChanges.Change] = []
+        do {
+            for change in deferred.pending {
+                try Self.record(done + [change], in: pending)
+                try FilesystemUUIDChanger.setUUID(change.new, on: change.device, type: change.type)
+                done.append(change)
+                guard try FilesystemUUIDChanger.has(change.new, device: change.device) else {
+                    throw VerificationError("\(change.device) does not have the new UUID \(change.new)")
+                }
+            }
+        } catch {
+            // Put the UUIDs back, then undo the run inside the image, as a failed task would.
+            for change in done.reversed() { _ = try? FilesystemUUIDChanger.setUUID(change.old, on: change.device, type: change.type) }
+            let remount = try PrivateMount(device: mount.rootDevice)
+            defer { try? remount.unmount() }
+            _ = try engine.rollback(rootPath: remount.path, target: .last, force: true)
+            unlink(pending)
+            throw ImageUUIDChangeError(image: image, reason: "\(error)")
+        }
+        unlink(pending)
+        return report
+    }
+
+    /// Undoes the newest run on the image: the UUIDs first (unmounted), then the run inside it.
+    public func rollback(image: String, target: RunEngine.RollbackTarget, force: Bool) throws -> RollbackReport {
+        DeviceCleanup.installSignalHandlers()
+        let attached = try AttachedDiskImage(image: image)
+        defer { attached.detach() }
+        let devices = try attached.partitions.compactMap { try BlockDeviceIdentity.probe($0.device) }
+        let inventory = BlockDeviceInventory(devices: devices)
+
+        // Read the run's UUID changes and check the rollback can be done, root mounted read-only…
+        var changes: [(type: String, from: String, to: String)] = []
+        do {
+            let (mount, _) = try Self.mountRoot(of: image, devices: devices, readOnly: true, aliases: [:])
+            defer { try? mount.root.unmount() }
+            changes = try Self.filesystemUUIDChanges(of: target, inRootAt: mount.root.path)
+            // The same refusals as a rollback inside, before anything is touched; a device that
+            // has its old UUID already (an interrupted run) is found through it.
+            if !changes.isEmpty {
+                let aliases = Dictionary(changes.map { ($0.from, $0.to) }, uniquingKeysWith: { first, _ in first })
+                try mount.root.unmount()
+                let (checked, _) = try Self.mountRoot(of: image, devices: devices, readOnly: true, aliases: aliases)
+                defer { try? checked.root.unmount() }
+                try engine.checkRollback(rootPath: checked.root.path, target: target, force: force)
+            }
+        }
+        // …set the UUIDs back while nothing is mounted…
+        for change in changes.reversed() {
+            if let device = inventory.device(withUUID: change.from) {
+                try FilesystemUUIDChanger.setUUID(change.to, on: device.device, type: change.type)
+            }
+        }
+        unlink(Self.pendingFile(for: image))
+        // …then undo the run inside the image, its fstab still naming the new UUIDs (its UUID
+        // entries are no-ops now).
+        let fresh = try attached.partitions.compactMap { try BlockDeviceIdentity.probe($0.device) }
+        let aliases = Dictionary(changes.map { ($0.from, $0.to) }, uniquingKeysWith: { first, _ in first })
+        let (mount, _) = try Self.mountRoot(of: image, devices: fresh, readOnly: false, aliases: aliases)
+        defer { try? mount.root.unmount() }
+        return try engine.rollback(rootPath: mount.root.path, target: target, force: force)
+    }
+
+    /// The filesystem UUID changes the run `target` journaled in the root mounted at `path`.
+    static func filesystemUUIDChanges(of target: RunEngine.RollbackTarget, inRootAt path: String) throws -> [(type: String, from: String, to: String)] {
+        let root = try RootDirectory(path: path)
+        let ids = try StateDirectory.runIDs(in: root)
+        let id: String?
+        switch target {
+        case .run(let requested): id = ids.contains(requested) ? requested : nil
+        case .last: id = try ids.reversed().first { try StateDirectory.load($0, in: root).outcome != .rolledBack }
+        }
+        guard let id else { return [] }
+        return try StateDirectory.load(id, in: root).undoEntries.compactMap { entry in
+            guard case .setFilesystemUUID(let type, let from, let to) = entry.action else { return nil }
+            return (type, from, to)
+        }
+    }
+
+    /// The image's root mounted, with the filesystems its fstab mounts on /boot and the EFI
+    /// directories below it, and the devices kept out of UUID changes (with the reason).
+    struct MountedImage {
+        let root: PrivateMount
+        let rootDevice: String
+        let devices: [String]
+    }
+
+    /// `aliases` maps a UUID the fstab names to the one its device has now (during a rollback).
+    static func mountRoot(of image: String, devices: [BlockDeviceIdentity], readOnly: Bool,
+                          aliases: [String: String] = [:]) throws -> (MountedImage, [String: String]) {
+        let mountable = Set(Sysfs.lines("/proc/filesystems").map { $0.split(separator: "\t").last.map(String.init) ?? "" })
+        var found: (PrivateMount, BlockDeviceIdentity)?
+        for device in devices where mountable.contains(device.type) {
+            guard let mount = try? PrivateMount(device: device.device, readOnly: true) else { continue }
+            if access(mount.path + "/etc/fstab", F_OK) == 0 {
+                if readOnly {
+                    found = (mount, device)
+                } else {
+                    try mount.unmount()
+                    found = (try PrivateMount(device: device.device), device)
+                }
+                break
+            }
+            try mount.unmount()
+        }
+        guard let (root, rootDevice) = found else {
+            throw InputError("\(image): no partition holds a root filesystem with /etc/fstab that this kernel can mount (\(devices.map { "\($0.device) \($0.type)" }.joined(separator: ", "))); give a Linux VM image")
+        }
+        var mounted = [rootDevice.device]
+        var kept: [String: String] = [:]
+        let fstab = try FilesystemTable.references(in: RootDirectory(path: root.path))
+        let inventory = BlockDeviceInventory(devices: devices)
+        for place in referencePlaces {
+            guard let reference = fstab.first(where: { $0.mountPoint == place && $0.file == "/etc/fstab" }),
+                  let device = inventory.devices(for: reference.source).first ?? {
+                      guard case .uuid(let uuid) = reference.source, let current = aliases[uuid] else { return nil }
+                      return inventory.devices(for: .uuid(current)).first
+                  }() else { continue }
+            if mountable.contains(device.type), (try? root.mount(device: device.device, at: place)) != nil {
+                mounted.append(device.device)
+            } else if place != "/boot" {
+                // Its stub grub.cfg names the filesystem holding /boot/grub: that one keeps its UUID.
+                let bootDevice = fstab.first { $0.mountPoint == "/boot" }.flatMap { inventory.devices(for: $0.source).first } ?? rootDevice
+                kept[bootDevice.device] = "\(place) (\(device.type)) cannot be mounted on this host, so the grub.cfg there, which names \(bootDevice.device), could not be rewritten"
+            }
+        }
+        return (MountedImage(root: root, rootDevice: rootDevice.device, devices: mounted), kept)
+    }
+
+    /// Writes the UUID changes begun so far beside the image, synced, before the next is made.
+    static func record(_ changes: [DeferredFilesystemChanges.Change], in path: String) throws {
+        let text = changes.map { "\($0.device) \($0.type) \($0.old) \($0.new)" }.joined(separator: "\n") + "\n"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SystemError(code: errno, operation: "create", path: path) }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        guard write(fd, bytes, bytes.count) == bytes.count, fsync(fd) == 0 else { throw SystemError(code: errno, operation: "write", path: path) }
+    }
+}
+
+/// An earlier `run --image` stopped while it set the image's UUIDs (exit 4).
+public struct UnfinishedImageRunError: Error, CustomStringConvertible, Sendable {
+    let image: String, pendingFile: String
+    public var description: String {
+        "\(image): an earlier run stopped while it changed the image's filesystem UUIDs (\(pendingFile)); run 'sanitize-clone rollback --image \(image) --last' first"
+    }
+}
+
+/// Setting the UUIDs of the image's own filesystems failed; everything was rolled back (exit 1).
+public struct ImageUUIDChangeError: Error, CustomStringConvertible, Sendable {
+    let image: String, reason: String
+    public var description: String { "\(image): the run was rolled back because a filesystem UUID could not be set: \(reason)" }
+}
