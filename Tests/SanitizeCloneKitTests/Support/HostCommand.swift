@@ -86,8 +86,9 @@ enum HostCommand {
 
     /// Runs a program that must succeed (fixture set-up); throws with its output otherwise.
     @discardableResult
-    static func succeed(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
-        let result = try run(executable, arguments, environment: environment)
+    static func succeed(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                        stdin: String? = nil) throws -> CommandResult {
+        let result = try run(executable, arguments, environment: environment, stdin: stdin)
         guard result.exitCode == 0 else { throw FixtureError("set-up command failed: \(result)") }
         return result
     }

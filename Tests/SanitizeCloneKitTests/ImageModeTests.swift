@@ -1,0 +1,143 @@
+import Foundation
+import Testing
+
+/// `run --image` and `rollback --image` on a GPT disk image made by the test: an ext4 /boot and an
+/// ext4 root holding a Debian-like template. The kernel here parses no partition tables, so the
+/// run attaches each partition by offset; nothing may be left attached or mounted afterwards.
+@Suite("Offline image mode", .requiresRoot, .serialized, .enabled(if: StorageTools.available("sfdisk", "mkfs.ext4", "tune2fs")))
+struct ImageModeTests {
+    /// A disk image and what the test knows about it.
+    struct Image {
+        let directory: String
+        let path: String
+        let bootUUID: String
+        let rootUUID: String
+        /// Byte offset and size of each partition.
+        let partitions: [(offset: Int, size: Int)]
+
+        /// blkid -p of partition `index` through a loop device the test attaches and detaches.
+        func uuid(ofPartition index: Int) throws -> String? {
+            try withPartition(index) { device in
+                try HostCommand.run("blkid", ["-p", "-s", "UUID", "-o", "value", device]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+        }
+
+        /// A file of the root partition, read through a read-only mount the test makes.
+        func rootFile(_ inside: String) throws -> String? {
+            try withPartition(1) { device in
+                let point = directory + "/look"
+                try FileManager.default.createDirectory(atPath: point, withIntermediateDirectories: true)
+                try HostCommand.succeed("mount", ["-o", "ro", device, point])
+                defer { _ = try? HostCommand.run("umount", [point]) }
+                return try? String(contentsOfFile: point + inside, encoding: .utf8)
+            }
+        }
+
+        func withPartition<T>(_ index: Int, _ body: (String) throws -> T) throws -> T {
+            let part = partitions[index]
+            let device = try HostCommand.succeed("losetup", ["--find", "--show", "--read-only", "--offset", String(part.offset),
+                                                             "--sizelimit", String(part.size), path]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            defer { _ = try? HostCommand.run("losetup", ["-d", device]) }
+            return try body(device)
+        }
+
+        /// Loop devices still backed by the image (must be none between commands).
+        func attachments() throws -> String {
+            try HostCommand.run("losetup", ["-j", path]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+
+    /// Builds the image: the fixture template's files on the root partition, fstab and GRUB
+    /// configuration naming both filesystems by UUID.
+    static func makeImage() throws -> Image {
+        let template = try FixtureRoot.debianLike()
+        defer { template.remove() }
+        let directory = try Scratch.makeDirectory(prefix: "image")
+        let path = directory + "/disk.raw"
+        let bootUUID = UUID().uuidString.lowercased(), rootUUID = UUID().uuidString.lowercased()
+        try template.write("/etc/fstab", "UUID=\(rootUUID) / ext4 errors=remount-ro 0 1\nUUID=\(bootUUID) /boot ext4 defaults 0 2\n")
+        try template.makeDirectory("/boot")
+        let boot = directory + "/boot"
+        try FileManager.default.createDirectory(atPath: boot + "/grub", withIntermediateDirectories: true)
+        try "search --fs-uuid --set=root \(bootUUID)\nlinux /vmlinuz root=UUID=\(rootUUID) ro\n".write(toFile: boot + "/grub/grub.cfg", atomically: true, encoding: .utf8)
+        try HostCommand.succeed("truncate", ["-s", "200M", path])
+        try HostCommand.succeed("sfdisk", ["-q", path], stdin: "label: gpt\n,40M,L\n,,L\n")
+        let table = try HostCommand.succeed("sfdisk", ["--json", path]).json
+        let partitions = (table?["partitiontable"]?["partitions"]?.array ?? []).compactMap { part -> (Int, Int)? in
+            guard let start = part["start"]?.int, let size = part["size"]?.int else { return nil }
+            return (start * 512, size * 512)
+        }
+        try #require(partitions.count == 2, "\(String(describing: table))")
+        for (index, (uuid, source)) in [(bootUUID, boot), (rootUUID, template.path)].enumerated() {
+            try HostCommand.succeed("mkfs.ext4", ["-q", "-F", "-U", uuid, "-d", source, "-E", "offset=\(partitions[index].0)", path,
+                                                  "\(partitions[index].1 / 1024)k"])
+        }
+        return Image(directory: directory, path: path, bootUUID: bootUUID, rootUUID: rootUUID, partitions: partitions)
+    }
+
+    @Test("a dry run changes no byte of the image and leaves nothing attached")
+    func dryRun() throws {
+        let image = try Self.makeImage()
+        defer { try? FileManager.default.removeItem(atPath: image.directory) }
+        let before = try HostCommand.succeed("sha256sum", [image.path]).stdout
+        let plan = try SanitizeClone.json(["run", "--image", image.path, "--dry-run", "--json", "--hostname", "img-01"])
+        #expect(plan["result"]?.string == "planned" && plan.status(of: "fs-uuids") == "planned", "\(plan)")
+        #expect(try HostCommand.succeed("sha256sum", [image.path]).stdout == before)
+        #expect(try image.attachments().isEmpty)
+    }
+
+    @Test("run: every identity, both filesystems' UUIDs and their references; rollback --image gives them back")
+    func runThenRollback() throws {
+        let image = try Self.makeImage()
+        defer { try? FileManager.default.removeItem(atPath: image.directory) }
+        let run = try SanitizeClone.json(["run", "--image", image.path, "--json", "--hostname", "img-01"])
+        #expect(run["result"]?.string == "committed", "\(run)")
+        for task in ["machine-id", "hostname", "ssh-host-keys", "fs-uuids"] { #expect(run.status(of: task) == "applied", "\(task): \(run)") }
+        #expect(try image.attachments().isEmpty, "nothing left attached")
+        #expect(!FileManager.default.fileExists(atPath: image.path + ".sanitize-clone-pending"))
+        let newBoot = try #require(try image.uuid(ofPartition: 0)), newRoot = try #require(try image.uuid(ofPartition: 1))
+        #expect(newBoot != image.bootUUID && newRoot != image.rootUUID)
+        #expect(try image.rootFile("/etc/fstab") == "UUID=\(newRoot) / ext4 errors=remount-ro 0 1\nUUID=\(newBoot) /boot ext4 defaults 0 2\n")
+        #expect(try image.rootFile("/etc/hostname") == "img-01\n")
+
+        let rollback = try SanitizeClone.json(["rollback", "--image", image.path, "--last", "--json"])
+        #expect(rollback["result"]?.string == "rolled-back", "\(rollback)")
+        #expect(try image.uuid(ofPartition: 0) == image.bootUUID)
+        #expect(try image.uuid(ofPartition: 1) == image.rootUUID)
+        #expect(try image.rootFile("/etc/fstab") == "UUID=\(image.rootUUID) / ext4 errors=remount-ro 0 1\nUUID=\(image.bootUUID) /boot ext4 defaults 0 2\n")
+        #expect(try image.rootFile("/etc/hostname") == "golden\n")
+        #expect(try image.attachments().isEmpty)
+    }
+
+    @Test("a run killed inside the image is recovered by rollback --image; a pending UUID change stops the next run (exit 4)",
+          arguments: ["fs-uuids:change-1", "hostname:change-2", "fs-uuids:after-apply"])
+    func crashRecovered(_ point: String) throws {
+        let image = try Self.makeImage()
+        defer { try? FileManager.default.removeItem(atPath: image.directory) }
+        let crashed = try SanitizeClone.run(["run", "--image", image.path, "--hostname", "img-01"], failpoint: point + ":crash")
+        try #require(crashed.wasKilled, "\(crashed)")
+        #expect(try image.attachments().isEmpty, "the kernel detached the loop devices when the killed process's descriptors closed")
+        let rollback = try SanitizeClone.run(["rollback", "--image", image.path, "--last"])
+        #expect(rollback.exitCode == 0, "\(rollback)")
+        #expect(try image.uuid(ofPartition: 1) == image.rootUUID)
+        #expect(try image.rootFile("/etc/hostname") == "golden\n")
+
+        try "/dev/loop9 ext4 \(image.rootUUID) 0b7e5cc4-6a0e-4c8c-8d25-3f3a3e0d9d11\n".write(toFile: image.path + ".sanitize-clone-pending", atomically: true, encoding: .utf8)
+        let refused = try SanitizeClone.run(["run", "--image", image.path, "--json"])
+        let message = try SanitizeClone.expectError(refused, exitCode: 4)
+        #expect(message.contains("rollback --image"), "\(message)")
+    }
+
+    @Test("--image and --root together, a missing image and a qcow2 image are refused with one line (exit 2)")
+    func refusals() throws {
+        let both = try SanitizeClone.run(["run", "--image", "/nonexistent.raw", "--root", "/tmp"])
+        #expect(both.exitCode == 2 && both.stderr.contains("either --root or --image"), "\(both)")
+        let missing = try SanitizeClone.run(["run", "--image", "/nonexistent.raw", "--json"])
+        #expect(try SanitizeClone.expectError(missing, exitCode: 2).contains("/nonexistent.raw"))
+        let directory = try Scratch.makeDirectory(prefix: "qcow")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try Data([0x51, 0x46, 0x49, 0xfb] + [UInt8](repeating: 0, count: 4092)).write(to: URL(fileURLWithPath: directory + "/disk.qcow2"))
+        let qcow = try SanitizeClone.run(["run", "--image", directory + "/disk.qcow2", "--json"])
+        #expect(try SanitizeClone.expectError(qcow, exitCode: 2).contains("qemu-img convert"))
+    }
+}
