@@ -69,8 +69,8 @@ struct BusTests {
         try withFakeSystemServices { services in
             let bus = try services.connect()
             let error = try requireBusError {
-                try bus.call(service: "org.freedesktop.NetworkManager", path: "/org/freedesktop/NetworkManager",
-                             interface: "org.freedesktop.NetworkManager", method: "Reload", arguments: [.uint32(0)])
+                try bus.call(service: "org.freedesktop.login1", path: "/org/freedesktop/login1",
+                             interface: "org.freedesktop.login1.Manager", method: "Reload", arguments: [.uint32(0)])
             }
             #expect(error.name == "org.freedesktop.DBus.Error.ServiceUnknown")
             #expect(error.description.hasSuffix("(the service is not running on this bus: install or start it, or pass --root)"))

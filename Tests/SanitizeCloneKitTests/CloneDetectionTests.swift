@@ -221,7 +221,7 @@ struct DetectCommandTests {
         #expect(detected["macs"]?.array?.compactMap(\.string) == [BootFixture.templateMAC, BootFixture.cloneMAC], "lowercase, sorted")
         #expect(detected["verdict"]?.string == "clone")
         #expect(detected["reasons"]?.array?.isEmpty == false && detected["reasons"]?.array?.allSatisfy { $0.string != nil } == true)
-        #expect(Set(detected.object?.keys.map { $0 } ?? []) == ["virtualization", "product_uuid", "macs", "verdict", "reasons"])
+        #expect(Set(detected.object?.keys.map { $0 } ?? []) == ["virtualization", "product_uuid", "macs", "interfaces", "verdict", "reasons"])
 
         let text = try SanitizeClone.run(["detect", "--root", root.path] + BootFixture.platform(uuid: BootFixture.cloneUUID, macs: []))
         #expect(text.exitCode == 0 && text.stdout.contains("Verdict: clone") && text.stdout.contains("Virtualization:"), "\(text)")

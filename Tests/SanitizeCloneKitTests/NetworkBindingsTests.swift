@@ -181,9 +181,25 @@ struct NetworkBindingsTests {
         try expectUnchanged(root, since: before, "a refused run")
     }
 
-    @Test("a crash at every failpoint of both tasks is recovered by the next run to the original bytes",
-          arguments: ["network-bindings:before-apply", "network-bindings:change-1", "network-bindings:change-5", "network-bindings:after-apply",
-                      "static-addresses:change-1", "static-addresses:change-3", "static-addresses:after-apply"])
+    /// How many changes each task plans on the fixture (checked by `matrixCoversEveryChange`).
+    static let changeCounts = [("network-bindings", 9), ("static-addresses", 5)]
+
+    /// before-apply, change-1…change-N, after-apply of both tasks.
+    static let crashPoints: [String] = changeCounts.flatMap { task, changes in
+        (["before-apply"] + (1...changes).map { "change-\($0)" } + ["after-apply"]).map { "\(task):\($0)" }
+    }
+
+    @Test("the crash matrix covers every change both tasks plan")
+    func matrixCoversEveryChange() throws {
+        let root = try NetworkFixture.template()
+        defer { root.remove() }
+        let plan = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--only", "network-bindings,static-addresses"] + NetworkFixture.cloneNICs)
+        for (task, changes) in Self.changeCounts {
+            #expect(plan.task(task)?["changes"]?.array?.count == changes, "\(task): \(plan)")
+        }
+    }
+
+    @Test("a crash at every failpoint of both tasks is rolled back to the original bytes", arguments: crashPoints)
     func crashRecovery(_ point: String) throws {
         let root = try NetworkFixture.template()
         defer { root.remove() }
