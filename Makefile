@@ -19,7 +19,7 @@ APT_PACKAGES := libsystemd-dev libdbus-1-dev pkg-config openssh-client dbus-bin 
                 python3-dbus python3-gi util-linux e2fsprogs coreutils bc systemd patch attr busybox-static openssl \
                 debootstrap qemu-system-x86 zstd iproute2 fdisk lvm2 cryptsetup-bin xfsprogs btrfs-progs dosfstools
 
-.PHONY: all deps build debug test unit-tests contract e2e unit-check demo bench install clean
+.PHONY: all deps build debug test unit-tests contract e2e unit-check demo bench install docs clean
 
 all: build
 
@@ -74,6 +74,13 @@ install: build
 	install -d $(DESTDIR)$(PREFIX)/share/doc/sanitize-clone/examples/tasks.d
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/sanitize-clone/
 	install -m 0644 examples/tasks.d/*.task $(DESTDIR)$(PREFIX)/share/doc/sanitize-clone/examples/tasks.d/
+
+# The task graph as a picture, generated (never committed, so it cannot drift from the code).
+docs: build
+	@command -v dot >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null)
+	@mkdir -p $(BUILD)/docs
+	$(BUILD)/sanitize-clone tasks --dot | dot -Tsvg > $(BUILD)/docs/task-graph.svg
+	@echo "wrote $(BUILD)/docs/task-graph.svg"
 
 clean:
 	rm -rf .build $(BUILD)

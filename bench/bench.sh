@@ -56,3 +56,30 @@ plan=$(median < "$work/c-plan")
 size=$(stat -c %s "$bin")
 printf '(c) plan wall time, median of 21: %.1f ms (target <= 20); stripped static binary: %.1f MB (target <= 20)\n' \
   "$(echo "$plan/1000" | bc -l)" "$(echo "$size/1048576" | bc -l)"
+
+# (d) run --image on a whole disk image (every identity, both filesystems' UUIDs and their
+# references), by disk size: the UUID change costs the same on 1 GiB and on 8 GiB (sparse).
+for size in 1G 8G; do
+  "$here/make-disk-image.sh" "$size" "$work/disk-$size.raw"
+  : > "$work/d-$size"
+  for i in $(seq 5); do
+    t0=$(now); "$bin" run --image "$work/disk-$size.raw" >/dev/null 2>&1; t1=$(now)
+    "$bin" rollback --image "$work/disk-$size.raw" --last >/dev/null 2>&1
+    echo $(( (t1 - t0) / 1000 )) >> "$work/d-$size"
+  done
+  printf '(d) run --image on a %s GPT image (/boot + root, ext4), median of 5: %.1f ms\n' "$size" "$(echo "$(median < "$work/d-$size")/1000" | bc -l)"
+done
+
+# (e) against virt-sysprep on the same image, when libguestfs-tools is installed.
+if command -v virt-sysprep >/dev/null; then
+  cp --sparse=always "$work/disk-1G.raw" "$work/sysprep.raw"
+  t0=$(now)
+  LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg virt-sysprep -q -a "$work/sysprep.raw" \
+    --operations machine-id,ssh-hostkeys,dhcp-client-state,net-hwaddr,udev-persistent-net,fs-uuids >/dev/null 2>&1 || true
+  t1=$(now)
+  ours=$(median < "$work/d-1G"); theirs=$(( (t1 - t0) / 1000 ))
+  printf '(e) virt-sysprep on the same 1 GiB image: %.1f s; run --image: %.2f s; ratio %.0fx\n' \
+    "$(echo "$theirs/1000000" | bc -l)" "$(echo "$ours/1000000" | bc -l)" "$(echo "$theirs/$ours" | bc -l)"
+else
+  echo "(e) virt-sysprep: not installed (apt-get install libguestfs-tools to compare on the same image)"
+fi
