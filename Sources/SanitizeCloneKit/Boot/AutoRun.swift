@@ -32,6 +32,15 @@ public struct AutoRun: Sendable {
     public func run(rootPath: String, options: RunOptions, platform: PlatformFacts, generationChanged: Bool = false,
                     observer: (any RunObserver)? = nil) throws -> Outcome {
         let root = try engine.openRoot(rootPath)
+        // The boot after a run that left filesystem UUIDs to the initramfs: finish that first.
+        if root.isLiveSystem, !options.dryRun, try NextBootUUIDs.pending(in: root) != nil {
+            var finishing = options
+            finishing.mode = .auto
+            finishing.only = ["fs-uuids"]
+            finishing.platform = platform
+            let report = try engine.run(rootPath: rootPath, options: finishing, observer: observer)
+            ServiceNotifier.status("Filesystem UUIDs set by the initramfs; boot loader references updated (run \(report.runID))")
+        }
         let recorded = try RecordedIdentity.load(from: root)
         let uninitialized = try MachineID.isUninitialized(in: root)
         var (verdict, reasons) = CloneDetector(recorded: recorded, platform: platform).decide(machineIDUninitialized: uninitialized)
@@ -91,8 +100,9 @@ public struct AutoRun: Sendable {
         try updated.save(to: root)
 
         let machineIDChanged = report.tasks.contains { $0.name == "machine-id" && $0.status == .applied }
+        let uuidsAtNextBoot = try NextBootUUIDs.pending(in: root) != nil
         let configuration = try loadConfiguration(root, options)
-        let reboot = machineIDChanged && root.isLiveSystem && configuration.flag("Boot", "RebootAfterMachineIDChange")
+        let reboot = (machineIDChanged || uuidsAtNextBoot) && root.isLiveSystem && configuration.flag("Boot", "RebootAfterMachineIDChange")
         let summary = "This clone has its own identity (run \(report.runID))" + (reboot ? "; rebooting once so every service starts with it" : "")
         ServiceNotifier.status(summary)
         return Outcome(verdict: verdict, reasons: reasons, report: report, rebootNeeded: reboot, failForward: [], summary: summary)

@@ -16,9 +16,13 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             let old: String
             let new: String
             let deferred: Bool
+            /// Set by the initramfs at the next boot (the running system has it mounted).
+            var atNextBoot = false
         }
         let uuidChanges: [UUIDChange]
         let writes: [(path: String, contents: String, attributes: FileAttributes)]
+        /// Files removed after the writes (the next-boot hook, once its work is done).
+        let removals: [String]
         let rebuildInitramfs: Bool
         let deferred: DeferredFilesystemChanges?
     }
@@ -30,6 +34,9 @@ public struct FilesystemUUIDsTask: SanitizeTask {
     public init() {}
 
     public func plan(in context: PlanningContext) throws -> TaskPlan<Decision> {
+        if context.root.isLiveSystem, let pending = try NextBootUUIDs.pending(in: context.root) {
+            return try finishNextBoot(pending, in: context)
+        }
         let references = try FilesystemTable.references(in: context.root)
         guard !references.isEmpty else { return .skip("the root's fstab and crypttab name no local filesystem") }
         let inventory = try context.options.blockDevices.map(BlockDeviceInventory.init) ?? BlockDeviceInventory.host()
@@ -65,9 +72,18 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             }
             let isDeferred = deferred?.mountedDevices.contains(device.device) == true
             if !isDeferred, let use = try HostDeviceUse.reason(device.device) {
-                notes.append(context.root.isLiveSystem
-                    ? "\(place): \(device.device) is \(use): a mounted filesystem's UUID can only change before it is mounted; left as it is"
-                    : "\(place): the build host uses \(device.device) (\(use)); never touched")
+                guard context.root.isLiveSystem else {
+                    notes.append("\(place): the build host uses \(device.device) (\(use)); never touched")
+                    continue
+                }
+                guard NextBootUUIDs.types.contains(device.type), try context.root.followedStatus(of: "/usr/sbin/update-initramfs") != nil else {
+                    notes.append("\(place): \(device.device) is \(use), and its UUID can only change before it is mounted: \(NextBootUUIDs.types.contains(device.type) ? "without initramfs-tools" : "for \(device.type)") there is no next-boot path; left as it is")
+                    continue
+                }
+                var change = Decision.UUIDChange(device: device.device, type: device.type, old: old,
+                                                 new: try FilesystemUUIDChanger.newUUID(for: device.type), deferred: false)
+                change.atNextBoot = true
+                chosen.append(change)
                 continue
             }
             chosen.append(.init(device: device.device, type: device.type, old: old, new: try FilesystemUUIDChanger.newUUID(for: device.type),
@@ -85,20 +101,33 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         guard !chosen.isEmpty else { return .skip("no filesystem of this root can be changed here", notes: notes) }
 
         var changes = chosen.map { change in
-            Change(path: change.device, action: change.deferred ? "set-uuid (once unmounted)" : "set-uuid", old: change.old, new: change.new,
-                   undo: .filesystemUUID(type: change.type, current: change.new, original: change.old))
+            Change(path: change.device, action: change.atNextBoot ? "set-uuid (at the next boot)" : change.deferred ? "set-uuid (once unmounted)" : "set-uuid",
+                   old: change.old, new: change.new, undo: .filesystemUUID(type: change.type, current: change.new, original: change.old))
         }
+        // The boot loader must still find the UUIDs the initramfs has not set yet.
         let map = Dictionary(chosen.map { ($0.old, $0.new) }, uniquingKeysWith: { first, _ in first })
+        let mapNow = Dictionary(chosen.filter { !$0.atNextBoot }.map { ($0.old, $0.new) }, uniquingKeysWith: { first, _ in first })
         var writes: [(path: String, contents: String, attributes: FileAttributes)] = []
         var rebuild = false
         for path in try UUIDReferences.candidateFiles(in: context.root) {
             guard let text = try context.plannedText(path), let status = try context.root.followedStatus(of: path),
-                  let rewritten = UUIDReferences.rewritten(text, replacing: map) else { continue }
+                  let rewritten = UUIDReferences.rewritten(text, replacing: NextBootUUIDs.isBootLoaderFile(path) ? mapNow : map) else { continue }
             context.planText(rewritten, for: path)
             writes.append((path, rewritten, FileAttributes(of: status)))
             changes.append(Change(path: path, action: "write", old: "references to old UUIDs", new: "references to new UUIDs",
                                   diff: LineDiff.unified(old: text, new: rewritten, path: path)))
             if UUIDReferences.initramfsInputs.contains(path) { rebuild = true }
+        }
+        let nextBoot = chosen.filter(\.atNextBoot)
+        if !nextBoot.isEmpty {
+            let pending = NextBootUUIDs.text(nextBoot.map { NextBootUUIDs.Change(type: $0.type, old: $0.old, new: $0.new) })
+            for (path, contents, mode) in [(NextBootUUIDs.pendingFile, pending, UInt32(0o644)), (NextBootUUIDs.hookFile, NextBootUUIDs.hook, 0o755),
+                                           (NextBootUUIDs.scriptFile, NextBootUUIDs.script, 0o755)] {
+                writes.append((path, contents, FileAttributes(mode: mode)))
+                changes.append(Change(path: path, action: "create", old: nil, new: "next-boot UUID change", undo: .restorePath(followingSymlinks: false)))
+            }
+            notes.append("\(nextBoot.map(\.device).joined(separator: ", ")) get their new UUIDs from the initramfs at the next boot; the boot loader's references follow then")
+            rebuild = true
         }
         if rebuild && !(context.root.isLiveSystem || context.options.allowExec) {
             notes.append("the initramfs embeds a changed UUID (resume or crypttab): run update-initramfs -u in the clone, or run again with --allow-exec")
@@ -109,12 +138,52 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                 changes.append(Change(path: "/boot/\(name)", action: "rebuild", old: nil, new: "update-initramfs -u"))
             }
         }
-        return TaskPlan(changes: changes, decision: Decision(uuidChanges: chosen, writes: writes, rebuildInitramfs: rebuild, deferred: deferred),
+        return TaskPlan(changes: changes, decision: Decision(uuidChanges: chosen, writes: writes, removals: [], rebuildInitramfs: rebuild,
+                                                             deferred: deferred),
+                        notes: notes)
+    }
+
+    /// After the next boot's initramfs set the new UUIDs: the boot loader's references follow,
+    /// and the hook, its script and the pending list go (the initramfs is rebuilt without them).
+    func finishNextBoot(_ pending: [NextBootUUIDs.Change], in context: PlanningContext) throws -> TaskPlan<Decision> {
+        let inventory = try context.options.blockDevices.map(BlockDeviceInventory.init) ?? BlockDeviceInventory.host()
+        let done = pending.filter { inventory.device(withUUID: $0.new) != nil }
+        var notes = pending.filter { inventory.device(withUUID: $0.new) == nil }.map {
+            "the initramfs did not set \($0.new) in place of \($0.old) (see /run/sanitize-clone-uuids.log); the references to it were restored"
+        }
+        // References to UUIDs that were not set go back to the old ones, so the clone still boots.
+        var map = Dictionary(done.map { ($0.old, $0.new) }, uniquingKeysWith: { first, _ in first })
+        for change in pending where !done.contains(change) { map[change.new] = change.old }
+        var changes: [Change] = []
+        var writes: [(path: String, contents: String, attributes: FileAttributes)] = []
+        for path in try UUIDReferences.candidateFiles(in: context.root) {
+            guard let text = try context.plannedText(path), let status = try context.root.followedStatus(of: path),
+                  let rewritten = UUIDReferences.rewritten(text, replacing: map) else { continue }
+            context.planText(rewritten, for: path)
+            writes.append((path, rewritten, FileAttributes(of: status)))
+            changes.append(Change(path: path, action: "write", old: "references to old UUIDs", new: "references to new UUIDs",
+                                  diff: LineDiff.unified(old: text, new: rewritten, path: path)))
+        }
+        let removals = [NextBootUUIDs.pendingFile, NextBootUUIDs.hookFile, NextBootUUIDs.scriptFile]
+        for path in removals where try context.root.status(of: path) != nil {
+            changes.append(Change(path: path, action: "delete", old: "next-boot UUID change", new: nil, undo: .restorePath(followingSymlinks: false)))
+        }
+        for name in try context.root.directoryEntries("/boot").sorted() where name.hasPrefix("initrd.img-") {
+            changes.append(Change(path: "/boot/\(name)", action: "rebuild", old: nil, new: "update-initramfs -u"))
+        }
+        notes.append("the initramfs set \(done.count) of \(pending.count) new UUIDs at this boot")
+        return TaskPlan(changes: changes, decision: Decision(uuidChanges: [], writes: writes,
+                                                             removals: removals.filter { (try? context.root.status(of: $0)) != nil },
+                                                             rebuildInitramfs: true, deferred: nil),
                         notes: notes)
     }
 
     public func apply(_ decision: Decision, in context: ApplyContext) throws {
         for (index, change) in decision.uuidChanges.enumerated() {
+            if change.atNextBoot {
+                try context.changeApplied(index)
+                continue
+            }
             if change.deferred {
                 decision.deferred?.add(.init(device: change.device, type: change.type, old: change.old, new: change.new))
                 try context.changeApplied(index)
@@ -126,6 +195,10 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         }
         let writes = decision.writes.map { RootDirectory.FileWrite(path: $0.path, contents: Array($0.contents.utf8), attributes: $0.attributes) }
         try context.root.writeFilesAtomically(writes) { index in try context.changeApplied(decision.uuidChanges.count + index) }
+        for (offset, path) in decision.removals.enumerated() {
+            try context.root.removeFile(path)
+            try context.changeApplied(decision.uuidChanges.count + writes.count + offset)
+        }
         if decision.rebuildInitramfs {
             let (program, arguments) = try Program.chrooted(into: context.root, program: "update-initramfs")
             _ = try program.run(arguments + ["-u", "-k", "all"]).check()
@@ -133,7 +206,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
     }
 
     public func verify(_ decision: Decision, in context: ApplyContext) throws {
-        for change in decision.uuidChanges where !change.deferred {
+        for change in decision.uuidChanges where !change.deferred && !change.atNextBoot {
             guard try FilesystemUUIDChanger.has(change.new, device: change.device) else {
                 throw VerificationError("\(change.device) does not have the new UUID \(change.new)")
             }

@@ -1,0 +1,134 @@
+/// The next-boot path for a running clone's own filesystems: their UUIDs can only change before
+/// they are mounted, so the run leaves them to the clone's initramfs (initramfs-tools).
+///
+/// 1. The run (`fs-uuids` on the running system) picks the new UUIDs, rewrites the references read
+///    after the initramfs (fstab, crypttab, `resume`), writes `pendingFile`, installs `hookFile`
+///    (which copies the tools and the pending list into the initramfs) and `scriptFile` (a
+///    `local-top` script), and rebuilds the initramfs. The boot loader's references stay as they
+///    are: GRUB still finds the old UUIDs at the next boot.
+/// 2. At the next boot the script sets each new UUID before anything is mounted, and points
+///    `ROOT` (and `RESUME`) at the new root UUID through `/conf/param.conf`, which the initramfs
+///    reads again after every script.
+/// 3. The boot service then finishes: the boot loader's references (grub.cfg, the EFI stub, BLS
+///    entries, the kernel command line, GRUB's defaults) are rewritten, the hook, the script and
+///    the pending list are removed, and the initramfs is rebuilt without them.
+public enum NextBootUUIDs {
+    /// `TYPE OLD NEW` per line.
+    public static let pendingFile = "/etc/sanitize-clone/next-boot-uuids"
+    public static let hookFile = "/etc/initramfs-tools/hooks/sanitize-clone-uuids"
+    public static let scriptFile = "/etc/initramfs-tools/scripts/local-top/sanitize-clone-uuids"
+    /// Where the pending list is inside the initramfs.
+    static let pendingInInitramfs = "/conf/sanitize-clone-uuids"
+
+    /// The filesystem types the script can change (LUKS is opened by cryptroot before it runs).
+    static let types: Set<String> = ["ext2", "ext3", "ext4", "xfs", "btrfs", "swap", "vfat"]
+
+    /// Files read by the boot loader, rewritten only once the UUIDs are set (step 3).
+    static func isBootLoaderFile(_ path: String) -> Bool {
+        path.hasSuffix("grub.cfg") || path.hasPrefix("/boot/loader/") || path.hasPrefix("/efi/loader/")
+            || path.hasPrefix("/boot/efi/loader/") || path == "/etc/kernel/cmdline" || path.hasPrefix("/etc/default/grub")
+    }
+
+    /// One pending change.
+    public struct Change: Sendable, Equatable {
+        public let type: String
+        public let old: String
+        public let new: String
+    }
+
+    /// The pending list's text.
+    static func text(_ changes: [Change]) -> String {
+        "# sanitize-clone: filesystem UUIDs the initramfs sets at the next boot (TYPE OLD NEW)\n"
+            + changes.map { "\($0.type) \($0.old) \($0.new)\n" }.joined()
+    }
+
+    /// The pending changes recorded in `root`, or nil when there are none.
+    public static func pending(in root: RootDirectory) throws -> [Change]? {
+        guard let text = try root.readText(pendingFile) else { return nil }
+        return text.split(whereSeparator: \.isNewline).compactMap { line -> Change? in
+            let fields = line.split(separator: " ").map(String.init)
+            guard !line.hasPrefix("#"), fields.count == 3 else { return nil }
+            return Change(type: fields[0], old: fields[1], new: fields[2])
+        }
+    }
+
+    /// The initramfs-tools hook: the tools and the pending list go into the initramfs.
+    public static let hook = """
+        #!/bin/sh
+        # Installed by sanitize-clone (removed again once the new filesystem UUIDs are set): puts the
+        # tools that set them, and the list of UUIDs to set, into the initramfs.
+        PREREQ=""
+        prereqs() { echo "$PREREQ"; }
+        case "$1" in
+        prereqs) prereqs; exit 0 ;;
+        esac
+        . /usr/share/initramfs-tools/hook-functions
+        for tool in /sbin/blkid /sbin/e2fsck /sbin/tune2fs /sbin/swaplabel /usr/sbin/xfs_db /sbin/fatlabel /bin/btrfstune /usr/bin/btrfstune; do
+        \t[ -x "$tool" ] && copy_exec "$tool"
+        done
+        # xfs_admin is a shell script around xfs_db.
+        [ -x /usr/sbin/xfs_admin ] && copy_file script /usr/sbin/xfs_admin /usr/sbin/xfs_admin
+        mkdir -p "$DESTDIR/conf"
+        cp \(pendingFile) "$DESTDIR\(pendingInInitramfs)"
+        exit 0
+
+        """
+
+    /// The local-top script: sets every pending UUID before anything is mounted, and points ROOT
+    /// and RESUME at the new UUIDs. Every step is logged to /run/sanitize-clone-uuids.log (kept
+    /// in the booted system's /run), which the boot service reads.
+    public static let script = """
+        #!/bin/sh
+        # Installed by sanitize-clone (removed again once the new filesystem UUIDs are set).
+        PREREQ=""
+        prereqs() { echo "$PREREQ"; }
+        case "$1" in
+        prereqs) prereqs; exit 0 ;;
+        esac
+        pending="${SANITIZE_CLONE_PENDING:-\(pendingInInitramfs)}"
+        params="${SANITIZE_CLONE_PARAMS:-/conf/param.conf}"
+        log="${SANITIZE_CLONE_LOG:-/run/sanitize-clone-uuids.log}"
+        [ -r "$pending" ] || exit 0
+        # Inside the initramfs (not when tested on a host): udev has the devices.
+        initramfs=no
+        if [ -r /scripts/functions ]; then
+        \tinitramfs=yes
+        \t. /scripts/functions
+        \twait_for_udev 10
+        fi
+        while read -r type old new; do
+        \tcase "$type" in ''|'#'*) continue ;; esac
+        \tdevice=$(blkid -l -o device -t UUID="$old" 2>/dev/null)
+        \tif [ -z "$device" ]; then
+        \t\tif [ -n "$(blkid -l -o device -t UUID="$new" 2>/dev/null)" ]; then
+        \t\t\techo "done $type $old $new (already set)" >> "$log"
+        \t\telse
+        \t\t\techo "missing $type $old $new (no device has either UUID)" >> "$log"
+        \t\tfi
+        \t\tcontinue
+        \tfi
+        \tcase "$type" in
+        \text2|ext3|ext4) e2fsck -f -p "$device" >> "$log" 2>&1; tune2fs -U "$new" "$device" >> "$log" 2>&1 ;;
+        \txfs) xfs_admin -U "$new" "$device" >> "$log" 2>&1 ;;
+        \tbtrfs) btrfstune -f -M "$new" "$device" >> "$log" 2>&1 ;;
+        \tswap) swaplabel -U "$new" "$device" >> "$log" 2>&1 ;;
+        \tvfat) fatlabel -i "$device" "$(echo "$new" | tr -d -)" >> "$log" 2>&1 ;;
+        \t*) echo "skipped $type $old $new (type not handled here)" >> "$log"; continue ;;
+        \tesac
+        \tif [ "$(blkid -p -s UUID -o value "$device" 2>/dev/null)" = "$new" ]; then
+        \t\techo "done $type $old $new $device" >> "$log"
+        \t\tcase "$ROOT" in "UUID=$old"|"/dev/disk/by-uuid/$old") echo "ROOT=UUID=$new" >> "$params" ;; esac
+        \t\tcase "$RESUME" in "UUID=$old"|"/dev/disk/by-uuid/$old") echo "RESUME=UUID=$new" >> "$params" ;; esac
+        \telse
+        \t\techo "failed $type $old $new $device" >> "$log"
+        \tfi
+        done < "$pending"
+        # Let udev see the new UUIDs (/dev/disk/by-uuid) before the root is looked for.
+        if [ "$initramfs" = yes ] && command -v udevadm >/dev/null 2>&1; then
+        \tudevadm trigger --action=change --subsystem-match=block >/dev/null 2>&1
+        \tudevadm settle --timeout=10 >/dev/null 2>&1
+        fi
+        exit 0
+
+        """
+}
