@@ -20,8 +20,21 @@ public enum NextBootUUIDs {
     /// Where the pending list is inside the initramfs.
     static let pendingInInitramfs = "/conf/sanitize-clone-uuids"
 
-    /// The filesystem types the script can change (LUKS is opened by cryptroot before it runs).
-    static let types: Set<String> = ["ext2", "ext3", "ext4", "xfs", "btrfs", "swap", "vfat"]
+    /// The filesystem types the script can change (LUKS is opened by cryptroot before it runs),
+    /// with the tool the clone must have for each.
+    static let tools: [String: [String]] = [
+        "ext2": ["/sbin/tune2fs"], "ext3": ["/sbin/tune2fs"], "ext4": ["/sbin/tune2fs"], "xfs": ["/usr/sbin/xfs_admin"],
+        "btrfs": ["/bin/btrfstune", "/usr/bin/btrfstune"], "swap": ["/sbin/swaplabel"], "vfat": ["/sbin/fatlabel"],
+    ]
+    static var types: Set<String> { Set(tools.keys) }
+
+    /// Why `root` cannot take the next-boot path for `type`, or nil when it can.
+    static func obstacle(for type: String, in root: RootDirectory) throws -> String? {
+        guard let candidates = tools[type] else { return "there is no next-boot path for \(type)" }
+        guard try root.followedStatus(of: "/usr/sbin/update-initramfs") != nil else { return "the clone has no initramfs-tools" }
+        for tool in candidates where try root.followedStatus(of: tool) != nil { return nil }
+        return "the clone lacks \(candidates[0]) to set it at boot"
+    }
 
     /// Files read by the boot loader, rewritten only once the UUIDs are set (step 3).
     static func isBootLoaderFile(_ path: String) -> Bool {

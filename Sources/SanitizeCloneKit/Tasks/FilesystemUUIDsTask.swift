@@ -76,8 +76,8 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                     notes.append("\(place): the build host uses \(device.device) (\(use)); never touched")
                     continue
                 }
-                guard NextBootUUIDs.types.contains(device.type), try context.root.followedStatus(of: "/usr/sbin/update-initramfs") != nil else {
-                    notes.append("\(place): \(device.device) is \(use), and its UUID can only change before it is mounted: \(NextBootUUIDs.types.contains(device.type) ? "without initramfs-tools" : "for \(device.type)") there is no next-boot path; left as it is")
+                if let obstacle = try NextBootUUIDs.obstacle(for: device.type, in: context.root) {
+                    notes.append("\(place): \(device.device) is \(use), so its UUID can only change before it is mounted, but \(obstacle); left as it is")
                     continue
                 }
                 var change = Decision.UUIDChange(device: device.device, type: device.type, old: old,
