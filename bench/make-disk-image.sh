@@ -9,6 +9,11 @@ here=$(dirname "$(realpath "$0")")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$here/../demo/make-template-root.sh" "$work/root" >/dev/null
+# What libguestfs's inspection needs to call it a Debian system (for the virt-sysprep comparison).
+mkdir -p "$work/root/usr/bin" "$work/root/usr/sbin" "$work/root/usr/lib"
+ln -s usr/bin "$work/root/bin"; ln -s usr/sbin "$work/root/sbin"; ln -s usr/lib "$work/root/lib"
+echo 12.7 > "$work/root/etc/debian_version"
+printf 'root:x:0:0:root:/root:/bin/sh\n' > "$work/root/etc/passwd"
 boot_uuid=$(cat /proc/sys/kernel/random/uuid); root_uuid=$(cat /proc/sys/kernel/random/uuid)
 printf 'UUID=%s / ext4 errors=remount-ro 0 1\nUUID=%s /boot ext4 defaults 0 2\n' "$root_uuid" "$boot_uuid" > "$work/root/etc/fstab"
 mkdir -p "$work/boot/grub" "$work/root/boot"
