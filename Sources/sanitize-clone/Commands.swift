@@ -153,3 +153,48 @@ struct PruneCommand: ParsableCommand, ActsOnRoot {
         }
     }
 }
+
+/// `sanitize-clone cat-config`.
+struct CatConfigCommand: ParsableCommand, ActsOnRoot {
+    static let configuration = CommandConfiguration(
+        commandName: "cat-config",
+        abstract: "Show the effective configuration, each value with the file and line it came from.",
+        discussion: """
+            Reads <root>/etc/sanitize-clone/sanitize-clone.conf, then conf.d/*.conf in order, as a run would.
+
+            Examples:
+              sanitize-clone cat-config
+              sanitize-clone cat-config --root /mnt/template --json
+            """)
+
+    @OptionGroup var target: RootOptions
+
+    @Option(help: ArgumentHelp("A configuration file to use instead of <root>/etc/sanitize-clone/sanitize-clone.conf.", valueName: "file"))
+    var config: String?
+
+    func run() throws {
+        let engine = RunEngine(tasks: TaskRegistry.all, logger: Output.logger)
+        try Output.reportingErrors(json: json) {
+            let configuration = try Configuration.load(from: RootDirectory(path: root), keys: engine.configurationKeys, mainFileOverride: config)
+            let values = configuration.effectiveValues
+            if json {
+                print(JSON.object([("keys", .array(values.map { entry in
+                    JSON.object([("section", .string(entry.key.section)), ("name", .string(entry.key.name)), ("value", .string(entry.value)),
+                                 ("default", .string(entry.key.defaultValue)), ("source", .string(entry.source)),
+                                 ("summary", .string(entry.key.summary))])
+                }))]).serialized())
+                return
+            }
+            print("# The configuration a run on \(root) uses; each value's source follows it (default: not set in any file).")
+            var section = ""
+            for entry in values {
+                if entry.key.section != section {
+                    section = entry.key.section
+                    print("\n[\(section)]")
+                }
+                print("# \(entry.key.summary)")
+                print("\(entry.key.name)=\(entry.value)    # \(entry.source)")
+            }
+        }
+    }
+}

@@ -18,7 +18,7 @@ struct SanitizeCloneCommand: ParsableCommand {
             """,
         subcommands: [RunCommand.self, PlanCommand.self, RollbackCommand.self, StatusCommand.self,
                       TasksCommand.self, PruneCommand.self, SealCommand.self, DetectCommand.self, VerifyCommand.self,
-                      TriggerCommand.self]
+                      TriggerCommand.self, CatConfigCommand.self]
     )
 }
 

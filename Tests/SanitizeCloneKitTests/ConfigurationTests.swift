@@ -79,4 +79,26 @@ struct ConfigurationTests {
         let error = try #require(throws: InputError.self) { try Self.parse("[SSH]\nKeySize=4096\n") }
         #expect(error.description.contains("KeyTypes") && error.description.contains("RSABits"), "\(error)")
     }
+
+    @Test("cat-config shows every key's effective value with the file and line it came from, drop-ins last", .requiresRoot)
+    func catConfig() throws {
+        let root = try FixtureRoot.debianLike()
+        defer { root.remove() }
+        try root.write("/etc/sanitize-clone/sanitize-clone.conf", "[Hostname]\nPrefix=web\n\n[Journal]\nKeepRuns=5\n")
+        try root.write("/etc/sanitize-clone/conf.d/50-site.conf", "[Journal]\nKeepRuns=7\n")
+        let json = try SanitizeClone.json(["cat-config", "--root", root.path, "--json"])
+        let keys = json["keys"]?.array ?? []
+        func entry(_ section: String, _ name: String) -> JSONValue? {
+            keys.first { $0["section"]?.string == section && $0["name"]?.string == name }
+        }
+        #expect(entry("Hostname", "Prefix")?["value"]?.string == "web")
+        #expect(entry("Hostname", "Prefix")?["source"]?.string == "/etc/sanitize-clone/sanitize-clone.conf:2")
+        #expect(entry("Journal", "KeepRuns")?["value"]?.string == "7")
+        #expect(entry("Journal", "KeepRuns")?["source"]?.string == "/etc/sanitize-clone/conf.d/50-site.conf:2")
+        #expect(entry("Network", "StaticAddressPolicy")?["value"]?.string == "dhcp")
+        #expect(entry("Network", "StaticAddressPolicy")?["source"]?.string == "default")
+        #expect(keys.count == Self.keys.count)
+        let text = try SanitizeClone.run(["cat-config", "--root", root.path])
+        #expect(text.exitCode == 0 && text.stdout.contains("KeepRuns=7    # /etc/sanitize-clone/conf.d/50-site.conf:2"), "\(text)")
+    }
 }

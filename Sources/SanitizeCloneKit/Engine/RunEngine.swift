@@ -26,7 +26,7 @@ public struct RunEngine: Sendable {
         .number(section: "Journal", name: "KeepRuns", summary: "How many finished runs keep their journal and backups", defaultValue: 3, range: 0...100),
         ConfigurationKey(section: "Run", name: "SkipTasks", summary: "Tasks never run (space-separated names)", defaultValue: ""),
         .boolean(section: "Boot", name: "RebootAfterMachineIDChange",
-                 summary: "Reboot once after a boot-time run changed the machine-id PID 1 and journald already use", defaultValue: true),
+                 summary: "Reboot once after a boot-time run changed the machine-id PID 1 and journald already use, or left filesystem UUIDs to the next boot", defaultValue: true),
     ]
 
     public init(tasks: [any SanitizeTask], logger: Logger) {
