@@ -13,13 +13,16 @@ BUILD      ?= build
 SWIFT      ?= swift
 RELEASE    := .build/release/sanitize-clone
 DEBUG      := .build/debug/sanitize-clone
+SYSCONFDIR ?= /etc
+MAN_DATE   ?= 2026-11-27
 
 # Every Debian package the build, the tests and the demo need.
 APT_PACKAGES := libsystemd-dev libdbus-1-dev pkg-config openssh-client dbus-bin dbus-daemon python3 \
                 python3-dbus python3-gi util-linux e2fsprogs coreutils bc systemd patch attr busybox-static openssl \
-                debootstrap qemu-system-x86 zstd iproute2 fdisk lvm2 cryptsetup-bin xfsprogs btrfs-progs dosfstools
+                debootstrap qemu-system-x86 zstd iproute2 fdisk lvm2 cryptsetup-bin xfsprogs btrfs-progs dosfstools \
+                man-db groff-base
 
-.PHONY: all deps build debug test unit-tests contract e2e unit-check demo bench install docs clean
+.PHONY: all deps build debug test unit-tests contract e2e unit-check demo bench install docs man man-check completions default-config clean
 
 all: build
 
@@ -40,7 +43,7 @@ build: deps
 debug: deps
 	$(SWIFT) build
 
-test: deps debug unit-check unit-tests contract e2e
+test: deps debug unit-check unit-tests contract man-check e2e
 
 # The units must load cleanly: systemd-analyze verify with the binary where the unit expects it.
 unit-check: debug
@@ -65,8 +68,47 @@ demo: build
 bench: build
 	bash bench/bench.sh $(BUILD)/sanitize-clone $(BUILD)/bench | tee $(BUILD)/bench.txt
 
-install: build
+# sanitize-clone(8) from the command definitions (swift-argument-parser's generate-manual, run on
+# the built binary; blank lines become paragraph breaks so man -l shows no warnings), then the
+# hand-written pages.
+man: build
+	$(SWIFT) build --product generate-manual >/dev/null
+	@mkdir -p $(BUILD)/man
+	$$($(SWIFT) build --show-bin-path)/generate-manual-tool $(BUILD)/sanitize-clone --section 8 --date $(MAN_DATE) -o $(BUILD)/man
+	sed -i 's/^$$/.Pp/' $(BUILD)/man/sanitize-clone.8
+	cp man/*.5 man/*.8 $(BUILD)/man/
+
+# Every man page renders without a warning; the bash completion parses.
+man-check: man completions
+	@for page in $(BUILD)/man/*; do out=$$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l $$page 2>&1 >/dev/null); \
+	  if [ -n "$$out" ]; then echo "$$page: $$out"; exit 1; fi; done
+	@bash -n $(BUILD)/completions/sanitize-clone.bash
+	@echo "man pages render without warnings; completions parse"
+
+# Shell completions for bash, zsh and fish, from the command definitions.
+completions: build
+	@mkdir -p $(BUILD)/completions
+	$(BUILD)/sanitize-clone --generate-completion-script bash > $(BUILD)/completions/sanitize-clone.bash
+	$(BUILD)/sanitize-clone --generate-completion-script zsh > $(BUILD)/completions/_sanitize-clone
+	$(BUILD)/sanitize-clone --generate-completion-script fish > $(BUILD)/completions/sanitize-clone.fish
+
+# The default configuration: every key, commented out, at its default.
+default-config: build
+	@mkdir -p $(BUILD)/etc
+	@empty=$$(mktemp -d); $(BUILD)/sanitize-clone cat-config --root $$empty \
+	  | sed -e '1c # sanitize-clone configuration (see sanitize-clone.conf(5)); every key is shown at its default.' \
+	        -e 's/    # default$$//' -e 's/^\([A-Za-z][A-Za-z0-9]*=\)/#\1/' > $(BUILD)/etc/sanitize-clone.conf; rmdir $$empty
+
+install: build man completions default-config
 	install -D -m 0755 $(BUILD)/sanitize-clone $(DESTDIR)$(PREFIX)/bin/sanitize-clone
+	install -D -m 0644 $(BUILD)/man/sanitize-clone.8 $(DESTDIR)$(PREFIX)/share/man/man8/sanitize-clone.8
+	install -D -m 0644 $(BUILD)/man/sanitize-clone.service.8 $(DESTDIR)$(PREFIX)/share/man/man8/sanitize-clone.service.8
+	install -D -m 0644 $(BUILD)/man/sanitize-clone.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/sanitize-clone.conf.5
+	install -D -m 0644 $(BUILD)/completions/sanitize-clone.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/sanitize-clone
+	install -D -m 0644 $(BUILD)/completions/_sanitize-clone $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_sanitize-clone
+	install -D -m 0644 $(BUILD)/completions/sanitize-clone.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/sanitize-clone.fish
+	[ -e $(DESTDIR)$(SYSCONFDIR)/sanitize-clone/sanitize-clone.conf ] || \
+	  install -D -m 0644 $(BUILD)/etc/sanitize-clone.conf $(DESTDIR)$(SYSCONFDIR)/sanitize-clone/sanitize-clone.conf
 	install -D -m 0644 systemd/sanitize-clone.catalog $(DESTDIR)$(PREFIX)/lib/systemd/catalog/sanitize-clone.catalog
 	for unit in systemd/*.service; do \
 	  install -D -m 0644 $$unit $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$unit); done
