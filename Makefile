@@ -22,7 +22,7 @@ APT_PACKAGES := libsystemd-dev libdbus-1-dev pkg-config openssh-client dbus-bin 
                 debootstrap qemu-system-x86 zstd iproute2 fdisk lvm2 cryptsetup-bin xfsprogs btrfs-progs dosfstools \
                 man-db groff-base
 
-.PHONY: all deps build debug test unit-tests contract e2e unit-check demo bench install docs man man-check completions default-config clean
+.PHONY: all deps build debug test unit-tests contract e2e unit-check demo bench install deb deb-clean docs man man-check completions default-config clean
 
 all: build
 
@@ -116,6 +116,24 @@ install: build man completions default-config
 	install -d $(DESTDIR)$(PREFIX)/share/doc/sanitize-clone/examples/tasks.d
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/sanitize-clone/
 	install -m 0644 examples/tasks.d/*.task $(DESTDIR)$(PREFIX)/share/doc/sanitize-clone/examples/tasks.d/
+
+# An installable Debian package, from `make install DESTDIR=…` (packaging/debian: control and
+# maintainer scripts).
+VERSION ?= 0.5.0
+DEB_ROOT := $(abspath $(BUILD))/deb
+deb: DESTDIR = $(DEB_ROOT)
+deb: PREFIX = /usr
+deb: SYSCONFDIR = /etc
+deb: deb-clean install
+	install -d $(DEB_ROOT)/DEBIAN
+	sed 's/@VERSION@/$(VERSION)/' packaging/debian/control > $(DEB_ROOT)/DEBIAN/control
+	echo "Installed-Size: $$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1)" >> $(DEB_ROOT)/DEBIAN/control
+	install -m 0755 packaging/debian/postinst packaging/debian/postrm $(DEB_ROOT)/DEBIAN/
+	echo /etc/sanitize-clone/sanitize-clone.conf > $(DEB_ROOT)/DEBIAN/conffiles
+	dpkg-deb --build --root-owner-group $(DEB_ROOT) $(BUILD)/sanitize-clone_$(VERSION)_amd64.deb
+
+deb-clean:
+	rm -rf $(DEB_ROOT)
 
 # The task graph as a picture, generated (never committed, so it cannot drift from the code).
 docs: build

@@ -124,20 +124,30 @@ struct DetectCommand: ParsableCommand, ActsOnRoot {
         commandName: "detect",
         abstract: "Show the virtualization in use and whether this machine is a clone, with the reasons.",
         discussion: """
-            Exits 0 whatever the verdict.
+            Exits 0 whatever the verdict. With --record, a machine with no recorded identity has
+            its fingerprint recorded (as the package's postinst does on a booted system); nothing
+            else is ever changed.
 
-            Example:
+            Examples:
               sanitize-clone detect --json
+              sanitize-clone detect --record
             """)
 
     @OptionGroup var target: RootOptions
 
     @OptionGroup var platform: PlatformArguments
 
+    @Flag(help: "Record this machine's identity and fingerprint when none is recorded yet (changes no identity).")
+    var record = false
+
     func run() throws {
         try Output.reportingErrors(json: json) {
             let directory = try RootDirectory(path: root)
             let facts = try platform.facts(root: root)
+            if record, try RecordedIdentity.load(from: directory) == nil {
+                try RecordedIdentity.current(of: directory, platform: facts, sealed: false).save(to: directory)
+                if !json { print("Recorded this machine's identity in \(RecordedIdentity.path).") }
+            }
             let virtualization = Virtualization.detect()
             let uninitialized = try MachineID.isUninitialized(in: directory)
             let (verdict, reasons) = CloneDetector(recorded: try RecordedIdentity.load(from: directory), platform: facts)

@@ -9,6 +9,7 @@
 #   04-killed-first-boot a first boot killed mid-run by a failpoint, then booted again
 #   05-network-bindings  a template whose networkd config names its NIC's MAC and a static
 #                        address: the clone's NIC comes up configured with the credential's address
+#   07-deb-package       `make deb` installed into a copy of the guest root with dpkg --root, then purged
 #
 # BINARY is the static sanitize-clone to test (`make build` → build/sanitize-clone). It is
 # installed with `make install DESTDIR=… PREFIX=/usr` into the guest, with the units, the
@@ -50,7 +51,7 @@ main() {
     run_case 01-sealed-clones
     { run_case 02-unsealed-clone; run_case 05-network-bindings; } &
     lane_a=$!
-    { run_case 03-sanitized-reboot; run_case 04-killed-first-boot; } &
+    { run_case 03-sanitized-reboot; run_case 04-killed-first-boot; run_case 07-deb-package; } &
     lane_b=$!
     on_exit stop_lanes "$lane_a" "$lane_b"
     wait "$lane_a" || true
