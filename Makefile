@@ -20,7 +20,7 @@ MAN_DATE   ?= 2026-11-27
 APT_PACKAGES := libsystemd-dev libdbus-1-dev pkg-config openssh-client dbus-bin dbus-daemon python3 \
                 python3-dbus python3-gi util-linux e2fsprogs coreutils bc systemd patch attr busybox-static openssl \
                 debootstrap qemu-system-x86 zstd iproute2 fdisk lvm2 cryptsetup-bin xfsprogs btrfs-progs dosfstools \
-                man-db groff-base
+                man-db groff-base ovmf grub-efi-amd64-bin mtools
 
 .PHONY: all deps build debug test unit-tests contract e2e unit-check demo bench install deb deb-clean docs man man-check completions default-config clean
 

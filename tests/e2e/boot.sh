@@ -22,13 +22,21 @@
 #   --memory MB               guest memory (default 1024)
 #   --kernel FILE, --initrd FILE  default: the newest ones in the image's /boot
 #   --root SPEC               root= for the kernel (default UUID=<the image's UUID>)
+#   --uefi                    boot through the image's own bootloader (make-image.sh
+#                             --bootable): OVMF firmware with a fresh copy of its variable
+#                             store, no -kernel/-initrd/-append (the command line is the
+#                             image's grub.cfg's), so not with --append, --kernel, --initrd,
+#                             --root. Needs the host package ovmf (E2E_OVMF_CODE and
+#                             E2E_OVMF_VARS override its files).
 #
 # Exits 0 when the guest powered off on its own and report.txt came back, 1 otherwise.
 # Several boot.sh may run at once: each one only uses its IMAGE and RESULTS_OUT.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-KERNEL_CMDLINE_BASE="ro console=ttyS0 quiet mitigations=off panic=-1"
+KERNEL_CMDLINE_BASE="$E2E_KERNEL_CMDLINE"
+OVMF_CODE="${E2E_OVMF_CODE:-/usr/share/OVMF/OVMF_CODE.fd}"
+OVMF_VARS="${E2E_OVMF_VARS:-/usr/share/OVMF/OVMF_VARS.fd}"
 RESULTS_DISK_SIZE=64M
 
 usage() {
@@ -38,7 +46,7 @@ usage() {
 
 main() {
     local append=() credentials=() smbios_uuid="" mac="" allow_reboot=0
-    local timeout_seconds=300 memory=1024 kernel="" initrd="" root_spec=""
+    local timeout_seconds=300 memory=1024 kernel="" initrd="" root_spec="" uefi=0
     while (($# > 0)); do
         case "$1" in
             --append) append+=("${2:?--append needs a value}"); shift 2 ;;
@@ -51,6 +59,7 @@ main() {
             --kernel) kernel="${2:?--kernel needs a file}"; shift 2 ;;
             --initrd) initrd="${2:?--initrd needs a file}"; shift 2 ;;
             --root) root_spec="${2:?--root needs a value}"; shift 2 ;;
+            --uefi) uefi=1; shift ;;
             -h | --help) usage ;;
             -*) echo "unknown option: $1" >&2; usage ;;
             *) break ;;
@@ -64,19 +73,31 @@ main() {
     need_commands qemu-system-x86_64 timeout debugfs blkid tar
     [[ -f "$image" ]] || die "no image at $image"
     [[ -n "$mac" ]] || mac="$(random_mac)"
-    [[ -n "$root_spec" ]] || root_spec="UUID=$(filesystem_uuid "$image")"
+    if ((uefi)); then
+        if ((${#append[@]} > 0)) || [[ -n "$kernel$initrd$root_spec" ]]; then
+            die "--uefi boots the image's own GRUB: --append, --kernel, --initrd and --root need the direct kernel boot"
+        fi
+        [[ -r "$OVMF_CODE" && -r "$OVMF_VARS" ]] || die "no OVMF firmware at $OVMF_CODE and $OVMF_VARS (try: apt-get install -y ovmf)"
+    fi
+    if ((!uefi)) && [[ -z "$root_spec" ]]; then
+        root_spec="UUID=$(filesystem_uuid "$image")"
+    fi
 
     prepare_results_dir "$out_dir"
     local work_dir
     make_temp_dir work_dir "$out_dir"
-    if [[ -z "$kernel" || -z "$initrd" ]]; then
+    if ((uefi)); then
+        # The firmware writes its boot entries here: every boot starts from a fresh copy.
+        cp "$OVMF_VARS" "$work_dir/OVMF_VARS.fd"
+    elif [[ -z "$kernel" || -z "$initrd" ]]; then
         extract_boot_files "$image" "$work_dir"
         kernel="${kernel:-$work_dir/vmlinuz}"
         initrd="${initrd:-$work_dir/initrd.img}"
     fi
     truncate -s "$RESULTS_DISK_SIZE" "$out_dir/results.raw"
 
-    local cmdline="root=$root_spec $KERNEL_CMDLINE_BASE${append[*]:+ ${append[*]}}"
+    local cmdline=""
+    ((uefi)) || cmdline="root=$root_spec $KERNEL_CMDLINE_BASE${append[*]:+ ${append[*]}}"
     # shellcheck disable=SC2054 # the commas belong to QEMU's option syntax
     local qemu_args=(
         -name "e2e-$(basename "$image")"
@@ -89,8 +110,15 @@ main() {
         # restrict=on: DHCP works, but nothing leaves QEMU.
         -netdev user,id=n0,restrict=on
         -device "virtio-net-pci,netdev=n0,mac=$mac"
-        -kernel "$kernel" -initrd "$initrd" -append "$cmdline"
     )
+    if ((uefi)); then
+        qemu_args+=(
+            -drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE"
+            -drive "if=pflash,format=raw,unit=1,file=$work_dir/OVMF_VARS.fd"
+        )
+    else
+        qemu_args+=(-kernel "$kernel" -initrd "$initrd" -append "$cmdline")
+    fi
     ((allow_reboot)) || qemu_args+=(-no-reboot)
     [[ -z "$smbios_uuid" ]] || qemu_args+=(-uuid "$smbios_uuid")
     local credential
@@ -99,7 +127,7 @@ main() {
     done
     qemu_args+=("${extra_qemu_args[@]}")
 
-    write_boot_env "$out_dir" "$image" "$mac" "$smbios_uuid" "$cmdline" "$allow_reboot"
+    write_boot_env "$out_dir" "$image" "$mac" "$smbios_uuid" "$cmdline" "$allow_reboot" "$uefi"
     log "booting $image (timeout $timeout_seconds s, console in $out_dir/console.log)"
     run_qemu "$out_dir" "$timeout_seconds" "${qemu_args[@]}"
 }
@@ -144,13 +172,17 @@ extract_boot_files() {
 }
 
 write_boot_env() {
-    local out_dir="$1" image="$2" mac="$3" smbios_uuid="$4" cmdline="$5" allow_reboot="$6"
+    local out_dir="$1" image="$2" mac="$3" smbios_uuid="$4" cmdline="$5" allow_reboot="$6" uefi="$7"
+    # uefi: OVMF and the image's GRUB (KERNEL_CMDLINE is then empty: the report has the real one).
+    local boot_mode=kernel
+    ((uefi)) && boot_mode=uefi
     {
         printf 'IMAGE=%q\n' "$(realpath "$image")"
         printf 'MAC=%q\n' "$mac"
         printf 'SMBIOS_UUID=%q\n' "$smbios_uuid"
         printf 'KERNEL_CMDLINE=%q\n' "$cmdline"
         printf 'ALLOW_REBOOT=%q\n' "$allow_reboot"
+        printf 'BOOT_MODE=%q\n' "$boot_mode"
     } >"$out_dir/boot.env"
 }
 

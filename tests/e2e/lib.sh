@@ -24,6 +24,9 @@ E2E_SCRIPT="$(basename "$0")"
 E2E_CACHE_DIR="${E2E_CACHE_DIR:-/var/cache/sanitize-clone-e2e}"
 # Default working area for templates, images and results (sparse files, ~1.1 GB at peak).
 E2E_WORK_DIR="${E2E_WORK_DIR:-/var/tmp/sanitize-clone-e2e}"
+# The kernel command line after root=: boot.sh passes it with -append, make-image.sh
+# --bootable writes it into the image's grub.cfg.
+E2E_KERNEL_CMDLINE="ro console=ttyS0 quiet mitigations=off panic=-1"
 
 # --- Logging ---------------------------------------------------------------
 
@@ -231,6 +234,15 @@ in_chroot() {
         DEBIAN_FRONTEND=noninteractive \
         DEBCONF_NONINTERACTIVE_SEEN=true \
         chroot "$root" "$@"
+}
+
+# --- Identifiers ------------------------------------------------------------------
+
+# A random vfat volume id in the form blkid and fstab show it (XXXX-XXXX, upper case).
+random_vfat_uuid() {
+    local hex
+    hex="$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n' | tr a-f A-F)"
+    echo "${hex:0:4}-${hex:4:4}"
 }
 
 # --- Report files and assertions ------------------------------------------------

@@ -1,7 +1,9 @@
 #!/bin/bash
 # make-image.sh [options] ROOTDIR PAYLOAD_DIR IMAGE: builds a raw,
 # sparse ext4 disk image (no partition table) from a template root plus a test
-# case's payload, and prints the filesystem UUID it used on stdout.
+# case's payload, and prints the filesystem UUID it used on stdout. With --bootable
+# the image is instead a GPT disk that boots through its own GRUB under UEFI (the
+# root filesystem's UUID is still what it prints).
 #
 #   ROOTDIR      a root made by build-template.sh (OUTDIR/root); it is not modified
 #   PAYLOAD_DIR  a DESTDIR-style tree copied over the root, owned by root in the
@@ -23,23 +25,41 @@
 #   --customize SCRIPT  run `SCRIPT ROOT` on the host, after the overlay and before mkfs,
 #                       with ROOT the image's future contents (repeatable); e.g. to seal
 #                       the image offline with `sanitize-clone --root "$1"`
+#   --bootable          a GPT disk laid out as Debian's installer does on UEFI, booted by
+#                       `boot.sh --uefi` (OVMF, no -kernel):
+#                         1: EFI system partition, FAT32, 64 MiB: \EFI\BOOT\BOOTX64.EFI (GRUB
+#                            built with grub-mkimage, prefix /EFI/debian, its embedded
+#                            config naming no UUID: it reads the stub) and the stub
+#                            \EFI\debian\grub.cfg (`search.fs_uuid <root UUID> root`, then
+#                            the root's /boot/grub/grub.cfg), as with Debian's signed GRUB
+#                         2: the ext4 root, --size (give it with a K, M or G suffix)
+#                       and in the root /boot/grub/grub.cfg (one entry: /vmlinuz and
+#                       /initrd.img with root=UUID=<root UUID> and boot.sh's command line,
+#                       found by `search --fs-uuid`) and, unless the payload brings an
+#                       fstab, a /boot/efi line naming the ESP by its vfat UUID. Both are
+#                       written before the --customize scripts run. No loop device, no
+#                       mount: mkfs.ext4 -E offset, mkfs.vfat --offset, mtools.
+#                       Host packages: fdisk dosfstools mtools grub-efi-amd64-bin.
+#   --esp-uuid ID       the ESP's vfat volume id, XXXX-XXXX (default: random; --bootable)
 # Needs root (to keep the root's ownership while copying). Takes 5-10 seconds.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-    echo "usage: $E2E_SCRIPT [--uuid UUID] [--size SIZE] [--enable UNIT]... [--customize SCRIPT]... ROOTDIR PAYLOAD_DIR IMAGE" >&2
+    echo "usage: $E2E_SCRIPT [--uuid UUID] [--size SIZE] [--enable UNIT]... [--customize SCRIPT]... [--bootable [--esp-uuid ID]] ROOTDIR PAYLOAD_DIR IMAGE" >&2
     exit 2
 }
 
 main() {
-    local uuid="" size=1536M units=() customizations=()
+    local uuid="" size=1536M units=() customizations=() bootable=0 esp_uuid=""
     while (($# > 0)); do
         case "$1" in
             --uuid) uuid="${2:?--uuid needs a value}"; shift 2 ;;
             --size) size="${2:?--size needs a value}"; shift 2 ;;
             --enable) units+=("${2:?--enable needs a unit}"); shift 2 ;;
             --customize) customizations+=("${2:?--customize needs a script}"); shift 2 ;;
+            --bootable) bootable=1; shift ;;
+            --esp-uuid) esp_uuid="${2:?--esp-uuid needs a value}"; shift 2 ;;
             -h | --help) usage ;;
             -*) echo "unknown option: $1" >&2; usage ;;
             *) break ;;
@@ -52,6 +72,14 @@ main() {
     [[ -d "$root_dir/etc" && -d "$root_dir/usr" ]] || die "$root_dir does not look like a root made by build-template.sh"
     [[ -d "$payload_dir" ]] || die "payload $payload_dir is not a directory (pass an empty one for no payload)"
     [[ -n "$uuid" ]] || uuid="$(cat /proc/sys/kernel/random/uuid)"
+    if ((bootable)); then
+        need_bootable_tools
+        [[ "${size^^}" =~ ^[0-9]+[KMGT]$ ]] || die "--size $size: give it with a K, M or G suffix for --bootable"
+        [[ -n "$esp_uuid" ]] || esp_uuid="$(random_vfat_uuid)"
+        [[ "$esp_uuid" =~ ^[0-9A-F]{4}-[0-9A-F]{4}$ ]] || die "--esp-uuid $esp_uuid: expected XXXX-XXXX in upper-case hex"
+    elif [[ -n "$esp_uuid" ]]; then
+        die "--esp-uuid needs --bootable"
+    fi
 
     local started staging
     started="$(now)"
@@ -59,6 +87,10 @@ main() {
     copy_tree "$root_dir" "$staging"
     overlay_payload "$payload_dir" "$staging"
     [[ -e "$payload_dir/etc/fstab" ]] || write_fstab "$staging" "$uuid"
+    if ((bootable)); then
+        [[ -e "$payload_dir/etc/fstab" ]] || write_esp_fstab_line "$staging" "$esp_uuid"
+        write_grub_config "$staging" "$uuid"
+    fi
     if ((${#units[@]} > 0)); then
         systemctl --root="$staging" --quiet enable "${units[@]}"
     fi
@@ -67,8 +99,13 @@ main() {
         log "customizing with $script"
         "$script" "$staging" || die "$script failed on the image's root"
     done
-    make_filesystem "$staging" "$uuid" "$size" "$image"
-    log "made $image (UUID $uuid, $(seconds_since "$started") s)"
+    if ((bootable)); then
+        make_bootable_disk "$staging" "$uuid" "$esp_uuid" "$size" "$image"
+        log "made $image (GPT: ESP $esp_uuid, root UUID $uuid, $(seconds_since "$started") s)"
+    else
+        make_filesystem "$staging" "$uuid" "$size" "$image"
+        log "made $image (UUID $uuid, $(seconds_since "$started") s)"
+    fi
     echo "$uuid"
 }
 
@@ -109,6 +146,125 @@ make_filesystem() {
     # mkfs.ext4 says "Creating regular file" on stdout even with -q: keep stdout for the UUID.
     mkfs.ext4 -q -F -L root -U "$uuid" -d "$source" "$partial" "$size" >&2
     mv -f "$partial" "$image"
+}
+
+
+# --- --bootable: a GPT disk with an EFI system partition and GRUB ---------------------
+
+MIB=$((1024 * 1024))
+SECTOR=512
+# Partition 1 at 1 MiB (sfdisk's and the installers' alignment), the root right after it.
+ESP_START_MIB=1
+ESP_SIZE_MIB=64
+GRUB_EFI_DIR=/usr/lib/grub/x86_64-efi
+# Everything the embedded config, the stub and the root's grub.cfg use: the image has no
+# module directory GRUB could load more from.
+GRUB_MODULES=(part_gpt fat ext2 normal configfile search search_fs_uuid linux echo test)
+
+need_bootable_tools() {
+    local command missing=()
+    for command in sfdisk mkfs.vfat mmd mcopy grub-mkimage numfmt; do
+        command -v "$command" >/dev/null 2>&1 || missing+=("$command")
+    done
+    [[ -d "$GRUB_EFI_DIR" ]] || missing+=("$GRUB_EFI_DIR")
+    ((${#missing[@]} == 0)) ||
+        die "--bootable needs ${missing[*]} (try: apt-get install -y fdisk dosfstools mtools grub-efi-amd64-bin)"
+}
+
+# The ESP by its vfat UUID, as the Debian installer writes it.
+write_esp_fstab_line() {
+    local root="$1" esp_uuid="$2"
+    printf 'UUID=%s\t/boot/efi\tvfat\tumask=0077\t0\t1\n' "$esp_uuid" >>"$root/etc/fstab"
+}
+
+# /boot/grub/grub.cfg in the shape update-grub gives it, with the one entry that matters.
+# Read-only, as update-grub leaves it (a tool rewriting it must keep that).
+write_grub_config() {
+    local root="$1" uuid="$2"
+    local link
+    for link in vmlinuz initrd.img; do
+        [[ -L "$root/$link" || -f "$root/$link" ]] || die "$root has no /$link for grub.cfg to load"
+    done
+    mkdir -p "$root/boot/grub" "$root/boot/efi"
+    cat >"$root/boot/grub/grub.cfg" <<GRUB_CFG
+# /boot/grub/grub.cfg: written by tests/e2e/make-image.sh --bootable
+set default=0
+set timeout=0
+insmod part_gpt
+insmod ext2
+search --no-floppy --fs-uuid --set=root $uuid
+
+menuentry 'Debian GNU/Linux' --class debian --class gnu-linux --class os {
+	insmod part_gpt
+	insmod ext2
+	search --no-floppy --fs-uuid --set=root $uuid
+	echo 'Loading Linux ...'
+	linux /vmlinuz root=UUID=$uuid $E2E_KERNEL_CMDLINE
+	echo 'Loading initial ramdisk ...'
+	initrd /initrd.img
+}
+GRUB_CFG
+    chmod 444 "$root/boot/grub/grub.cfg"
+}
+
+# The stub Debian's grub-install writes beside its signed grubx64.efi.
+write_grub_stub() {
+    local uuid="$1"
+    cat <<GRUB_STUB
+search.fs_uuid $uuid root
+set prefix=(\$root)'/boot/grub'
+configfile \$prefix/grub.cfg
+GRUB_STUB
+}
+
+# Embedded in BOOTX64.EFI. It names no UUID: the ones it leads to live in files a tool can
+# rewrite (the stub, grub.cfg), as with Debian's signed GRUB, whose embedded config reads
+# the grub.cfg beside it. $prefix is (the ESP)/EFI/debian: the device GRUB was loaded from.
+write_grub_embedded_config() {
+    # shellcheck disable=SC2016 # $prefix is GRUB's variable
+    echo 'configfile $prefix/grub.cfg'
+}
+
+make_bootable_disk() {
+    local source="$1" uuid="$2" esp_uuid="$3" size="$4" image="$5" partial root_mib root_start_mib
+    root_mib=$((($(numfmt --from=iec "${size^^}") + MIB - 1) / MIB))
+    root_start_mib=$((ESP_START_MIB + ESP_SIZE_MIB))
+    partial="$image.partial.$$"
+    on_exit rm -f "$partial"
+    rm -f "$partial"
+    # One MiB more at the end for the backup GPT.
+    truncate -s $(((root_start_mib + root_mib + 1) * MIB)) "$partial"
+    sfdisk --quiet "$partial" >&2 <<PARTITIONS
+label: gpt
+start=$((ESP_START_MIB * MIB / SECTOR)), size=$((ESP_SIZE_MIB * MIB / SECTOR)), type=U, name="EFI System Partition"
+start=$((root_start_mib * MIB / SECTOR)), size=$((root_mib * MIB / SECTOR)), type=L, name="root"
+PARTITIONS
+    # mkfs.ext4 says "Creating regular file" on stdout even with -q: keep stdout for the UUID.
+    mkfs.ext4 -q -F -L root -U "$uuid" -E "offset=$((root_start_mib * MIB))" -d "$source" \
+        "$partial" "${root_mib}M" >&2
+    make_esp "$partial" "$uuid" "$esp_uuid"
+    mv -f "$partial" "$image"
+}
+
+# FAT32 written at the ESP's offset (the host kernel has no vfat: nothing is mounted), then
+# filled with mtools through IMAGE@@OFFSET.
+make_esp() {
+    local disk="$1" uuid="$2" esp_uuid="$3" build_dir esp start_sector output
+    start_sector=$((ESP_START_MIB * MIB / SECTOR))
+    make_temp_dir build_dir "$(dirname "$disk")"
+    # -s 1: enough clusters for FAT32 in 64 MiB; -h: the partition's start, as on a real disk.
+    # Its banner and its "block count mismatch" (the image goes on past the ESP) are noise.
+    output="$(mkfs.vfat -F 32 -s 1 -n EFI -i "${esp_uuid//-/}" -h "$start_sector" --offset "$start_sector" \
+        "$disk" $((ESP_SIZE_MIB * 1024)) 2>&1)" || die "mkfs.vfat failed on the ESP of $disk: $output"
+    write_grub_embedded_config >"$build_dir/embedded.cfg"
+    write_grub_stub "$uuid" >"$build_dir/grub.cfg"
+    grub-mkimage --format=x86_64-efi --directory="$GRUB_EFI_DIR" --prefix=/EFI/debian \
+        --config="$build_dir/embedded.cfg" --output="$build_dir/BOOTX64.EFI" "${GRUB_MODULES[@]}"
+    esp="$disk@@$((start_sector * SECTOR))"
+    # MTOOLS_SKIP_CHECK: mtools would question mkfs.vfat's geometry fields on an image file.
+    MTOOLS_SKIP_CHECK=1 mmd -i "$esp" ::/EFI ::/EFI/BOOT ::/EFI/debian
+    MTOOLS_SKIP_CHECK=1 mcopy -i "$esp" "$build_dir/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI
+    MTOOLS_SKIP_CHECK=1 mcopy -i "$esp" "$build_dir/grub.cfg" ::/EFI/debian/grub.cfg
 }
 
 main "$@"

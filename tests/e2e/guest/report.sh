@@ -30,6 +30,11 @@ value machine_id "$(cat /etc/machine-id 2>/dev/null)"
 value machine_id_mounted "$(findmnt -n /etc/machine-id >/dev/null && echo yes || echo no)"
 value dbus_machine_id "$(cat /var/lib/dbus/machine-id 2>/dev/null)"
 value sshd "$(systemctl is-active ssh.service)"
+# How it booted: the command line (GRUB's, with BOOT_IMAGE=, on a guest booted by its own
+# bootloader), the firmware, and the ESP its fstab mounts (case 06).
+value cmdline "$(cat /proc/cmdline)"
+value firmware "$([[ -d /sys/firmware/efi ]] && echo uefi || echo bios)"
+value boot_efi_uuid "$(findmnt -n -o UUID /boot/efi 2>/dev/null)"
 
 # Host keys: fingerprints of the public keys, and how many of each half exist (a half-done
 # run would leave a private key without its .pub, or the reverse).
