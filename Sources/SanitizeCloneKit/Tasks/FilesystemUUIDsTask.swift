@@ -200,8 +200,12 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             try context.changeApplied(decision.uuidChanges.count + writes.count + offset)
         }
         if decision.rebuildInitramfs {
-            let (program, arguments) = try Program.chrooted(into: context.root, program: "update-initramfs")
-            _ = try program.run(arguments + ["-u", "-k", "all"]).check()
+            // The running system's own tool (the service may not chroot); a root's, chrooted.
+            let (program, arguments) = context.root.isLiveSystem
+                ? (try Program.find("update-initramfs", package: "initramfs-tools"), [])
+                : try Program.chrooted(into: context.root, program: "update-initramfs")
+            let output = try program.run(arguments + ["-u", "-k", "all"]).check()
+            context.notice("Rebuilt the initramfs: \(output.output.split(whereSeparator: \.isNewline).last ?? "")")
         }
     }
 

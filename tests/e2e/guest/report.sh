@@ -35,6 +35,13 @@ value sshd "$(systemctl is-active ssh.service)"
 value cmdline "$(cat /proc/cmdline)"
 value firmware "$([[ -d /sys/firmware/efi ]] && echo uefi || echo bios)"
 value boot_efi_uuid "$(findmnt -n -o UUID /boot/efi 2>/dev/null)"
+# Filesystem UUIDs and their references (case 08).
+value root_uuid "$(findmnt -n -o UUID / 2>/dev/null)"
+value fstab_root "$(awk '$2 == "/" { print $1 }' /etc/fstab 2>/dev/null)"
+value grub_cfg_root "$(grep -o 'root=UUID=[^ ]*' /boot/grub/grub.cfg 2>/dev/null | sort -u | paste -sd, -)"
+value esp_stub_uuid "$(awk '/search.fs_uuid/ { print $2 }' /boot/efi/EFI/debian/grub.cfg 2>/dev/null)"
+value next_boot_log "$(paste -sd';' /run/sanitize-clone-uuids.log 2>/dev/null)"
+value next_boot_pending "$([[ -e /etc/sanitize-clone/next-boot-uuids || -e /etc/initramfs-tools/scripts/local-top/sanitize-clone-uuids ]] && echo yes || echo no)"
 
 # Host keys: fingerprints of the public keys, and how many of each half exist (a half-done
 # run would leave a private key without its .pub, or the reverse).
