@@ -114,11 +114,13 @@ public enum LVMIdentityChanger {
         return formatted(characters)
     }
 
-    /// Sets the PV UUID and the VG UUID on an unopened PV (its VG not active), to GIVEN values (so undo can set the old ones back exactly). Returns the tools' output. Refuses a device the host uses (HostDeviceUse.reason) or a VG with active LVs.
+    /// Sets the PV UUID and the VG UUID of the PV on `device` to the given values (so that undo
+    /// can set the old ones back exactly) and returns what the tools printed.
     ///
-    /// `pvUUID` and `vgUUID` are in LVM's form, with or without the dashes; `vgUUID` must be nil
-    /// exactly when the PV belongs to no VG. Nothing is run when the device already has both (the
-    /// result is then empty). For a PV in a VG: `pvck --dump metadata` saves the metadata on the
+    /// The device must be unused on this host (`HostDeviceUse.reason`): a VG with LVs active here
+    /// holds its PV through device-mapper and is refused. `pvUUID` and `vgUUID` are in LVM's
+    /// form, with or without the dashes; `vgUUID` must be nil exactly when the PV belongs to no
+    /// VG. Nothing is run when the device already has both (the result is then empty). For a PV in a VG: `pvck --dump metadata` saves the metadata on the
     /// PV, the ids in it are replaced, `pvck --repairtype pv_header` writes the new PV UUID into
     /// the label (only when it changes) and `vgcfgrestore` writes the metadata; should
     /// vgcfgrestore fail, the old label is written back. The PV is read again afterwards and the
@@ -202,7 +204,8 @@ public enum LVMIdentityChanger {
         return printed
     }
 
-    /// Renames the VG (for a clone whose VG name collides with the template's); undo is the same with the old name.
+    /// Renames the VG on `device` (for a clone whose VG name collides with the template's); undo
+    /// is the same with the names swapped.
     ///
     /// Nothing is run when the VG on `device` is already called `to` (the result is then empty).
     /// Runs `vgrename FROM TO` confined to the device, so a host VG called `to` (or `from`) is
@@ -700,14 +703,5 @@ struct LVMMetadataText {
             value.append(character)
         }
         return (key, value)
-    }
-}
-
-private extension StringProtocol {
-    /// Without leading and trailing spaces and tabs.
-    func trimmingWhitespace() -> String {
-        let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" }
-        guard let first = firstIndex(where: { !isBlank($0) }), let last = lastIndex(where: { !isBlank($0) }) else { return "" }
-        return String(self[first...last])
     }
 }
