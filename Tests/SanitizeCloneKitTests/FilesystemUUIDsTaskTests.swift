@@ -1,4 +1,5 @@
 import Foundation
+import SanitizeCloneKit
 import Testing
 
 /// `fs-uuids` on loop devices the tests attach: every filesystem a fixture root's fstab names gets
@@ -158,6 +159,33 @@ struct FilesystemUUIDsTaskTests {
                 let notes = plan.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
                 #expect(notes.contains { $0.contains("2 devices match") && $0.contains("refused") }, "\(notes)")
             }
+        }
+    }
+
+    @Test("the volume group the fstab mounts from gets new PV and VG UUIDs, the devices file new PVIDs; rollback gives them back",
+          .enabled(if: StorageTools.available("lvm")))
+    func lvmVolumeGroup() throws {
+        try LoopDevice.with(size: 64 << 20) { loop in
+            let lvm = LVMFixture(loop)
+            try lvm.makeVolumeGroup("vgclone", logicalVolumes: false)
+            let before = try #require(try LVMPhysicalVolume.read(loop.path))
+            let root = try FixtureRoot.debianLike()
+            defer { root.remove() }
+            let pvid = before.pvUUID.filter { $0 != "-" }
+            try root.write("/etc/fstab", "/dev/mapper/vgclone-root / ext4 errors=remount-ro 0 1\n")
+            try root.write("/etc/lvm/devices/system.devices", "# LVM uses devices listed in this file.\nVERSION=1.1.1\nIDTYPE=devname IDNAME=/dev/vda2 DEVNAME=/dev/vda2 PVID=\(pvid) PART=2\n")
+            let signature = try root.signature()
+            let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"])
+            #expect(run["result"]?.string == "committed", "\(run)")
+            let after = try #require(try LVMPhysicalVolume.read(loop.path))
+            #expect(after.pvUUID != before.pvUUID && after.vgUUID != before.vgUUID && after.vgName == "vgclone", "\(after)")
+            let devices = root.read("/etc/lvm/devices/system.devices") ?? ""
+            #expect(devices.contains("PVID=\(after.pvUUID.filter { $0 != "-" }) PART=2") && !devices.contains(pvid), "\(devices)")
+
+            let rollback = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
+            #expect(rollback.exitCode == 0, "\(rollback)")
+            #expect(try LVMPhysicalVolume.read(loop.path) == before)
+            try expectUnchanged(root, since: signature, "run then rollback")
         }
     }
 }

@@ -319,7 +319,7 @@ struct LVMIdentityLoopTests {
 
 /// LVM commands for the fixtures, confined to one loop device exactly as the library confines
 /// its own (activation off, so `lvcreate --activate n` works without device-mapper).
-private struct LVMFixture {
+struct LVMFixture {
     let loop: LoopDevice
     /// Set on VGs this fixture creates, and used to reach them afterwards.
     var systemID: String?

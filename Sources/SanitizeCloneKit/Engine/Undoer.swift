@@ -62,12 +62,7 @@ struct Undoer {
                 try Program(path: program).run(arguments).check()
             }
         case .setFilesystemUUID(let type, let from, let to):
-            let devices = try BlockDeviceInventory.host()
-            if let device = devices.device(withUUID: from) {
-                _ = try FilesystemUUIDChanger.setUUID(to, on: device.device, type: type)
-            } else if devices.device(withUUID: to) == nil {
-                throw InputError("no device has the UUID \(from) (nor \(to)) any more: attach the disk (or image) and roll back again")
-            }
+            try StorageIdentityUndo.setBack(type: type, from: from, to: to, devices: try BlockDeviceInventory.host())
         case .setKernelHostname(let name):
             guard root.isLiveSystem else { return }
             guard sethostname(name, name.utf8.count) == 0 else {

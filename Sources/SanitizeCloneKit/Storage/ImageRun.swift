@@ -96,9 +96,7 @@ public struct ImageRun {
         }
         // …set the UUIDs back while nothing is mounted…
         for change in changes.reversed() {
-            if let device = inventory.device(withUUID: change.from) {
-                try FilesystemUUIDChanger.setUUID(change.to, on: device.device, type: change.type)
-            }
+            try StorageIdentityUndo.setBack(type: change.type, from: change.from, to: change.to, devices: inventory)
         }
         unlink(Self.pendingFile(for: image))
         // …then undo the run inside the image, its fstab still naming the new UUIDs (its UUID

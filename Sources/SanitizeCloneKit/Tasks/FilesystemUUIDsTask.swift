@@ -20,6 +20,13 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             var atNextBoot = false
         }
         let uuidChanges: [UUIDChange]
+        /// New PV and VG UUIDs for LVM physical volumes.
+        struct LVMChange: Sendable {
+            let device: String
+            let pvUUID: String
+            let vgUUID: String
+        }
+        let lvmChanges: [LVMChange]
         let writes: [(path: String, contents: String, attributes: FileAttributes)]
         /// Files removed after the writes (the next-boot hook, once its work is done).
         let removals: [String]
@@ -44,8 +51,13 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         var notes: [String] = []
         var chosen: [Decision.UUIDChange] = []
         var seen = Set<String>()
+        var volumeGroups: [String: String] = [:]
         for reference in references {
             let place = "\(reference.file):\(reference.line) (\(reference.specification) on \(reference.mountPoint))"
+            if case .device(let path) = reference.source, let group = Self.volumeGroup(of: path) {
+                volumeGroups[group] = volumeGroups[group] ?? place
+                continue
+            }
             if case .device(let path) = reference.source {
                 notes.append("\(place): names a device path, not an identity; \(path.hasPrefix("/dev/mapper/") ? "a filesystem inside an unopened LUKS or LVM volume keeps its UUID" : "left as it is")")
                 continue
@@ -90,6 +102,25 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                                 deferred: isDeferred))
         }
 
+        // LVM: the physical volumes of the volume groups the configuration mounts from.
+        var lvm: [(device: String, old: LVMPhysicalVolume, newPV: String, newVG: String)] = []
+        if !volumeGroups.isEmpty {
+            for device in inventory.devices where device.type == StorageIdentityUndo.lvmType {
+                guard let volume = try LVMPhysicalVolume.read(device.device), let group = volume.vgName, let place = volumeGroups[group],
+                      let vgUUID = volume.vgUUID else { continue }
+                if let use = try HostDeviceUse.reason(device.device) {
+                    notes.append(context.root.isLiveSystem
+                        ? "\(place): the physical volume \(device.device) of \(group) is \(use): its PV and VG UUIDs can only change while the volume group is inactive; left as they are"
+                        : "\(place): the build host uses \(device.device) (\(use)); never touched")
+                    continue
+                }
+                lvm.append((device.device, volume, try LVMIdentityChanger.newUUID(), vgUUID == "" ? "" : try LVMIdentityChanger.newUUID()))
+            }
+            for (group, place) in volumeGroups where !lvm.contains(where: { $0.old.vgName == group }) && !notes.contains(where: { $0.hasPrefix(place) }) {
+                notes.append("\(place): no physical volume of \(group) is present; skipped")
+            }
+        }
+
         // GRUB's BIOS core.img may embed a UUID; changing that one would leave the clone unbootable.
         if let core = try context.root.readFile("/boot/grub/i386-pc/core.img") {
             let embedded = Set(UUIDReferences.binary(core, names: chosen.map(\.old)).map { $0.lowercased() })
@@ -98,11 +129,17 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             }
             chosen.removeAll { embedded.contains($0.old.lowercased()) }
         }
-        guard !chosen.isEmpty else { return .skip("no filesystem of this root can be changed here", notes: notes) }
+        guard !chosen.isEmpty || !lvm.isEmpty else { return .skip("no filesystem of this root can be changed here", notes: notes) }
 
         var changes = chosen.map { change in
             Change(path: change.device, action: change.atNextBoot ? "set-uuid (at the next boot)" : change.deferred ? "set-uuid (once unmounted)" : "set-uuid",
                    old: change.old, new: change.new, undo: .filesystemUUID(type: change.type, current: change.new, original: change.old))
+        }
+        for volume in lvm {
+            changes.append(Change(path: volume.device, action: "set-lvm-uuids", old: "PV \(volume.old.pvUUID), VG \(volume.old.vgName ?? "") \(volume.old.vgUUID ?? "")",
+                                  new: "PV \(volume.newPV), VG \(volume.old.vgName ?? "") \(volume.newVG)",
+                                  undo: .filesystemUUID(type: StorageIdentityUndo.lvmType, current: "\(volume.newPV) \(volume.newVG)",
+                                                        original: "\(volume.old.pvUUID) \(volume.old.vgUUID ?? "")")))
         }
         // The boot loader must still find the UUIDs the initramfs has not set yet.
         let map = Dictionary(chosen.map { ($0.old, $0.new) }, uniquingKeysWith: { first, _ in first })
@@ -117,6 +154,14 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             changes.append(Change(path: path, action: "write", old: "references to old UUIDs", new: "references to new UUIDs",
                                   diff: LineDiff.unified(old: text, new: rewritten, path: path)))
             if UUIDReferences.initramfsInputs.contains(path) { rebuild = true }
+        }
+        let devicesFile = "/etc/lvm/devices/system.devices"
+        if !lvm.isEmpty, let text = try context.plannedText(devicesFile), let status = try context.root.followedStatus(of: devicesFile),
+           let rewritten = LVMIdentityChanger.rewrittenDevicesFile(text, pvids: Dictionary(lvm.map { ($0.old.pvUUID, $0.newPV) }, uniquingKeysWith: { a, _ in a })) {
+            context.planText(rewritten, for: devicesFile)
+            writes.append((devicesFile, rewritten, FileAttributes(of: status)))
+            changes.append(Change(path: devicesFile, action: "write", old: "the template's PVIDs", new: "the new PVIDs",
+                                  diff: LineDiff.unified(old: text, new: rewritten, path: devicesFile)))
         }
         let nextBoot = chosen.filter(\.atNextBoot)
         if !nextBoot.isEmpty {
@@ -138,8 +183,9 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                 changes.append(Change(path: "/boot/\(name)", action: "rebuild", old: nil, new: "update-initramfs -u"))
             }
         }
-        return TaskPlan(changes: changes, decision: Decision(uuidChanges: chosen, writes: writes, removals: [], rebuildInitramfs: rebuild,
-                                                             deferred: deferred),
+        return TaskPlan(changes: changes, decision: Decision(uuidChanges: chosen,
+                                                             lvmChanges: lvm.map { .init(device: $0.device, pvUUID: $0.newPV, vgUUID: $0.newVG) },
+                                                             writes: writes, removals: [], rebuildInitramfs: rebuild, deferred: deferred),
                         notes: notes)
     }
 
@@ -172,7 +218,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             changes.append(Change(path: "/boot/\(name)", action: "rebuild", old: nil, new: "update-initramfs -u"))
         }
         notes.append("the initramfs set \(done.count) of \(pending.count) new UUIDs at this boot")
-        return TaskPlan(changes: changes, decision: Decision(uuidChanges: [], writes: writes,
+        return TaskPlan(changes: changes, decision: Decision(uuidChanges: [], lvmChanges: [], writes: writes,
                                                              removals: removals.filter { (try? context.root.status(of: $0)) != nil },
                                                              rebuildInitramfs: true, deferred: nil),
                         notes: notes)
@@ -193,11 +239,16 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             try context.changeApplied(index)
             if !output.isEmpty { context.notice("\(change.device): \(output.split(whereSeparator: \.isNewline).last ?? "")", path: change.device) }
         }
+        for (offset, change) in decision.lvmChanges.enumerated() {
+            try LVMIdentityChanger.setIdentity(pvUUID: change.pvUUID, vgUUID: change.vgUUID.isEmpty ? nil : change.vgUUID, on: change.device)
+            try context.changeApplied(decision.uuidChanges.count + offset)
+        }
+        let before = decision.uuidChanges.count + decision.lvmChanges.count
         let writes = decision.writes.map { RootDirectory.FileWrite(path: $0.path, contents: Array($0.contents.utf8), attributes: $0.attributes) }
-        try context.root.writeFilesAtomically(writes) { index in try context.changeApplied(decision.uuidChanges.count + index) }
+        try context.root.writeFilesAtomically(writes) { index in try context.changeApplied(before + index) }
         for (offset, path) in decision.removals.enumerated() {
             try context.root.removeFile(path)
-            try context.changeApplied(decision.uuidChanges.count + writes.count + offset)
+            try context.changeApplied(before + writes.count + offset)
         }
         if decision.rebuildInitramfs {
             // The running system's own tool (the service may not chroot); a root's, chrooted.
@@ -215,8 +266,34 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                 throw VerificationError("\(change.device) does not have the new UUID \(change.new)")
             }
         }
+        for change in decision.lvmChanges {
+            guard let volume = try LVMPhysicalVolume.read(change.device), volume.pvUUID == change.pvUUID,
+                  change.vgUUID.isEmpty || volume.vgUUID == change.vgUUID else {
+                throw VerificationError("\(change.device) does not have the new PV and VG UUIDs")
+            }
+        }
         for write in decision.writes where try context.root.readText(write.path) != write.contents {
             throw VerificationError("\(write.path) does not hold the rewritten references")
         }
+    }
+
+    /// The volume group a device path names: /dev/mapper/VG-LV (a '-' in a name doubled) or /dev/VG/LV.
+    static func volumeGroup(of path: String) -> String? {
+        if path.hasPrefix("/dev/mapper/") {
+            let name = Array(path.dropFirst("/dev/mapper/".count))
+            var index = 0
+            while index < name.count {
+                if name[index] == "-" {
+                    if index + 1 < name.count && name[index + 1] == "-" { index += 2; continue }
+                    return index > 0 ? String(name[0..<index]).replacing("--", with: "-") : nil
+                }
+                index += 1
+            }
+            return nil
+        }
+        let parts = path.split(separator: "/")
+        guard parts.count == 3, parts[0] == "dev", !["disk", "mapper", "md", "loop"].contains(parts[1]),
+              !parts[1].hasPrefix("sd"), !parts[1].hasPrefix("vd") else { return nil }
+        return String(parts[1])
     }
 }
