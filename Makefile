@@ -74,7 +74,7 @@ bench: build
 man: build
 	$(SWIFT) build --product generate-manual >/dev/null
 	@mkdir -p $(BUILD)/man
-	$$($(SWIFT) build --show-bin-path)/generate-manual-tool $(BUILD)/sanitize-clone --section 8 --date $(MAN_DATE) -o $(BUILD)/man
+	$$($(SWIFT) build --show-bin-path)/generate-manual $(BUILD)/sanitize-clone --section 8 --date $(MAN_DATE) -o $(BUILD)/man
 	sed -i 's/^$$/.Pp/' $(BUILD)/man/sanitize-clone.8
 	cp man/*.5 man/*.8 $(BUILD)/man/
 
