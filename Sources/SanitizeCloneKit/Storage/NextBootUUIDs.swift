@@ -111,9 +111,9 @@ public enum NextBootUUIDs {
         fi
         while read -r type old new; do
         \tcase "$type" in ''|'#'*) continue ;; esac
-        \tdevice=$(blkid -l -o device -t UUID="$old" 2>/dev/null)
+        \tdevice=$(blkid -c /dev/null -l -o device -t UUID="$old" 2>/dev/null)
         \tif [ -z "$device" ]; then
-        \t\tif [ -n "$(blkid -l -o device -t UUID="$new" 2>/dev/null)" ]; then
+        \t\tif [ -n "$(blkid -c /dev/null -l -o device -t UUID="$new" 2>/dev/null)" ]; then
         \t\t\techo "done $type $old $new (already set)" >> "$log"
         \t\telse
         \t\t\techo "missing $type $old $new (no device has either UUID)" >> "$log"
@@ -136,6 +136,9 @@ public enum NextBootUUIDs {
         \t\techo "failed $type $old $new $device" >> "$log"
         \tfi
         done < "$pending"
+        # initramfs-tools finds the root with `blkid -l -t UUID=…`, which trusts blkid's cache: a
+        # cache that still holds the old UUIDs would hide the new ones (never use it above either).
+        rm -f /run/blkid/blkid.tab /run/blkid/blkid.tab.old /etc/blkid.tab
         # Let udev see the new UUIDs (/dev/disk/by-uuid) before the root is looked for.
         if [ "$initramfs" = yes ] && command -v udevadm >/dev/null 2>&1; then
         \tudevadm trigger --action=change --subsystem-match=block >/dev/null 2>&1
