@@ -71,6 +71,7 @@ struct FilesystemUUIDsTaskTests {
             let plan = try SanitizeClone.json(["run", "--root", root.path, "--dry-run", "--json", "--only", "fs-uuids"])
             #expect(plan.status(of: "fs-uuids") == "planned", "\(plan)")
             let devices = plan.task("fs-uuids")?["changes"]?.array?.compactMap { $0["path"]?.string } ?? []
+            #expect(devices.count == Self.changeCount, "the crash matrix covers every change: \(devices)")
             #expect(Set(disks.all.map(\.path)).isSubset(of: Set(devices)), "\(devices)")
             #expect(try Self.currentUUIDs(disks) == uuids.mapValues { Optional($0) })
             try expectUnchanged(root, since: before, "a dry run")
@@ -111,8 +112,11 @@ struct FilesystemUUIDsTaskTests {
         }
     }
 
-    @Test("a crash at each failpoint is rolled back to the old UUIDs and files",
-          arguments: ["fs-uuids:before-apply", "fs-uuids:change-1", "fs-uuids:change-3", "fs-uuids:change-5", "fs-uuids:after-apply"])
+    /// Four UUIDs and six reference files on the fixture (checked in `dryRun`).
+    static let changeCount = 10
+    static let crashPoints = ["fs-uuids:before-apply"] + (1...changeCount).map { "fs-uuids:change-\($0)" } + ["fs-uuids:after-apply"]
+
+    @Test("a crash at each failpoint is rolled back to the old UUIDs and files", arguments: crashPoints)
     func crash(_ point: String) throws {
         try Self.withDisks { disks in
             let (root, uuids) = try Self.template(disks)
