@@ -65,9 +65,10 @@ public struct CloneVerification: Sendable {
         }
 
         if root.isLiveSystem {
+            // udev names vfat ids in upper case (/dev/disk/by-uuid/CE0E-39C2): compare without case.
+            let links = Set(Sysfs.entries(of: "/dev/disk/by-uuid").map { $0.lowercased() })
             for uuid in try FstabReferences.uuids(in: root) {
-                var info = stat()
-                let present = lstat("/dev/disk/by-uuid/\(uuid)", &info) == 0
+                let present = links.contains(uuid.lowercased())
                 check("fstab UUID \(uuid) is present", present, present ? "/dev/disk/by-uuid/\(uuid)" : "no device has it")
             }
         }

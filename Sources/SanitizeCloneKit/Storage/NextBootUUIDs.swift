@@ -138,7 +138,10 @@ public enum NextBootUUIDs {
         done < "$pending"
         # initramfs-tools finds the root with `blkid -l -t UUID=…`, which trusts blkid's cache: a
         # cache that still holds the old UUIDs would hide the new ones (never use it above either).
-        rm -f /run/blkid/blkid.tab /run/blkid/blkid.tab.old /etc/blkid.tab
+        # (Emptied, not removed: a minimal initramfs has no rm.)
+        for cache in /run/blkid/blkid.tab /run/blkid/blkid.tab.old /etc/blkid.tab; do
+        \t[ -s "$cache" ] && : > "$cache"
+        done
         # Let udev see the new UUIDs (/dev/disk/by-uuid) before the root is looked for.
         if [ "$initramfs" = yes ] && command -v udevadm >/dev/null 2>&1; then
         \tudevadm trigger --action=change --subsystem-match=block >/dev/null 2>&1

@@ -26,7 +26,7 @@ main() {
         "$E2E_TEMPLATE_ROOT" "$E2E_PAYLOAD" "$case_dir/disk.raw")"
     echo "$old_root" >"$case_dir/old-root-uuid"
 
-    boot_guest "boots 1 and 2" --uefi --allow-reboot --mac "$mac" "$case_dir/disk.raw" "$case_dir/boot-2" || true
+    boot_guest "boots 1 and 2" --uefi --allow-reboot --timeout 600 --mac "$mac" "$case_dir/disk.raw" "$case_dir/boot-2" || true
     report="$case_dir/boot-2/report.txt"
     if [[ -f "$report" ]]; then
         new_root="$(r root_uuid)"
