@@ -9,7 +9,10 @@
 #   04-killed-first-boot a first boot killed mid-run by a failpoint, then booted again
 #   05-network-bindings  a template whose networkd config names its NIC's MAC and a static
 #                        address: the clone's NIC comes up configured with the credential's address
+#   06-own-bootloader    a GPT disk booted by OVMF through its own GRUB (no -kernel)
 #   07-deb-package       `make deb` installed into a copy of the guest root with dpkg --root, then purged
+#   08-next-boot-uuids   a sealed clone on such a disk: its root's new UUID set by the initramfs,
+#                        GRUB, the EFI stub and fstab following, a third boot on the new UUID
 #
 # BINARY is the static sanitize-clone to test (`make build` → build/sanitize-clone). It is
 # installed with `make install DESTDIR=… PREFIX=/usr` into the guest, with the units, the
@@ -49,9 +52,9 @@ main() {
 
     local lane_a lane_b
     run_case 01-sealed-clones
-    { run_case 02-unsealed-clone; run_case 05-network-bindings; } &
+    { run_case 02-unsealed-clone; run_case 05-network-bindings; run_case 08-next-boot-uuids; } &
     lane_a=$!
-    { run_case 03-sanitized-reboot; run_case 04-killed-first-boot; run_case 07-deb-package; } &
+    { run_case 03-sanitized-reboot; run_case 04-killed-first-boot; run_case 06-own-bootloader; run_case 07-deb-package; } &
     lane_b=$!
     on_exit stop_lanes "$lane_a" "$lane_b"
     wait "$lane_a" || true

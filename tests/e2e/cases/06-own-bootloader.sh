@@ -10,7 +10,7 @@
 # Asserted from the guest's report: UEFI firmware, the boot settled as running with no failed
 # unit, /proc/cmdline is exactly the one grub.cfg gave (BOOT_IMAGE=/vmlinuz root=UUID=<the
 # image's root> ...), /boot/efi is the ESP by its vfat UUID, sanitize-clone.service succeeded.
-# The ground the case that changes a clone's filesystem UUIDs stands on; not in run-all.sh yet.
+# The ground case 08 (a clone's filesystem UUIDs changed through the next-boot path) stands on.
 set -euo pipefail
 # shellcheck source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
