@@ -8,9 +8,11 @@ import Glibc
 /// change, before its next journal record) and `undo-N` (during rollback, after the task's N-th
 /// undo). Effects: `crash` (SIGKILL, as a power cut) and `error` (the step fails).
 public struct Failpoint: Sendable, Equatable {
+    /// Where in a task the failpoint fires.
     public enum Point: Sendable, Equatable {
         case beforeApply, afterApply, change(Int), undo(Int)
     }
+    /// What happens there: SIGKILL (a power cut) or a thrown error.
     public enum Effect: String, Sendable { case crash, error }
 
     public let task: String

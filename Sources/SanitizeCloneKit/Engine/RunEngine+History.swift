@@ -173,6 +173,7 @@ public struct RollbackReport: Sendable {
 
 /// What `status` shows.
 public struct StatusReport: Sendable {
+    /// One recorded run as `status` shows it.
     public struct Run: Sendable {
         public let id: String
         public let startedAt: Int64?

@@ -7,6 +7,7 @@ public struct RunReport: Sendable {
 
     /// One task's part.
     public struct TaskReport: Sendable {
+        /// How a task ended, as the report and its JSON say.
         public enum Status: String, Sendable {
             case planned, applied, skipped, failed, rolledBack = "rolled-back"
         }

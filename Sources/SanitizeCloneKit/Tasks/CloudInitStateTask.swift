@@ -2,6 +2,7 @@
 /// instance (new SSH keys, hostname and per-instance modules from its datasource). Its
 /// configuration (`/etc/cloud`) is never touched.
 public struct CloudInitStateTask: SanitizeTask {
+    /// What `plan` decided and `apply` carries out.
     public struct Decision: Sendable {
         /// Paths removed in this order: each directory after what it holds.
         let removals: [(path: String, isDirectory: Bool)]

@@ -7,6 +7,7 @@
 /// `/var/lib/NetworkManager/*.lease` and the DUID keys in `NetworkManager-intern.conf`;
 /// systemd-networkd: its runtime leases on the live system.
 public struct DHCPStateTask: SanitizeTask {
+    /// What `plan` decided and `apply` carries out.
     public struct Decision: Sendable {
         let removals: [String]
         let internConf: (contents: String, attributes: FileAttributes)?

@@ -14,6 +14,7 @@
 /// run lists drop-ins without running them. With `--root`, a drop-in runs chrooted into the root,
 /// and only when `--allow-exec` is given: it is the guest's code.
 public struct DropInTask: SanitizeTask {
+    /// What `plan` decided and `apply` carries out.
     public struct Decision: Sendable {
         let command: String
         let backups: [String]

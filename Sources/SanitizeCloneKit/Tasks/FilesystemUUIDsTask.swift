@@ -9,6 +9,7 @@
 /// (`DeferredFilesystemChanges`). Undo sets the old UUID back with the same tool, finding the
 /// device by its new UUID, and restores the files.
 public struct FilesystemUUIDsTask: SanitizeTask {
+    /// What `plan` decided and `apply` carries out.
     public struct Decision: Sendable {
         struct UUIDChange: Sendable {
             let device: String

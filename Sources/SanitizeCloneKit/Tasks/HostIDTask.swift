@@ -1,6 +1,7 @@
 /// Regenerates `/etc/hostid` (gethostid(3): ZFS pools and some licence checks read it) when the
 /// template has one: four random bytes, never zero.
 public struct HostIDTask: SanitizeTask {
+    /// What `plan` decided and `apply` carries out.
     public struct Decision: Sendable {
         let value: [UInt8]
         let attributes: FileAttributes

@@ -9,6 +9,7 @@ import Glibc
 /// `system.hostname` (systemd 252 imports but does not apply it), else `[Hostname] Hostname=`,
 /// else `<Prefix>-<first 8 digits of the new machine-id>`, unique for each clone.
 public struct HostnameTask: SanitizeTask {
+    /// What `plan` decided and `apply` carries out.
     public struct Decision: Sendable {
         let hostnameFile: String
         let hostsFile: String?

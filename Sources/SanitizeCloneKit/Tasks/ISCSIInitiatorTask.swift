@@ -2,6 +2,7 @@
 /// sessions out. `/etc/iscsi/initiatorname.iscsi` keeps its prefix (`iqn.1993-08.org.debian:01:`)
 /// and gets a new random suffix of the same length.
 public struct ISCSIInitiatorTask: SanitizeTask {
+    /// What `plan` decided and `apply` carries out.
     public struct Decision: Sendable {
         let contents: String
         let attributes: FileAttributes

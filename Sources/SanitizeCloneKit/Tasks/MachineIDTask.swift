@@ -7,6 +7,7 @@ import CShims
 /// `dbus-uuidgen --ensure=FILE` validates the result — always with an explicit file we resolved
 /// inside the root, since without one it acts on the host's /var/lib/dbus.
 public struct MachineIDTask: SanitizeTask {
+    /// What `plan` decided and `apply` carries out.
     public struct Decision: Sendable {
         let newID: String
         let dbusCopy: DBusCopy

@@ -13,6 +13,7 @@ import Glibc
 /// ifcfg `UUID=`, netplan `networkmanager.uuid`) are renewed with every reference to them.
 /// Every value is replaced where it stands, in the file's own style; nothing else moves.
 public struct NetworkBindingsTask: SanitizeTask {
+    /// What `plan` decided and `apply` carries out.
     public struct Decision: Sendable {
         let writes: [(path: String, contents: String, attributes: FileAttributes)]
         let removals: [String]

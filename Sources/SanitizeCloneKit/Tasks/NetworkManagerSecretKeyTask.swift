@@ -1,6 +1,7 @@
 /// Regenerates NetworkManager's `secret_key`, from which it derives stable-privacy IPv6
 /// addresses (RFC 7217) and stable MAC addresses: clones sharing it share those too.
 public struct NetworkManagerSecretKeyTask: SanitizeTask {
+    /// What `plan` decided and `apply` carries out.
     public struct Decision: Sendable {
         let size: Int
         let attributes: FileAttributes

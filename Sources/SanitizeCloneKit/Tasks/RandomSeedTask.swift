@@ -5,6 +5,7 @@
 /// `user.random-seed-creditable` extended attribute is dropped, since a cloned seed must not be
 /// credited (systemd mixes the machine-id in first, so the new id helps too).
 public struct RandomSeedTask: SanitizeTask {
+    /// What `plan` decided and `apply` carries out.
     public struct Decision: Sendable {
         let seeds: [(path: String, size: Int, attributes: FileAttributes)]
     }

@@ -21,6 +21,8 @@ public struct SSHHostKeysTask: SanitizeTask {
         let certificate: String?
     }
 
+    /// What `plan` decided and `apply` carries out.
+
     public struct Decision: Sendable {
         let keys: [KeyPlan]
         let comment: String

@@ -8,6 +8,7 @@
 /// `--probe-addresses`) every new IPv4 address is probed first (RFC 5227): when another host
 /// answers, the task fails and the whole run rolls back.
 public struct StaticAddressesTask: SanitizeTask {
+    /// What `plan` decided and `apply` carries out.
     public struct Decision: Sendable {
         let writes: [(path: String, contents: String, attributes: FileAttributes)]
         /// (interface on this machine, IPv4 address) to probe before writing.
