@@ -61,7 +61,7 @@ struct AddressProbeTests {
             try link.prober.run {
                 // The first probe cannot be sent: the interface is up by then and must go down again.
                 Syscall.injectFailure(.send, onCall: 1, errno: EIO)
-                defer { Syscall.clearInjectedFailure() }
+                defer { Syscall.clearInjectedFailure(.send) }
                 return try AddressProbe(interface: TwoHostLink.proberInterface, timing: Self.quick).probe("192.0.2.1")
             }
         }

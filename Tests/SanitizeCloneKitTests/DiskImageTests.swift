@@ -258,7 +258,7 @@ struct DiskImageTests {
         let image = try images.gptImage()
 
         Syscall.injectFailure(.ioctl, onCall: 2, errno: EBUSY)
-        defer { Syscall.clearInjectedFailure() }
+        defer { Syscall.clearInjectedFailure(.ioctl) }
         let error = try #require(throws: SystemError.self) { try AttachedDiskImage(image: image) }
         #expect(error.code == EBUSY && error.description.contains(image), "\(error)")
         #expect(try devicesBacked(by: image).isEmpty)

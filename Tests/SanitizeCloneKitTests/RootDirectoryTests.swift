@@ -59,7 +59,7 @@ struct RootDirectoryTests {
         let root = try RootDirectory(path: fixture.path)
 
         Syscall.injectFailure(kind, onCall: call, errno: EIO)
-        defer { Syscall.clearInjectedFailure() }
+        defer { Syscall.clearInjectedFailure(kind) }
         let error = try #require(throws: SystemError.self) {
             try root.writeFileAtomically("/etc/hostname", contents: Array("web-01\n".utf8), attributes: FileAttributes(mode: 0o644))
         }

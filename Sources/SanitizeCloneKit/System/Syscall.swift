@@ -21,28 +21,30 @@ enum Syscall {
         var errno: Int32
     }
 
-    private static let injection = Mutex<Injection?>(nil)
+    /// One pending failure per kind, so tests of different kinds running at once never take or
+    /// clear each other's.
+    private static let injections = Mutex<[Kind: Injection]>([:])
 
     /// Makes the `call`-th following call of `kind` fail with `errno` (1 = the next one).
     static func injectFailure(_ kind: Kind, onCall call: Int, errno: Int32) {
-        injection.withLock { $0 = Injection(kind: kind, remaining: call, errno: errno) }
+        injections.withLock { $0[kind] = Injection(kind: kind, remaining: call, errno: errno) }
     }
 
-    /// Removes any pending injected failure.
-    static func clearInjectedFailure() {
-        injection.withLock { $0 = nil }
+    /// Removes the pending injected failure of `kind`.
+    static func clearInjectedFailure(_ kind: Kind) {
+        injections.withLock { $0[kind] = nil }
     }
 
     /// Returns an errno to fail with when a test asked for it, counting down otherwise.
     private static func injected(_ kind: Kind) -> Int32? {
-        injection.withLock { state -> Int32? in
-            guard var current = state, current.kind == kind else { return nil }
+        injections.withLock { state -> Int32? in
+            guard var current = state[kind] else { return nil }
             current.remaining -= 1
             if current.remaining == 0 {
-                state = nil
+                state[kind] = nil
                 return current.errno
             }
-            state = current
+            state[kind] = current
             return nil
         }
     }
