@@ -31,7 +31,7 @@ struct AddressProbeTests {
         #expect(Date().timeIntervalSince(start) >= 0.9, "probes 0.4 s apart in all, then 0.5 s of listening")
     }
 
-    @Test("with RFC 5227's timing a free address is known free after 4 to 7 seconds", .requiresRoot)
+    @Test("with RFC 5227's timing a free address is known free only after the waits the RFC asks for (at least 4 s)", .requiresRoot)
     func rfcTimingEndToEnd() throws {
         let link = try TwoHostLink(peerAddress: "192.0.2.1/24")
         defer { link.remove() }
@@ -39,7 +39,9 @@ struct AddressProbeTests {
         let result = try link.prober.run { try AddressProbe(interface: TwoHostLink.proberInterface).probe("192.0.2.2") }
         let seconds = Date().timeIntervalSince(start)
         #expect(result == .free)
-        #expect(seconds >= 4 && seconds < 7.5, "0–1 s, two gaps of 1–2 s, then 2 s of listening; took \(seconds) s")
+        // Never earlier than 0 s + two gaps of at least 1 s + 2 s of listening. (How long it takes
+        // at most depends on the machine's load: that is for a benchmark, not a test.)
+        #expect(seconds >= 4, "0–1 s, two gaps of 1–2 s, then 2 s of listening; took \(seconds) s")
     }
 
     @Test("an interface that was down is brought up for the probe and is down again afterwards", .requiresRoot)
