@@ -38,6 +38,11 @@ public struct FilesystemUUIDsTask: SanitizeTask {
     public let name = "fs-uuids"
     public let summary = "Give the filesystems the root's fstab and crypttab name new UUIDs, and rewrite every reference"
     public let expectedCost = TaskCost.medium
+    public var configurationKeys: [ConfigurationKey] {
+        [.boolean(section: "Storage", name: "ChangeMountedFilesystems",
+                  summary: "On a running clone, give its own mounted filesystems new UUIDs through the initramfs at the next boot (one more reboot)",
+                  defaultValue: false)]
+    }
 
     public init() {}
 
@@ -87,6 +92,10 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             if !isDeferred, let use = try HostDeviceUse.reason(device.device) {
                 guard context.root.isLiveSystem else {
                     notes.append("\(place): the build host uses \(device.device) (\(use)); never touched")
+                    continue
+                }
+                guard context.configuration.flag("Storage", "ChangeMountedFilesystems") else {
+                    notes.append("\(place): \(device.device) is \(use); set [Storage] ChangeMountedFilesystems=yes to give it a new UUID through the initramfs at the next boot")
                     continue
                 }
                 if let obstacle = try NextBootUUIDs.obstacle(for: device.type, in: context.root) {

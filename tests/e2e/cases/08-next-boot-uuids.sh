@@ -22,7 +22,8 @@ main() {
     local old_root esp_uuid report new_root mac
     esp_uuid="$(random_vfat_uuid)"
     mac="$(random_mac)"
-    old_root="$("$E2E_DIR/make-image.sh" --bootable --esp-uuid "$esp_uuid" --customize "$E2E_DIR/hooks/seal.sh" \
+    old_root="$("$E2E_DIR/make-image.sh" --bootable --esp-uuid "$esp_uuid" --customize "$E2E_DIR/hooks/change-mounted-filesystems.sh" \
+        --customize "$E2E_DIR/hooks/seal.sh" \
         "$E2E_TEMPLATE_ROOT" "$E2E_PAYLOAD" "$case_dir/disk.raw")"
     echo "$old_root" >"$case_dir/old-root-uuid"
 
