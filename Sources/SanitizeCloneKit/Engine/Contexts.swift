@@ -45,13 +45,18 @@ public final class PlanningContext {
                 do { return try NetworkInterface(parsing: String(entry)) } catch { throw InputError("[Network] Interfaces=\(error)") }
             }
         }
-        return root.isLiveSystem ? PlatformFacts.live().interfaces : nil
+        return root.isLiveSystem ? runningSystemFacts.interfaces : nil
     }
 
     /// The DMI product UUID of the machine the root belongs to, when known.
     public var productUUID: String? {
-        options.platform?.productUUID ?? (root.isLiveSystem ? PlatformFacts.live().productUUID : nil)
+        if let platform = options.platform { return platform.productUUID }
+        return root.isLiveSystem ? runningSystemFacts.productUUID : nil
     }
+
+    /// The running system's facts: those the caller read (`options.platform`), else read once
+    /// here (waiting for udev is not repeated for every task that asks).
+    private lazy var runningSystemFacts: PlatformFacts = options.platform ?? PlatformFacts.live()
 
     /// A per-clone credential's whole text, or nil (see `credential(_:)` for where it is read).
     public func credentialText(_ name: String) -> String? {

@@ -146,8 +146,9 @@ public enum HostDeviceUse {
     }
 }
 
-/// The lines of /proc/self/mountinfo that say what is mounted where.
-private enum MountTable {
+/// The kernel's mount and swap tables (/proc/self/mountinfo, /proc/swaps), and the octal
+/// escapes they and fstab use.
+enum MountTable {
     /// One mount: `device` is the kernel's MAJ:MIN, `source` the mount source as written.
     struct Entry {
         var device: String

@@ -58,12 +58,12 @@ public enum FilesystemTable {
         return references
     }
 
-    /// The non-comment lines as fields (fstab's \040-style escapes decoded), with line numbers.
+    /// The non-comment lines as fields (fstab's \040-style escapes decoded, as blkid's are), with line numbers.
     static func lines(_ text: String) -> [(Int, [String])] {
-        text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().compactMap { index, line in
+        text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().compactMap { index, line -> (Int, [String])? in
             let trimmed = line.trimmingBlanks()
             guard !trimmed.isEmpty, !trimmed.hasPrefix("#") else { return nil }
-            return (index + 1, trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" }).map { decodeOctalEscapes(String($0)) })
+            return (index + 1, trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" }).map { MountTable.unescape(String($0)) })
         }
     }
 
@@ -82,24 +82,5 @@ public enum FilesystemTable {
         if spec.hasPrefix("/dev/disk/by-partuuid/") { return .partUUID(String(spec.dropFirst("/dev/disk/by-partuuid/".count))) }
         if spec.hasPrefix("/dev/") { return .device(spec) }
         return nil
-    }
-
-    /// fstab writes a space as \040, a tab as \011, a backslash as \134.
-    static func decodeOctalEscapes(_ text: String) -> String {
-        guard text.contains("\\") else { return text }
-        var bytes: [UInt8] = []
-        let source = Array(text.utf8)
-        var index = 0
-        while index < source.count {
-            if source[index] == 92, index + 3 < source.count,
-               let value = UInt8(String(decoding: source[index + 1...index + 3], as: UTF8.self), radix: 8) {
-                bytes.append(value)
-                index += 4
-            } else {
-                bytes.append(source[index])
-                index += 1
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
