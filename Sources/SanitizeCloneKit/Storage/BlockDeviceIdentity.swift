@@ -132,7 +132,7 @@ public enum HostDeviceUse {
         for swap in swaps where (try? BlockDeviceNumber(of: swap)) == number {
             return "in use as swap (\(swap))"
         }
-        let holders = directoryEntries("/sys/dev/block/\(number.text)/holders")
+        let holders = Sysfs.entries(of: "/sys/dev/block/\(number.text)/holders").sorted()
         if !holders.isEmpty { return "held by \(holders.joined(separator: ", "))" }
         return nil
     }
@@ -229,7 +229,7 @@ struct BlockDeviceNumber: Equatable, Sendable {
     /// `partition` file, with their kernel names (loop6p1) and numbers. Empty for a partition.
     func partitions() -> [(name: String, number: BlockDeviceNumber)] {
         let directory = "/sys/dev/block/\(text)"
-        return directoryEntries(directory).compactMap { name in
+        return Sysfs.entries(of: directory).sorted().compactMap { name in
             guard access("\(directory)/\(name)/partition", F_OK) == 0,
                   let dev = try? readHostFile("\(directory)/\(name)/dev") else { return nil }
             let parts = dev.split(whereSeparator: { $0 == ":" || $0.isNewline })
@@ -244,18 +244,4 @@ private func readHostFile(_ path: String) throws -> String {
     let fd = try Syscall.call(.open, "open", path: path) { open(path, O_RDONLY | O_CLOEXEC) }
     defer { close(fd) }
     return String(decoding: try FileDescriptorIO.readAll(fd, path: path, limit: 16 << 20), as: UTF8.self)
-}
-
-/// The names in host directory `path` (without . and ..), sorted; empty when it cannot be listed.
-private func directoryEntries(_ path: String) -> [String] {
-    guard let directory = opendir(path) else { return [] }
-    defer { closedir(directory) }
-    var names: [String] = []
-    while let entry = readdir(directory) {
-        let name = withUnsafePointer(to: entry.pointee.d_name) {
-            $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names.sorted()
 }
