@@ -171,18 +171,18 @@ struct FilesystemUUIDsTaskTests {
     func lvmVolumeGroup() throws {
         try LoopDevice.with(size: 64 << 20) { loop in
             let lvm = LVMFixture(loop)
-            try lvm.makeVolumeGroup("vgclone", logicalVolumes: false)
+            try lvm.makeVolumeGroup("vgfsuuids", logicalVolumes: false)
             let before = try #require(try LVMPhysicalVolume.read(loop.path))
             let root = try FixtureRoot.debianLike()
             defer { root.remove() }
             let pvid = before.pvUUID.filter { $0 != "-" }
-            try root.write("/etc/fstab", "/dev/mapper/vgclone-root / ext4 errors=remount-ro 0 1\n")
+            try root.write("/etc/fstab", "/dev/mapper/vgfsuuids-root / ext4 errors=remount-ro 0 1\n")
             try root.write("/etc/lvm/devices/system.devices", "# LVM uses devices listed in this file.\nVERSION=1.1.1\nIDTYPE=devname IDNAME=/dev/vda2 DEVNAME=/dev/vda2 PVID=\(pvid) PART=2\n")
             let signature = try root.signature()
             let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"])
             #expect(run["result"]?.string == "committed", "\(run)")
             let after = try #require(try LVMPhysicalVolume.read(loop.path))
-            #expect(after.pvUUID != before.pvUUID && after.vgUUID != before.vgUUID && after.vgName == "vgclone", "\(after)")
+            #expect(after.pvUUID != before.pvUUID && after.vgUUID != before.vgUUID && after.vgName == "vgfsuuids", "\(after)")
             let devices = root.read("/etc/lvm/devices/system.devices") ?? ""
             #expect(devices.contains("PVID=\(after.pvUUID.filter { $0 != "-" }) PART=2") && !devices.contains(pvid), "\(devices)")
 
@@ -190,6 +190,121 @@ struct FilesystemUUIDsTaskTests {
             #expect(rollback.exitCode == 0, "\(rollback)")
             #expect(try LVMPhysicalVolume.read(loop.path) == before)
             try expectUnchanged(root, since: signature, "run then rollback")
+        }
+    }
+
+    /// Holds `device` open exclusively, as the host's own LVM (device-mapper) would, during `body`.
+    static func holdingExclusively<T>(_ device: LoopDevice, _ body: () throws -> T) throws -> T {
+        let descriptor = open(device.path, O_RDONLY | O_EXCL | O_CLOEXEC)
+        guard descriptor >= 0 else { throw FixtureError("cannot hold \(device.path) open exclusively (errno \(errno))") }
+        defer { close(descriptor) }
+        return try body()
+    }
+
+    /// A root whose fstab, GRUB configuration and resume setting name the volume group `name`
+    /// (UUID `vgUUID`) in every way a name is written, with one look-alike that must stay.
+    static func volumeGroupTemplate(_ name: String, vgUUID: String) throws -> FixtureRoot {
+        let root = try FixtureRoot.debianLike()
+        try root.write("/etc/fstab", "/dev/mapper/\(name)-root / ext4 errors=remount-ro 0 1\n/dev/\(name)/swap none swap sw 0 0\n")
+        try root.write("/boot/grub/grub.cfg", """
+            # \(name) is the template's volume group; /dev/mapper/\(name)--old-data is another one
+            set root='lvmid/\(vgUUID)/Lv0000-aaaa-bbbb-cccc-dddd-eeee-ffffff'
+            search --no-floppy --fs-uuid --set=root --hint='lvmid/\(vgUUID)/Lv0000-aaaa-bbbb-cccc-dddd-eeee-ffffff' --hint='(lvm/\(name)-root)'
+            linux /vmlinuz root=/dev/mapper/\(name)-root ro rd.lvm.lv=\(name)/root rd.lvm.vg=\(name) resume=/dev/\(name)/swap
+            """ + "\n")
+        try root.write("/etc/initramfs-tools/conf.d/resume", "RESUME=/dev/mapper/\(name)-swap\n")
+        return root
+    }
+
+    @Test("a volume group whose name a PV the host uses carries too gets a new name (as vgimportclone would) with every reference; dry run and rollback leave all as it was",
+          .enabled(if: StorageTools.available("lvm")))
+    func volumeGroupNameCollision() throws {
+        try LoopDevice.with(size: 64 << 20) { hostDisk in
+            try LVMFixture(hostDisk).makeVolumeGroup("vgshared", logicalVolumes: false)
+            let hostBefore = try #require(try LVMPhysicalVolume.read(hostDisk.path))
+            try LoopDevice.with(size: 64 << 20) { cloneDisk in
+                try LVMFixture(cloneDisk).makeVolumeGroup("vgshared", logicalVolumes: false)
+                let before = try #require(try LVMPhysicalVolume.read(cloneDisk.path))
+                let root = try Self.volumeGroupTemplate("vgshared", vgUUID: try #require(before.vgUUID))
+                defer { root.remove() }
+                let signature = try root.signature()
+                try Self.holdingExclusively(hostDisk) {
+                    let dry = try SanitizeClone.json(["run", "--root", root.path, "--dry-run", "--json", "--only", "fs-uuids"])
+                    let planned = dry.task("fs-uuids")?["changes"]?.array?.compactMap { $0["action"]?.string } ?? []
+                    #expect(planned.contains("rename-volume-group"), "\(dry)")
+                    #expect(try LVMPhysicalVolume.read(cloneDisk.path) == before)
+                    try expectUnchanged(root, since: signature, "the dry run")
+
+                    let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"])
+                    #expect(run["result"]?.string == "committed", "\(run)")
+                    let notes = run.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
+                    #expect(notes.contains { $0.contains("also carries a volume group called vgshared") && $0.contains("becomes vgshared1") }, "\(notes)")
+                    #expect(notes.contains { $0.contains("the build host uses \(hostDisk.path)") }, "\(notes)")
+                    let after = try #require(try LVMPhysicalVolume.read(cloneDisk.path))
+                    #expect(after.vgName == "vgshared1" && after.pvUUID != before.pvUUID && after.vgUUID != before.vgUUID, "\(after)")
+                    #expect(try LVMPhysicalVolume.read(hostDisk.path) == hostBefore, "the host's volume group is never touched")
+                    #expect(root.read("/etc/fstab") == "/dev/mapper/vgshared1-root / ext4 errors=remount-ro 0 1\n/dev/vgshared1/swap none swap sw 0 0\n")
+                    let newVG = try #require(after.vgUUID)
+                    #expect(root.read("/boot/grub/grub.cfg") == """
+                        # vgshared is the template's volume group; /dev/mapper/vgshared--old-data is another one
+                        set root='lvmid/\(newVG)/Lv0000-aaaa-bbbb-cccc-dddd-eeee-ffffff'
+                        search --no-floppy --fs-uuid --set=root --hint='lvmid/\(newVG)/Lv0000-aaaa-bbbb-cccc-dddd-eeee-ffffff' --hint='(lvm/vgshared1-root)'
+                        linux /vmlinuz root=/dev/mapper/vgshared1-root ro rd.lvm.lv=vgshared1/root rd.lvm.vg=vgshared1 resume=/dev/vgshared1/swap
+                        """ + "\n")
+                    #expect(root.read("/etc/initramfs-tools/conf.d/resume") == "RESUME=/dev/mapper/vgshared1-swap\n")
+
+                    let rollback = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
+                    #expect(rollback.exitCode == 0, "\(rollback)")
+                    #expect(try LVMPhysicalVolume.read(cloneDisk.path) == before)
+                    try expectUnchanged(root, since: signature, "run then rollback")
+                }
+            }
+        }
+    }
+
+    /// Set LVM UUIDs, the rename, three reference files.
+    static let volumeGroupCrashPoints = ["fs-uuids:before-apply"] + (1...5).map { "fs-uuids:change-\($0)" } + ["fs-uuids:after-apply"]
+
+    @Test("a crash at each failpoint of a volume group rename is rolled back to the old name, UUIDs and files",
+          .enabled(if: StorageTools.available("lvm")), arguments: volumeGroupCrashPoints)
+    func volumeGroupRenameCrash(_ point: String) throws {
+        try LoopDevice.with(size: 64 << 20) { hostDisk in
+            try LVMFixture(hostDisk).makeVolumeGroup("vgcrashed", logicalVolumes: false)
+            try LoopDevice.with(size: 64 << 20) { cloneDisk in
+                try LVMFixture(cloneDisk).makeVolumeGroup("vgcrashed", logicalVolumes: false)
+                let before = try #require(try LVMPhysicalVolume.read(cloneDisk.path))
+                let root = try Self.volumeGroupTemplate("vgcrashed", vgUUID: try #require(before.vgUUID))
+                defer { root.remove() }
+                let signature = try root.signature()
+                try Self.holdingExclusively(hostDisk) {
+                    let crashed = try SanitizeClone.run(["run", "--root", root.path, "--only", "fs-uuids"], failpoint: point + ":crash")
+                    try #require(crashed.wasKilled, "\(crashed)")
+                    let recovered = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
+                    #expect(recovered.exitCode == 0, "\(recovered)")
+                    #expect(try LVMPhysicalVolume.read(cloneDisk.path) == before)
+                    try expectUnchanged(root, since: signature, "recovery after a crash at \(point)")
+                }
+            }
+        }
+    }
+
+    @Test("two volume groups of the name the fstab mounts from, neither in use, are refused rather than guessed",
+          .enabled(if: StorageTools.available("lvm")))
+    func volumeGroupAmbiguous() throws {
+        try LoopDevice.with(size: 64 << 20) { first in
+            try LVMFixture(first).makeVolumeGroup("vgtwin", logicalVolumes: false)
+            try LoopDevice.with(size: 64 << 20) { second in
+                try LVMFixture(second).makeVolumeGroup("vgtwin", logicalVolumes: false)
+                let before = [try LVMPhysicalVolume.read(first.path), try LVMPhysicalVolume.read(second.path)]
+                let root = try Self.volumeGroupTemplate("vgtwin", vgUUID: try #require(before[0]?.vgUUID))
+                defer { root.remove() }
+                let signature = try root.signature()
+                let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"])
+                let notes = run.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
+                #expect(notes.contains { $0.contains("2 physical volumes carry a volume group called vgtwin") && $0.contains("refused") }, "\(notes)")
+                #expect([try LVMPhysicalVolume.read(first.path), try LVMPhysicalVolume.read(second.path)] == before)
+                try expectUnchanged(root, since: signature, "a refused run")
+            }
         }
     }
 }

@@ -38,11 +38,13 @@ public enum UUIDReferences {
     }
 
     /// `text` with every whole-token occurrence of an old UUID (compared case-insensitively)
-    /// replaced by its new one, written in the old one's case. Nil when nothing changed.
-    public static func rewritten(_ text: String, replacing map: [String: String]) -> String? {
-        guard !map.isEmpty else { return nil }
+    /// replaced by its new one, written in the old one's case, and every whole-token occurrence
+    /// of a key of `exactly` (compared and written as given: LVM's mixed-case UUIDs, as in GRUB's
+    /// `lvmid/VG/LV` hints) replaced by its value. Nil when nothing changed.
+    public static func rewritten(_ text: String, replacing map: [String: String], exactly: [String: String] = [:]) -> String? {
+        guard !map.isEmpty || !exactly.isEmpty else { return nil }
         let lowered = Dictionary(map.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { first, _ in first })
-        let lengths = Set(lowered.keys.map(\.utf8.count))
+        let lengths = Set(lowered.keys.map(\.utf8.count)).union(exactly.keys.map(\.utf8.count))
         let bytes = Array(text.utf8)
         func isTokenByte(_ byte: UInt8) -> Bool {
             (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte) || byte == 45
@@ -56,7 +58,9 @@ public enum UUIDReferences {
             // A token may hold the UUID followed by more (never): compare whole tokens only.
             if lengths.contains(end - index) {
                 let token = String(decoding: bytes[index..<end], as: UTF8.self)
-                if let new = lowered[token.lowercased()] {
+                if let new = exactly[token] {
+                    edits.append(TextEdit(range: index..<end, replacement: new))
+                } else if let new = lowered[token.lowercased()] {
                     let uppercase = token.contains(where: { $0.isUppercase }) && !token.contains(where: { $0.isLowercase })
                     edits.append(TextEdit(range: index..<end, replacement: uppercase ? new.uppercased() : new.lowercased()))
                 }

@@ -21,11 +21,17 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             var atNextBoot = false
         }
         let uuidChanges: [UUIDChange]
-        /// New PV and VG UUIDs for LVM physical volumes.
+        /// New PV and VG UUIDs for an LVM physical volume, and a new name for its VG when the
+        /// old one is taken on this host.
         struct LVMChange: Sendable {
             let device: String
+            let oldPV: String
+            let oldVG: String
+            let oldName: String
             let pvUUID: String
+            /// Empty for a PV in no VG.
             let vgUUID: String
+            let newName: String?
         }
         let lvmChanges: [LVMChange]
         let writes: [(path: String, contents: String, attributes: FileAttributes)]
@@ -112,24 +118,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                                 deferred: isDeferred))
         }
 
-        // LVM: the physical volumes of the volume groups the configuration mounts from.
-        var lvm: [(device: String, old: LVMPhysicalVolume, newPV: String, newVG: String)] = []
-        if !volumeGroups.isEmpty {
-            for device in inventory.devices where device.type == StorageIdentityUndo.lvmType {
-                guard let volume = try LVMPhysicalVolume.read(device.device), let group = volume.vgName, let place = volumeGroups[group],
-                      let vgUUID = volume.vgUUID else { continue }
-                if let use = try HostDeviceUse.reason(device.device) {
-                    notes.append(context.root.isLiveSystem
-                        ? "\(place): the physical volume \(device.device) of \(group) is \(use): its PV and VG UUIDs can only change while the volume group is inactive; left as they are"
-                        : "\(place): the build host uses \(device.device) (\(use)); never touched")
-                    continue
-                }
-                lvm.append((device.device, volume, try LVMIdentityChanger.newUUID(), vgUUID == "" ? "" : try LVMIdentityChanger.newUUID()))
-            }
-            for (group, place) in volumeGroups where !lvm.contains(where: { $0.old.vgName == group }) && !notes.contains(where: { $0.hasPrefix(place) }) {
-                notes.append("\(place): no physical volume of \(group) is present; skipped")
-            }
-        }
+        let lvm = try volumeGroupChanges(volumeGroups, inventory: inventory, in: context, notes: &notes)
 
         // GRUB's BIOS core.img may embed a UUID; changing that one would leave the clone unbootable.
         if let core = try context.root.readFile("/boot/grub/i386-pc/core.img") {
@@ -146,19 +135,28 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                    old: change.old, new: change.new, undo: .filesystemUUID(type: change.type, current: change.new, original: change.old))
         }
         for volume in lvm {
-            changes.append(Change(path: volume.device, action: "set-lvm-uuids", old: "PV \(volume.old.pvUUID), VG \(volume.old.vgName ?? "") \(volume.old.vgUUID ?? "")",
-                                  new: "PV \(volume.newPV), VG \(volume.old.vgName ?? "") \(volume.newVG)",
-                                  undo: .filesystemUUID(type: StorageIdentityUndo.lvmType, current: "\(volume.newPV) \(volume.newVG)",
-                                                        original: "\(volume.old.pvUUID) \(volume.old.vgUUID ?? "")")))
+            changes.append(Change(path: volume.device, action: "set-lvm-uuids", old: "PV \(volume.oldPV), VG \(volume.oldName) \(volume.oldVG)",
+                                  new: "PV \(volume.pvUUID), VG \(volume.oldName) \(volume.vgUUID)",
+                                  undo: .filesystemUUID(type: StorageIdentityUndo.lvmType, current: "\(volume.pvUUID) \(volume.vgUUID)",
+                                                        original: "\(volume.oldPV) \(volume.oldVG)")))
+            if let name = volume.newName {
+                changes.append(Change(path: volume.device, action: "rename-volume-group", old: volume.oldName, new: name,
+                                      undo: .filesystemUUID(type: StorageIdentityUndo.volumeGroupNameType, current: "\(volume.pvUUID) \(name)",
+                                                            original: "\(volume.oldPV) \(volume.oldName)")))
+            }
         }
         // The boot loader must still find the UUIDs the initramfs has not set yet.
         let map = Dictionary(chosen.map { ($0.old, $0.new) }, uniquingKeysWith: { first, _ in first })
         let mapNow = Dictionary(chosen.filter { !$0.atNextBoot }.map { ($0.old, $0.new) }, uniquingKeysWith: { first, _ in first })
+        // GRUB's lvmid/VG/LV hints name the VG by its UUID, in LVM's mixed case.
+        let volumeGroupUUIDs = Dictionary(lvm.filter { !$0.oldVG.isEmpty }.map { ($0.oldVG, $0.vgUUID) }, uniquingKeysWith: { first, _ in first })
+        let renamed = Dictionary(lvm.compactMap { volume in volume.newName.map { (volume.oldName, $0) } }, uniquingKeysWith: { first, _ in first })
         var writes: [(path: String, contents: String, attributes: FileAttributes)] = []
         var rebuild = false
         for path in try UUIDReferences.candidateFiles(in: context.root) {
-            guard let text = try context.plannedText(path), let status = try context.root.followedStatus(of: path),
-                  let rewritten = UUIDReferences.rewritten(text, replacing: NextBootUUIDs.isBootLoaderFile(path) ? mapNow : map) else { continue }
+            guard let text = try context.plannedText(path), let status = try context.root.followedStatus(of: path) else { continue }
+            let withUUIDs = UUIDReferences.rewritten(text, replacing: NextBootUUIDs.isBootLoaderFile(path) ? mapNow : map, exactly: volumeGroupUUIDs)
+            guard let rewritten = VolumeGroupNames.rewritten(withUUIDs ?? text, renaming: renamed) ?? withUUIDs else { continue }
             context.planText(rewritten, for: path)
             writes.append((path, rewritten, FileAttributes(of: status)))
             changes.append(Change(path: path, action: "write", old: "references to old UUIDs", new: "references to new UUIDs",
@@ -167,7 +165,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         }
         let devicesFile = "/etc/lvm/devices/system.devices"
         if !lvm.isEmpty, let text = try context.plannedText(devicesFile), let status = try context.root.followedStatus(of: devicesFile),
-           let rewritten = LVMIdentityChanger.rewrittenDevicesFile(text, pvids: Dictionary(lvm.map { ($0.old.pvUUID, $0.newPV) }, uniquingKeysWith: { a, _ in a })) {
+           let rewritten = LVMIdentityChanger.rewrittenDevicesFile(text, pvids: Dictionary(lvm.map { ($0.oldPV, $0.pvUUID) }, uniquingKeysWith: { a, _ in a })) {
             context.planText(rewritten, for: devicesFile)
             writes.append((devicesFile, rewritten, FileAttributes(of: status)))
             changes.append(Change(path: devicesFile, action: "write", old: "the template's PVIDs", new: "the new PVIDs",
@@ -193,8 +191,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                 changes.append(Change(path: "/boot/\(name)", action: "rebuild", old: nil, new: "update-initramfs -u"))
             }
         }
-        return TaskPlan(changes: changes, decision: Decision(uuidChanges: chosen,
-                                                             lvmChanges: lvm.map { .init(device: $0.device, pvUUID: $0.newPV, vgUUID: $0.newVG) },
+        return TaskPlan(changes: changes, decision: Decision(uuidChanges: chosen, lvmChanges: lvm,
                                                              writes: writes, removals: [], rebuildInitramfs: rebuild, deferred: deferred),
                         notes: notes)
     }
@@ -249,11 +246,17 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             try context.changeApplied(index)
             if !output.isEmpty { context.notice("\(change.device): \(output.split(whereSeparator: \.isNewline).last ?? "")", path: change.device) }
         }
-        for (offset, change) in decision.lvmChanges.enumerated() {
+        var before = decision.uuidChanges.count
+        for change in decision.lvmChanges {
             try LVMIdentityChanger.setIdentity(pvUUID: change.pvUUID, vgUUID: change.vgUUID.isEmpty ? nil : change.vgUUID, on: change.device)
-            try context.changeApplied(decision.uuidChanges.count + offset)
+            try context.changeApplied(before)
+            before += 1
+            if let name = change.newName {
+                try LVMIdentityChanger.renameVolumeGroup(on: change.device, from: change.oldName, to: name)
+                try context.changeApplied(before)
+                before += 1
+            }
         }
-        let before = decision.uuidChanges.count + decision.lvmChanges.count
         let writes = decision.writes.map { RootDirectory.FileWrite(path: $0.path, contents: Array($0.contents.utf8), attributes: $0.attributes) }
         try context.root.writeFilesAtomically(writes) { index in try context.changeApplied(before + index) }
         for (offset, path) in decision.removals.enumerated() {
@@ -281,10 +284,80 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                   change.vgUUID.isEmpty || volume.vgUUID == change.vgUUID else {
                 throw VerificationError("\(change.device) does not have the new PV and VG UUIDs")
             }
+            if let name = change.newName, volume.vgName != name {
+                throw VerificationError("the volume group on \(change.device) is called \(volume.vgName ?? "nothing"), not \(name)")
+            }
         }
         for write in decision.writes where try context.root.readText(write.path) != write.contents {
             throw VerificationError("\(write.path) does not hold the rewritten references")
         }
+    }
+
+    /// The LVM changes for the volume groups the configuration mounts from (name → where): the one
+    /// physical volume of each that nothing uses, with new PV and VG UUIDs, and a new name when
+    /// another PV this host sees carries a VG of the same name. Everything else becomes a note.
+    func volumeGroupChanges(_ volumeGroups: [String: String], inventory: BlockDeviceInventory, in context: PlanningContext,
+                            notes: inout [String]) throws -> [Decision.LVMChange] {
+        guard !volumeGroups.isEmpty else { return [] }
+        var carriers: [String: [(device: String, volume: LVMPhysicalVolume, use: String?)]] = [:]
+        var namesInRoot = Set<String>()
+        for device in inventory.devices where device.type == StorageIdentityUndo.lvmType {
+            let volume: LVMPhysicalVolume?
+            do { volume = try LVMPhysicalVolume.read(device.device) } catch {
+                notes.append("\(device.device): LVM cannot read this physical volume, so it is left out (\(error))")
+                continue
+            }
+            guard let volume, let group = volume.vgName else { continue }
+            namesInRoot.insert(group)
+            if volumeGroups[group] != nil { carriers[group, default: []].append((device.device, volume, try HostDeviceUse.reason(device.device))) }
+        }
+        var chosen: [(group: String, place: String, device: String, volume: LVMPhysicalVolume)] = []
+        for (group, place) in volumeGroups.sorted(by: { $0.key < $1.key }) {
+            let found = carriers[group] ?? []
+            guard !found.isEmpty else { notes.append("\(place): no physical volume of \(group) is present; skipped"); continue }
+            for used in found {
+                guard let use = used.use else { continue }
+                notes.append(context.root.isLiveSystem
+                    ? "\(place): the physical volume \(used.device) of \(group) is \(use): its PV and VG UUIDs can only change while the volume group is inactive; left as they are"
+                    : "\(place): the build host uses \(used.device) (\(use)); never touched")
+            }
+            let free = found.filter { $0.use == nil }
+            guard free.count <= 1 else {
+                let devices = free.map(\.device).joined(separator: ", ")
+                notes.append(Set(free.map(\.volume.vgUUID)).count == 1
+                    ? "\(place): \(group) spans \(free.count) physical volumes (\(devices)): only a single-PV volume group is changed; attach them all and run vgimportclone"
+                    : "\(place): \(free.count) physical volumes carry a volume group called \(group) (\(devices)): the template's disk is attached too; refused")
+                continue
+            }
+            if let only = free.first { chosen.append((group, place, only.device, only.volume)) }
+        }
+        guard !chosen.isEmpty else { return [] }
+
+        // The names the host sees on every other PV (in --image mode, beyond the image's).
+        let ours = Set(chosen.map(\.device))
+        let host = context.options.blockDevices == nil ? inventory : try BlockDeviceInventory.host()
+        var elsewhere: [String: String] = [:]
+        var visited = Set<String>()
+        for device in host.devices + inventory.devices where device.type == StorageIdentityUndo.lvmType && !ours.contains(device.device) {
+            // A PV LVM cannot read names no VG this host could activate by name.
+            guard visited.insert(device.device).inserted, let name = (try? LVMPhysicalVolume.read(device.device))??.vgName else { continue }
+            elsewhere[name] = elsewhere[name] ?? device.device
+        }
+        var taken = namesInRoot.union(elsewhere.keys)
+        var result: [Decision.LVMChange] = []
+        for volume in chosen {
+            var newName: String?
+            if let other = elsewhere[volume.group] {
+                let name = VolumeGroupNames.unused(basedOn: volume.group, taken: taken)
+                taken.insert(name)
+                newName = name
+                notes.append("\(volume.place): \(other) on this host also carries a volume group called \(volume.group), so the clone's becomes \(name) (as vgimportclone would name it), with every reference to it")
+            }
+            result.append(.init(device: volume.device, oldPV: volume.volume.pvUUID, oldVG: volume.volume.vgUUID ?? "", oldName: volume.group,
+                                pvUUID: try LVMIdentityChanger.newUUID(), vgUUID: volume.volume.vgUUID == nil ? "" : try LVMIdentityChanger.newUUID(),
+                                newName: newName))
+        }
+        return result
     }
 
     /// The volume group a device path names: /dev/mapper/VG-LV (a '-' in a name doubled) or /dev/VG/LV.
