@@ -20,9 +20,9 @@ MAN_DATE   ?= 2026-11-27
 APT_PACKAGES := libsystemd-dev libdbus-1-dev pkg-config openssh-client dbus-bin dbus-daemon python3 \
                 python3-dbus python3-gi util-linux e2fsprogs coreutils bc systemd patch attr busybox-static openssl \
                 debootstrap qemu-system-x86 zstd iproute2 fdisk lvm2 cryptsetup-bin xfsprogs btrfs-progs dosfstools \
-                man-db groff-base ovmf grub-efi-amd64-bin mtools
+                man-db groff-base ovmf grub-efi-amd64-bin mtools jq
 
-.PHONY: all deps build debug test unit-tests contract e2e unit-check demo bench install deb deb-clean docs man man-check completions default-config clean
+.PHONY: all deps build debug test unit-tests contract guide-check e2e unit-check demo bench install deb deb-clean docs man man-check completions default-config clean
 
 all: build
 
@@ -43,7 +43,7 @@ build: deps
 debug: deps
 	$(SWIFT) build
 
-test: deps debug unit-check unit-tests contract man-check e2e
+test: deps debug unit-check unit-tests contract guide-check man-check e2e
 
 # The units must load cleanly: systemd-analyze verify with the binary where the unit expects it.
 unit-check: debug
@@ -61,6 +61,10 @@ unit-tests:
 
 contract: debug
 	bash ../shared/contract/check-cli-contract.sh $(DEBUG) 2>/dev/null
+
+# Every sanitize-clone command the guides in docs/guides/ show, run against a demo root and image.
+guide-check: debug
+	bash tests/docs/check-guides.sh $(DEBUG)
 
 demo: build
 	bash demo/demo.sh $(BUILD)/sanitize-clone $(BUILD)/demo
