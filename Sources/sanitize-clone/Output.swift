@@ -38,12 +38,21 @@ enum Output {
         fail(message: "\(error)", code: ExitStatus.code(for: error), json: json, usageHint: false)
     }
 
+    /// The help to read after a usage error: the subcommand's own when one was named.
+    static func helpCommand(arguments: [String] = CommandLine.arguments) -> String {
+        let names = SanitizeCloneCommand.configuration.subcommands.compactMap { $0.configuration.commandName }
+        guard let named = arguments.dropFirst().first(where: { !$0.hasPrefix("-") }), names.contains(named) else {
+            return "sanitize-clone --help"
+        }
+        return "sanitize-clone \(named) --help"
+    }
+
     /// Reports `message` with `code`: a JSON error object on stdout, or "error: …" on stderr.
     static func fail(message: String, code: Int32, json: Bool, usageHint: Bool) -> Int32 {
         if json {
             print(JSON.object([("result", .string("error")), ("error", .string(message)), ("exit_code", .number(Int(code)))]).serialized())
         } else {
-            let hint = usageHint ? "\n(see 'sanitize-clone --help')" : ""
+            let hint = usageHint ? " (see '\(helpCommand())')" : ""
             let text = (message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message)
             StandardError.write("sanitize-clone: error: \(text)\(hint)\n")
         }

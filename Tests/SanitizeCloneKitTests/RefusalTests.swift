@@ -23,7 +23,7 @@ struct RefusalTests {
         ]
     }
 
-    @Test("a malformed configuration is exit 2 naming file and line", arguments: BadConfiguration.all)
+    @Test("a malformed configuration is exit 2 naming file and line, and the command that checks the fix", arguments: BadConfiguration.all)
     func malformedConfiguration(_ bad: BadConfiguration) throws {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
@@ -33,6 +33,7 @@ struct RefusalTests {
             let result = try SanitizeClone.run(["run", "--root", root.path, "--json"] + (dryRun ? ["--dry-run"] : []))
             let message = try SanitizeClone.expectError(result, exitCode: 2)
             #expect(message.contains("/etc/sanitize-clone/sanitize-clone.conf:\(bad.line)"), "\(message)")
+            #expect(message.hasSuffix("then check with 'sanitize-clone cat-config'"), "the next command: \(message)")
         }
         try expectUnchanged(root, since: before, "a refused run")
         #expect(root.runIDs().isEmpty)
@@ -200,10 +201,13 @@ struct RefusalTests {
         ["rollback", "--last", "20990101T000000-abcdef"],
         ["rollback", "20990101T000000-abcdef"],
         ["status", "--root", "/nonexistent/sanitize-clone-root"],
+        ["plan", "--image", "/nonexistent/sanitize-clone-disk.raw"],
+        ["plan", "--nic", "ens3"],
         ["frobnicate"],
     ]
 
-    @Test("--json on any usage or input error prints exactly one JSON object on stdout and exits 2", arguments: errorInvocations)
+    @Test("any usage or input error: one JSON object on stdout under --json, else one line on stderr naming the next command; exit 2",
+          arguments: errorInvocations)
     func jsonErrors(_ arguments: [String]) throws {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
@@ -213,7 +217,10 @@ struct RefusalTests {
         try SanitizeClone.expectError(result, exitCode: 2)
         let plain = try SanitizeClone.run(rooted)
         #expect(plain.exitCode == 2 && plain.stdout.isEmpty, "without --json the error goes to stderr: \(plain)")
-        #expect(plain.stderr.contains("error"), "\(plain)")
+        let lines = plain.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].hasPrefix("sanitize-clone: error: "), "one line on stderr: \(plain)")
+        // It tells the administrator what to run next, quoted so it can be copied.
+        #expect(plain.stderr.contains("'sanitize-clone "), "the error names the next command: \(plain.stderr)")
         try expectUnchanged(root, since: before, "refused commands")
     }
 

@@ -23,7 +23,7 @@ public struct Configuration: Sendable {
         if let override = mainFileOverride {
             let host = try RootDirectory(path: RootPath.parent(of: override.hasPrefix("/") ? override : "./" + override))
             guard let text = try host.readText(RootPath.lastComponent(of: override)) else {
-                throw InputError("\(override): no such configuration file (check the --config path)")
+                throw InputError("\(override): no such configuration file (check the --config path; 'sanitize-clone cat-config' shows the configuration in effect without it)")
             }
             try configuration.merge(text: text, file: override)
         } else if let text = try root.readText(mainPath) {
@@ -46,32 +46,37 @@ public struct Configuration: Sendable {
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("[") {
                 guard line.hasSuffix("]"), line.count > 2 else {
-                    throw InputError("\(where_): malformed section header '\(line)' (write [Section])")
+                    throw Self.malformed(where_, "malformed section header '\(line)' (write [Section])")
                 }
                 let name = String(line.dropFirst().dropLast())
                 guard keys.values.contains(where: { $0.section == name }) else {
-                    throw InputError("\(where_): unknown section [\(name)] (known: \(knownSections.joined(separator: ", ")))")
+                    throw Self.malformed(where_, "unknown section [\(name)] (known: \(knownSections.joined(separator: ", ")))")
                 }
                 section = name
                 continue
             }
             guard let equals = line.firstIndex(of: "=") else {
-                throw InputError("\(where_): expected Key=Value, found '\(line)'")
+                throw Self.malformed(where_, "expected Key=Value, found '\(line)'")
             }
             guard let section else {
-                throw InputError("\(where_): '\(line)' comes before any [Section] header")
+                throw Self.malformed(where_, "'\(line)' comes before any [Section] header")
             }
             let name = String(line[..<equals]).trimmingWhitespace()
             let value = String(line[line.index(after: equals)...]).trimmingWhitespace()
             guard let key = keys["\(section).\(name)"] else {
                 let known = keys.values.filter { $0.section == section }.map(\.name).sorted()
-                throw InputError("\(where_): unknown key '\(name)' in [\(section)] (known: \(known.joined(separator: ", ")))")
+                throw Self.malformed(where_, "unknown key '\(name)' in [\(section)] (known: \(known.joined(separator: ", ")))")
             }
             if !value.isEmpty, let problem = key.validate(value) {
-                throw InputError("\(where_): invalid \(name)=\(value): \(problem)")
+                throw Self.malformed(where_, "invalid \(name)=\(value): \(problem)")
             }
             values[key.qualifiedName] = ConfigurationValue(value: value, source: where_)
         }
+    }
+
+    /// An error in a configuration file: where, what, and the command that shows the result.
+    private static func malformed(_ place: String, _ problem: String) -> InputError {
+        InputError("\(place): \(problem); fix it, then check with 'sanitize-clone cat-config'")
     }
 
     private var knownSections: [String] { Array(Set(keys.values.map(\.section))).sorted() }

@@ -28,7 +28,7 @@ public struct NetworkInterface: Sendable, Equatable, Codable {
         let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
         let fields = parts.count == 2 ? parts[1].split(separator: ",", maxSplits: 1).map(String.init) : []
         guard parts.count == 2, !parts[0].isEmpty, let first = fields.first, let address = MACAddress(first) else {
-            throw InputError("\(entry): expected NAME=MAC or NAME=MAC,PCI-ADDRESS, e.g. ens3=52:54:00:12:34:56,0000:00:03.0")
+            throw InputError("\(entry): expected NAME=MAC or NAME=MAC,PCI-ADDRESS, e.g. ens3=52:54:00:12:34:56,0000:00:03.0 ('sanitize-clone detect' on the machine lists its NICs in this form)")
         }
         self.init(name: parts[0], mac: address.description, pciAddress: fields.count > 1 ? fields[1] : nil)
     }

@@ -94,19 +94,22 @@ extension RunEngine {
             id = newest
         }
         let run = try StateDirectory.load(id, in: root)
-        guard run.outcome != .rolledBack else { throw InputError("run \(id) is already rolled back") }
+        let rootOption = root.isLiveSystem ? "" : " --root \(root.hostPath)"
+        guard run.outcome != .rolledBack else {
+            throw InputError("run \(id) is already rolled back (see 'sanitize-clone status\(rootOption)')")
+        }
         guard run.backupsPresent else {
-            throw InputError("run \(id) can no longer be rolled back: its backups were pruned")
+            throw InputError("run \(id) can no longer be rolled back: its backups were pruned (see 'sanitize-clone status\(rootOption)'; 'sanitize-clone run\(rootOption)' gives a new identity instead)")
         }
         if run.secretsShredded && !force {
-            throw InputError("run \(id) was a boot-time run and shredded the template's private keys; rollback cannot bring them back (pass --force to undo everything else)")
+            throw InputError("run \(id) was a boot-time run and shredded the template's private keys; rollback cannot bring them back (run 'sanitize-clone rollback \(id) --force\(rootOption)' to undo everything else)")
         }
         // An interrupted run (or rollback) has no "after" state to protect: its own partial undo
         // changed those files. Finish it, as recovery would.
         if !force && !run.needsRecovery {
             for (path, fingerprint) in run.fingerprintsAfterRun.sorted(by: { $0.key < $1.key })
             where try PathFingerprint.of(path, in: root) != fingerprint {
-                throw InputError("\(path) has changed since run \(id) wrote it; rolling back would lose that change (pass --force to roll back anyway)")
+                throw InputError("\(path) has changed since run \(id) wrote it; rolling back would lose that change (put it back, or run 'sanitize-clone rollback \(id) --force\(rootOption)' to lose it)")
             }
         }
         return (id, run)

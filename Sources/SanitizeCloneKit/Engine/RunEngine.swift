@@ -137,7 +137,7 @@ public struct RunEngine: Sendable {
         do {
             return try RootDirectory(path: path)
         } catch let error as SystemError {
-            throw InputError("--root \(path): \(error.reason) (give an existing directory)")
+            throw InputError("--root \(path): \(error.reason) (give the directory where the clone's root is mounted, e.g. 'sanitize-clone plan --root /mnt/clone')")
         }
     }
 

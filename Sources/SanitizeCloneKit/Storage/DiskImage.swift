@@ -127,7 +127,7 @@ extension AttachedDiskImage {
     private static func openImage(_ image: String, readOnly: Bool) throws -> Int32 {
         var status = stat()
         guard try Syscall.call(.stat, "inspect", path: image, allowing: [ENOENT, ENOTDIR], { stat(image, &status) }) != nil else {
-            throw InputError("\(image) does not exist (give the path of a raw disk image file)")
+            throw InputError("\(image) does not exist (give the path of a raw disk image file, e.g. 'sanitize-clone plan --image /var/lib/libvirt/images/web-07.raw'; convert others with 'qemu-img convert -O raw')")
         }
         guard status.st_mode & S_IFMT == S_IFREG else {
             throw InputError("\(image) is not a regular file (--image takes a raw disk image file; for a disk or partition device, mount its root filesystem and pass --root)")

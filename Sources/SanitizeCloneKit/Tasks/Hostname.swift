@@ -13,7 +13,8 @@ public enum Hostname {
             problem = nil
         }
         if let problem {
-            throw InputError("invalid hostname '\(name)' from \(source): \(problem) (use letters, digits and hyphens, e.g. web-01)")
+            let example = source == "--hostname" ? "'sanitize-clone plan --hostname web-01'" : "web-01, then run again"
+            throw InputError("invalid hostname '\(name)' from \(source): \(problem) (use letters, digits and hyphens, e.g. \(example))")
         }
     }
 
