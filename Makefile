@@ -87,6 +87,7 @@ man-check: man completions
 	@for page in $(BUILD)/man/*; do out=$$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l $$page 2>&1 >/dev/null); \
 	  if [ -n "$$out" ]; then echo "$$page: $$out"; exit 1; fi; done
 	@bash -n $(BUILD)/completions/sanitize-clone.bash
+	@bash tests/docs/check-man-coverage.sh $(BUILD)/sanitize-clone man
 	@echo "man pages render without warnings; completions parse"
 
 # Shell completions for bash, zsh and fish, from the command definitions.
