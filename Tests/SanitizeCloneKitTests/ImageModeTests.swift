@@ -1,4 +1,5 @@
 import Foundation
+import SanitizeCloneKit
 import Testing
 
 /// `run --image` and `rollback --image` on a GPT disk image made by the test: an ext4 /boot and an
@@ -60,26 +61,31 @@ struct ImageModeTests {
     }
 
     /// Builds the image: the fixture template's files on the root partition, fstab and GRUB
-    /// configuration naming both filesystems by UUID.
-    static func makeImage() throws -> Image {
+    /// configuration naming both filesystems by UUID. With `physicalVolume` (a file holding an
+    /// LVM PV), a third partition gets its bytes and the fstab mounts `/srv` from `fstabLVM`.
+    static func makeImage(physicalVolume: String? = nil, fstabLVM: String = "") throws -> Image {
         let template = try FixtureRoot.debianLike()
         defer { template.remove() }
         let directory = try Scratch.makeDirectory(prefix: "image")
         let path = directory + "/disk.raw"
         let bootUUID = UUID().uuidString.lowercased(), rootUUID = UUID().uuidString.lowercased()
-        try template.write("/etc/fstab", "UUID=\(rootUUID) / ext4 errors=remount-ro 0 1\nUUID=\(bootUUID) /boot ext4 defaults 0 2\n")
+        try template.write("/etc/fstab", "UUID=\(rootUUID) / ext4 errors=remount-ro 0 1\nUUID=\(bootUUID) /boot ext4 defaults 0 2\n"
+                           + (physicalVolume == nil ? "" : "\(fstabLVM) /srv ext4 defaults 0 2\n"))
         try template.makeDirectory("/boot")
         let boot = directory + "/boot"
         try FileManager.default.createDirectory(atPath: boot + "/grub", withIntermediateDirectories: true)
         try "search --fs-uuid --set=root \(bootUUID)\nlinux /vmlinuz root=UUID=\(rootUUID) ro\n".write(toFile: boot + "/grub/grub.cfg", atomically: true, encoding: .utf8)
         try HostCommand.succeed("truncate", ["-s", "200M", path])
-        try HostCommand.succeed("sfdisk", ["-q", path], stdin: "label: gpt\n,40M,L\n,,L\n")
+        try HostCommand.succeed("sfdisk", ["-q", path], stdin: physicalVolume == nil ? "label: gpt\n,40M,L\n,,L\n" : "label: gpt\n,40M,L\n,100M,L\n,,L\n")
         let table = try HostCommand.succeed("sfdisk", ["--json", path]).json
         let partitions = (table?["partitiontable"]?["partitions"]?.array ?? []).compactMap { part -> (Int, Int)? in
             guard let start = part["start"]?.int, let size = part["size"]?.int else { return nil }
             return (start * 512, size * 512)
         }
-        try #require(partitions.count == 2, "\(String(describing: table))")
+        try #require(partitions.count == (physicalVolume == nil ? 2 : 3), "\(String(describing: table))")
+        if let physicalVolume {
+            try HostCommand.succeed("dd", ["if=\(physicalVolume)", "of=\(path)", "bs=1M", "seek=\(partitions[2].0 >> 20)", "conv=notrunc,sparse", "status=none"])
+        }
         for (index, (uuid, source)) in [(bootUUID, boot), (rootUUID, template.path)].enumerated() {
             try HostCommand.succeed("mkfs.ext4", ["-q", "-F", "-U", uuid, "-d", source, "-E", "offset=\(partitions[index].0)", path,
                                                   "\(partitions[index].1 / 1024)k"])
@@ -151,5 +157,37 @@ struct ImageModeTests {
         try Data([0x51, 0x46, 0x49, 0xfb] + [UInt8](repeating: 0, count: 4092)).write(to: URL(fileURLWithPath: directory + "/disk.qcow2"))
         let qcow = try SanitizeClone.run(["run", "--image", directory + "/disk.qcow2", "--json"])
         #expect(try SanitizeClone.expectError(qcow, exitCode: 2).contains("qemu-img convert"))
+    }
+
+    @Test("an image's volume group whose name a VG of the host carries is renamed with its references; rollback --image renames it back",
+          .enabled(if: StorageTools.available("lvm")))
+    func volumeGroupNameCollision() throws {
+        try LoopDevice.with(size: 64 << 20) { hostDisk in
+            try LVMFixture(hostDisk).makeVolumeGroup("vgimage", logicalVolumes: false)
+            let image = try LoopDevice.with(size: 56 << 20) { template in
+                try LVMFixture(template).makeVolumeGroup("vgimage", logicalVolumes: false)
+                return try Self.makeImage(physicalVolume: template.image, fstabLVM: "/dev/mapper/vgimage-srv")
+            }
+            defer { try? FileManager.default.removeItem(atPath: image.directory) }
+            let before = try image.withPartition(2) { try #require(try LVMPhysicalVolume.read($0)) }
+            let hostBefore = try LVMPhysicalVolume.read(hostDisk.path)
+
+            let run = try SanitizeClone.json(["run", "--image", image.path, "--json", "--hostname", "img-02"])
+            #expect(run["result"]?.string == "committed", "\(run)")
+            let notes = run.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
+            #expect(notes.contains { $0.contains("becomes vgimage1") }, "\(notes)")
+            let after = try image.withPartition(2) { try #require(try LVMPhysicalVolume.read($0)) }
+            #expect(after.vgName == "vgimage1" && after.pvUUID != before.pvUUID && after.vgUUID != before.vgUUID, "\(after)")
+            #expect(try image.rootFile("/etc/fstab")?.contains("/dev/mapper/vgimage1-srv /srv ext4") == true)
+            #expect(try LVMPhysicalVolume.read(hostDisk.path) == hostBefore, "the host's volume group is never touched")
+            #expect(try image.attachments().isEmpty)
+
+            let rollback = try SanitizeClone.json(["rollback", "--image", image.path, "--last", "--json"])
+            #expect(rollback["result"]?.string == "rolled-back", "\(rollback)")
+            let back = try image.withPartition(2) { try #require(try LVMPhysicalVolume.read($0)) }
+            #expect(back.vgName == before.vgName && back.pvUUID == before.pvUUID && back.vgUUID == before.vgUUID, "\(back)")
+            #expect(try image.rootFile("/etc/fstab")?.contains("/dev/mapper/vgimage-srv /srv ext4") == true)
+            #expect(try image.attachments().isEmpty)
+        }
     }
 }
