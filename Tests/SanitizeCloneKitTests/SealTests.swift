@@ -167,6 +167,58 @@ struct SealTests {
         try expectUnchanged(root, since: sanitized, "the next boot of the sanitized clone")
     }
 
+    @Test("a manual run on a sealed root (an offline clone) marks the record done: the first boot records the machine and keeps the hostname; rollback seals it again")
+    func manualRunOnASealedRoot() throws {
+        let root = try Self.template()
+        defer { root.remove() }
+        let templateID = try #require(root.read("/etc/machine-id"))
+        try Self.seal(root)
+        let sealed = try root.signature()
+
+        let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-07"])
+        #expect(run["result"]?.string == "committed" && run.status(of: "identity-record") == "applied", "\(run)")
+        #expect(root.identityRecord?["sealed"]?.bool == false)
+        #expect(root.identityRecord?["machine"]?["productUUID"] == .null || root.identityRecord?["machine"]?["productUUID"] == nil)
+        #expect(root.identityRecord?["template"]?["machineID"]?.string.map { $0 + "\n" } == templateID, "the template's part stays")
+        let machineID = try #require(root.read("/etc/machine-id"))
+
+        // The clone's first boot: nothing is run again; the machine's fingerprint is recorded.
+        let boot = try SanitizeClone.json(["run", "--auto", "--root", root.path, "--json"] + AutoRunTests.cloneFacts)
+        #expect(boot["verdict"]?.string == "same-machine" && boot["run"] == nil, "\(boot)")
+        #expect(boot["summary"]?.string?.contains("fingerprint is now recorded") == true, "\(boot)")
+        #expect(root.read("/etc/hostname") == "web-07\n" && root.read("/etc/machine-id") == machineID)
+        #expect(root.identityRecord?["machine"]?["productUUID"]?.string == BootFixture.cloneUUID)
+        let verified = try SanitizeClone.json(["verify", "--root", root.path, "--json"] + AutoRunTests.cloneFacts)
+        #expect(verified["result"]?.string == "verified", "\(verified)")
+        let recorded = try root.signature()
+        let again = try SanitizeClone.json(["run", "--auto", "--root", root.path, "--json"] + AutoRunTests.cloneFacts)
+        #expect(again["verdict"]?.string == "same-machine" && again["run"] == nil, "\(again)")
+        try expectUnchanged(root, since: recorded, "the next boot")
+        // A clone of it, started later without sealing, is still recognised.
+        let cloned = try SanitizeClone.json(["run", "--auto", "--root", root.path, "--json", "--dry-run"]
+                                            + BootFixture.platform(uuid: "6a1e0b0c-9d2f-4c55-8f3e-0b7c1d2e3f40", macs: ["52:54:00:aa:bb:cc"]))
+        #expect(cloned["verdict"]?.string == "clone", "\(cloned)")
+
+        // Rolling the manual run back seals the root again, byte for byte.
+        let rollback = try SanitizeClone.run(["rollback", "--root", root.path, run["run_id"]?.string ?? "", "--force"])
+        #expect(rollback.exitCode == 0, "\(rollback)")
+        #expect(root.identityRecord?["sealed"]?.bool == true)
+        try expectUnchanged(root, since: sealed, "the manual run rolled back")
+    }
+
+    @Test("a manual run told the machine (--product-uuid, --nic) records it at once")
+    func manualRunWithMachineFacts() throws {
+        let root = try Self.template()
+        defer { root.remove() }
+        try Self.seal(root)
+        let run = try SanitizeClone.json(["run", "--root", root.path, "--json"] + AutoRunTests.cloneFacts)
+        #expect(run.status(of: "identity-record") == "applied", "\(run)")
+        #expect(root.identityRecord?["machine"]?["productUUID"]?.string == BootFixture.cloneUUID)
+        #expect(root.identityRecord?["machine"]?["macs"]?.array?.compactMap(\.string) == [BootFixture.cloneMAC])
+        let boot = try SanitizeClone.json(["run", "--auto", "--root", root.path, "--json"] + AutoRunTests.cloneFacts)
+        #expect(boot["verdict"]?.string == "same-machine" && boot["run"] == nil, "\(boot)")
+    }
+
     @Test("a sealed clone takes its hostname from the configuration")
     func configuredHostname() throws {
         let root = try Self.template(configuration: "[Hostname]\nHostname=web-07\n")

@@ -23,7 +23,9 @@ binary="$(realpath "$1")"
 shift
 [[ -x "$binary" ]] || { echo "check-guides.sh: $binary is not an executable (build it with make build)" >&2; exit 2; }
 guides=("$@")
-((${#guides[@]})) || guides=("$repo"/docs/guides/*.md)
+if ((${#guides[@]} == 0)); then
+    for guide in "$repo"/docs/guides/*.md; do [[ "$(basename "$guide")" == README.md ]] || guides+=("$guide"); done
+fi
 
 work="$(mktemp -d /tmp/guide-check.XXXXXX)"
 trap 'rm -rf "$work"' EXIT

@@ -55,6 +55,16 @@ public struct AutoRun: Sendable {
             return Outcome(verdict: verdict, reasons: reasons, report: nil, rebootNeeded: false, failForward: [],
                            summary: "Not a clone: this machine's identity is now recorded in \(RecordedIdentity.path)")
         case .sameMachine:
+            // A manual run sanitized this root without knowing its machine: record it now, so a
+            // clone of this machine is recognised later.
+            if var known = recorded, known.machine.productUUID == nil, known.machine.macs.isEmpty,
+               platform.productUUID != nil || !platform.permanentMACs.isEmpty {
+                known.machine = RecordedIdentity.Fingerprint(productUUID: platform.productUUID, macs: platform.permanentMACs)
+                known.recordedAt = Clock.nowMilliseconds()
+                if !options.dryRun { try known.save(to: root) }
+                return Outcome(verdict: verdict, reasons: reasons, report: nil, rebootNeeded: false, failForward: [],
+                               summary: "Not a clone: sanitized before this boot; this machine's fingerprint is now recorded in \(RecordedIdentity.path)")
+            }
             return Outcome(verdict: verdict, reasons: reasons, report: nil, rebootNeeded: false, failForward: [],
                            summary: "Not a clone: \(reasons.last ?? "")")
         case .sealed, .clone:

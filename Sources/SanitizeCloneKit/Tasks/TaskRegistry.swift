@@ -16,5 +16,6 @@ public enum TaskRegistry {
         SSLSnakeoilTask(),
         CloudInitStateTask(),
         ReportedIdentitiesTask(),
+        IdentityRecordTask(),
     ]
 }

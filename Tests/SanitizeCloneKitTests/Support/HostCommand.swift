@@ -28,9 +28,11 @@ enum HostCommand {
     /// Runs `executable` (an absolute path, or a name looked up on PATH) and waits for it.
     /// `environment` replaces the variables it names; a failpoint is never inherited.
     /// A program still running after `timeout` seconds is killed (and the test will fail on it).
+    /// The default is generous: it catches a hang, never a slow machine (a run that generates RSA
+    /// keys while QEMU guests share both cores has taken more than a minute).
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                    stdin: String? = nil, timeout: TimeInterval = 60) throws -> CommandResult {
+                    stdin: String? = nil, timeout: TimeInterval = 240) throws -> CommandResult {
         let outputDirectory = try Scratch.makeDirectory(prefix: "output")
         defer { try? FileManager.default.removeItem(atPath: outputDirectory) }
         let stdoutPath = outputDirectory + "/stdout", stderrPath = outputDirectory + "/stderr"
