@@ -118,8 +118,9 @@ install: build man completions default-config
 	for unit in systemd/*.service; do \
 	  install -D -m 0644 $$unit $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$unit); done
 	install -D -m 0644 systemd/60-sanitize-clone-vmgenid.rules $(DESTDIR)$(PREFIX)/lib/udev/rules.d/60-sanitize-clone-vmgenid.rules
-	install -d $(DESTDIR)$(PREFIX)/share/doc/sanitize-clone/examples/tasks.d
+	install -d $(DESTDIR)$(PREFIX)/share/doc/sanitize-clone/examples/tasks.d $(DESTDIR)$(PREFIX)/share/doc/sanitize-clone/guides
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/sanitize-clone/
+	install -m 0644 docs/guides/*.md $(DESTDIR)$(PREFIX)/share/doc/sanitize-clone/guides/
 	install -m 0644 examples/tasks.d/*.task $(DESTDIR)$(PREFIX)/share/doc/sanitize-clone/examples/tasks.d/
 
 # An installable Debian package, from `make install DESTDIR=…` (packaging/debian: control and
