@@ -187,19 +187,37 @@ struct VerifyCommand: ParsableCommand, ActsOnRoot {
         commandName: "verify",
         abstract: "Prove the clone: every identity differs from the template's and is consistent.",
         discussion: """
-            Exits 0 when every check holds, 1 listing those that do not.
+            Exits 0 when every check holds, 1 listing those that do not. With --image, the \
+            image is attached and its root mounted read-only; every fstab UUID must name one of \
+            its partitions.
 
-            Example:
+            Examples:
               sanitize-clone verify --root /mnt/clone --json
+              sanitize-clone verify --image web-07.raw
             """)
 
     @OptionGroup var target: RootOptions
 
     @OptionGroup var platform: PlatformArguments
 
+    @Option(help: ArgumentHelp("A raw VM disk image to verify offline (read-only), instead of --root.", valueName: "file"))
+    var image: String?
+
+    func validate() throws {
+        if image != nil && RootPath.normalized(root) != "/" { throw ValidationError("Give either --root or --image, not both.") }
+        // Before any thread starts: the image's mounts then stay in a namespace of our own.
+        if image != nil { PrivateMount.hideMountsFromHost() }
+    }
+
     func run() throws {
         let checks = try Output.reportingErrors(json: json) {
-            try CloneVerification().checks(root: try RootDirectory(path: root), interfaces: try platform.facts(root: root).interfaces)
+            if let image {
+                return try ImageRun.inspect(image: image) { rootPath, devices in
+                    try CloneVerification().checks(root: try RootDirectory(path: rootPath), interfaces: try platform.facts(root: rootPath).interfaces,
+                                                   devices: devices)
+                }
+            }
+            return try CloneVerification().checks(root: try RootDirectory(path: root), interfaces: try platform.facts(root: root).interfaces)
         }
         let failed = checks.filter { !$0.passed }
         if json {
@@ -207,7 +225,8 @@ struct VerifyCommand: ParsableCommand, ActsOnRoot {
             print(JSON.object([("result", .string(failed.isEmpty ? "verified" : "failed")), ("checks", .array(items))]).serialized())
         } else {
             for check in checks { print("\(check.passed ? "✔" : "✘") \(check.name): \(check.detail)") }
-            print(failed.isEmpty ? "Verified: this clone has its own, consistent identity." : "\(failed.count) check(s) failed. Fix with: sanitize-clone run --root \(root)")
+            let target = image.map { "--image \($0)" } ?? "--root \(root)"
+            print(failed.isEmpty ? "Verified: this clone has its own, consistent identity." : "\(failed.count) check(s) failed. Fix with: sanitize-clone run \(target)")
         }
         if !failed.isEmpty { throw ExitCode(1) }
     }

@@ -63,9 +63,10 @@ struct ImageModeTests {
     /// Builds the image: the fixture template's files on the root partition, fstab and GRUB
     /// configuration naming both filesystems by UUID. With `physicalVolume` (a file holding an
     /// LVM PV), a third partition gets its bytes and the fstab mounts `/srv` from `fstabLVM`.
-    static func makeImage(physicalVolume: String? = nil, fstabLVM: String = "") throws -> Image {
+    static func makeImage(physicalVolume: String? = nil, fstabLVM: String = "", sealed: Bool = false) throws -> Image {
         let template = try FixtureRoot.debianLike()
         defer { template.remove() }
+        if sealed { try SanitizeClone.json(["seal", "--root", template.path, "--json"]) }
         let directory = try Scratch.makeDirectory(prefix: "image")
         let path = directory + "/disk.raw"
         let bootUUID = UUID().uuidString.lowercased(), rootUUID = UUID().uuidString.lowercased()
@@ -189,5 +190,29 @@ struct ImageModeTests {
             #expect(try image.rootFile("/etc/fstab")?.contains("/dev/mapper/vgimage-srv /srv ext4") == true)
             #expect(try image.attachments().isEmpty)
         }
+    }
+
+    @Test("verify --image: a sealed template's image fails, the same image after run --image passes, fstab UUIDs checked against its partitions; nothing changes or stays attached")
+    func verifyImage() throws {
+        let image = try Self.makeImage(sealed: true)
+        defer { try? FileManager.default.removeItem(atPath: image.directory) }
+        let before = try HostCommand.succeed("sha256sum", [image.path]).stdout
+        let sealed = try SanitizeClone.run(["verify", "--image", image.path, "--json"])
+        #expect(sealed.exitCode == 1, "a sealed template is no sanitized clone: \(sealed)")
+        #expect(try HostCommand.succeed("sha256sum", [image.path]).stdout == before, "verify changes nothing")
+        #expect(try image.attachments().isEmpty)
+
+        try SanitizeClone.json(["run", "--image", image.path, "--json", "--hostname", "img-03"])
+        let verified = try SanitizeClone.run(["verify", "--image", image.path, "--json"])
+        #expect(verified.exitCode == 0, "\(verified)")
+        let checks = verified.json?["checks"]?.array ?? []
+        let fstab = checks.filter { $0["check"]?.string?.hasPrefix("fstab UUID ") == true }
+        #expect(fstab.count == 2 && fstab.allSatisfy { $0["passed"]?.bool == true && $0["detail"]?.string?.hasPrefix("/dev/loop") == true },
+                "both fstab UUIDs name a partition of the image: \(fstab)")
+        #expect(!fstab.contains { $0["check"]?.string?.contains(image.rootUUID) == true }, "the new UUIDs, not the template's")
+        #expect(try image.attachments().isEmpty)
+
+        let both = try SanitizeClone.run(["verify", "--image", image.path, "--root", "/tmp"])
+        #expect(both.exitCode == 2 && both.stderr.contains("either --root or --image"), "\(both)")
     }
 }

@@ -34,13 +34,15 @@ failed=0
 pass() { passed=$((passed + 1)); }
 fail() { failed=$((failed + 1)); printf 'FAIL %s\n' "$*"; }
 
-# The fixture: the demo template root, and a GPT image with an ext4 root holding a copy of it.
+# The fixture: the demo template root, and a GPT image with an ext4 root holding a sealed copy of it.
 make_fixtures() {
     local dir="$1" uuid start size
     bash "$repo/demo/make-template-root.sh" "$dir/root" "ed25519" >/dev/null
     cp -a "$dir/root" "$dir/image-root"
     uuid="$(cat /proc/sys/kernel/random/uuid)"
     printf 'UUID=%s / ext4 errors=remount-ro 0 1\n' "$uuid" >"$dir/image-root/etc/fstab"
+    # The image is a clone's disk: a copy of a sealed template.
+    "$binary" seal --root "$dir/image-root" >/dev/null
     truncate -s 96M "$dir/disk.raw"
     printf 'label: gpt\n,,L\n' | sfdisk -q "$dir/disk.raw"
     read -r start size < <(sfdisk --json "$dir/disk.raw" | jq -r '.partitiontable.partitions[0] | "\(.start) \(.size)"')

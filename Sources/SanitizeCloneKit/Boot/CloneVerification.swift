@@ -17,7 +17,9 @@ public struct CloneVerification: Sendable {
     /// Runs every check against `root`. `interfaces` are the NICs of the machine the root belongs
     /// to (the live system's, or those given for a `--root`); without them the network
     /// configuration is not checked.
-    public func checks(root: RootDirectory, interfaces: [NetworkInterface] = []) throws -> [Check] {
+    /// `devices`: the block devices the root's filesystems must be on (a disk image's), when not
+    /// the running system's; every fstab UUID must then name one of them.
+    public func checks(root: RootDirectory, interfaces: [NetworkInterface] = [], devices: [BlockDeviceIdentity]? = nil) throws -> [Check] {
         var checks: [Check] = []
         let recorded = try RecordedIdentity.load(from: root)
         let template = recorded?.template
@@ -64,7 +66,13 @@ public struct CloneVerification: Sendable {
             }
         }
 
-        if root.isLiveSystem {
+        if let devices {
+            let inventory = BlockDeviceInventory(devices: devices)
+            for uuid in try FstabReferences.uuids(in: root) {
+                let device = inventory.device(withUUID: uuid)
+                check("fstab UUID \(uuid) is present", device != nil, device?.device ?? "no partition of the image has it")
+            }
+        } else if root.isLiveSystem {
             // udev names vfat ids in upper case (/dev/disk/by-uuid/CE0E-39C2): compare without case.
             let links = Set(Sysfs.entries(of: "/dev/disk/by-uuid").map { $0.lowercased() })
             for uuid in try FstabReferences.uuids(in: root) {

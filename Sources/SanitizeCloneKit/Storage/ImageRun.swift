@@ -70,6 +70,22 @@ public struct ImageRun {
         return report
     }
 
+    /// Runs `body` on the image's root mounted read-only (with the `/boot` and EFI filesystems
+    /// its fstab names) and the image's devices, then unmounts and detaches: what `verify --image`
+    /// reads. Nothing in the image changes. Throws `UnfinishedImageRunError` (exit 4) while an
+    /// interrupted run's UUID changes are pending, and what attaching and mounting throw.
+    public static func inspect<T>(image: String, _ body: (_ rootPath: String, _ devices: [BlockDeviceIdentity]) throws -> T) throws -> T {
+        let pending = pendingFile(for: image)
+        guard access(pending, F_OK) != 0 else { throw UnfinishedImageRunError(image: image, pendingFile: pending) }
+        DeviceCleanup.installSignalHandlers()
+        let attached = try AttachedDiskImage(image: image, readOnly: true)
+        defer { attached.detach() }
+        let devices = try attached.partitions.compactMap { try BlockDeviceIdentity.probe($0.device) }
+        let (mount, _) = try mountRoot(of: image, devices: devices, readOnly: true)
+        defer { try? mount.root.unmount() }
+        return try body(mount.root.path, devices)
+    }
+
     /// Undoes the newest run on the image: the UUIDs first (unmounted), then the run inside it.
     public func rollback(image: String, target: RunEngine.RollbackTarget, force: Bool) throws -> RollbackReport {
         DeviceCleanup.installSignalHandlers()

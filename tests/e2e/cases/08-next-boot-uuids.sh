@@ -4,8 +4,9 @@
 # next-boot path, on a disk that boots through its own boot loader (UEFI, GRUB reading Debian's
 # stub on the ESP), so fstab, grub.cfg, the EFI stub and the initramfs are all exercised.
 #
-# Boot 1 (sealed clone, QEMU may reboot): the run rewrites fstab, installs the initramfs hook,
-# rebuilds the initramfs and reboots. Boot 2: the initramfs sets the root's new UUID before it is
+# Boot 1 (sealed clone): the run rewrites fstab, installs the initramfs hook, rebuilds the
+# initramfs and asks for a reboot, at which QEMU (-no-reboot) exits. Boot 2 (a new QEMU: OVMF
+# takes about four minutes to come back from a warm reset under TCG, a cold start seconds): the initramfs sets the root's new UUID before it is
 # mounted (ROOT follows through param.conf), the service then rewrites grub.cfg and the EFI stub
 # and removes the hook. Boot 3 (the same disk again): GRUB, the kernel command line and the
 # mounted root all use the new UUID; no failed units. The ESP keeps its vfat id (the template
@@ -27,9 +28,12 @@ main() {
         "$E2E_TEMPLATE_ROOT" "$E2E_PAYLOAD" "$case_dir/disk.raw")"
     echo "$old_root" >"$case_dir/old-root-uuid"
 
-    # Two UEFI boots under TCG and two initramfs rebuilds: about 170 s on a quiet machine, 524 s
-    # measured with the unit tests running beside it. The limit catches a hang, not a slow host.
-    boot_guest "boots 1 and 2" --uefi --allow-reboot --timeout 900 --mac "$mac" "$case_dir/disk.raw" "$case_dir/boot-2" || true
+    # Boot 1 hands back no report: the clone reboots before its report is due.
+    "$E2E_DIR/boot.sh" --uefi --timeout 600 --mac "$mac" "$case_dir/disk.raw" "$case_dir/boot-1" || true
+    expect_match "boot 1: the clone asked for its reboot once the run had committed" \
+        "$(tr -d '\r' <"$case_dir/boot-1/console.log" | grep -E 'Committed:|reboot: Restarting system' | tr '\n' ' ')" \
+        'Committed: .*reboot: Restarting system'
+    boot_guest "boot 2" --uefi --timeout 600 --mac "$mac" "$case_dir/disk.raw" "$case_dir/boot-2" || true
     report="$case_dir/boot-2/report.txt"
     if [[ -f "$report" ]]; then
         new_root="$(r root_uuid)"
