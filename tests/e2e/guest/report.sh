@@ -66,7 +66,13 @@ value first_boot_complete "$(systemctl is-active first-boot-complete.target)"
 value identity_json "$([[ -f /var/lib/sanitize-clone/identity.json ]] && echo yes || echo no)"
 value identity_sealed "$(grep -o '"sealed" *: *[a-z]*' /var/lib/sanitize-clone/identity.json 2>/dev/null | grep -o '[a-z]*$')"
 
-# The network as networkd configured it (case 05).
+# The network as networkd configured it (case 05). The boot settles before networkd may be done
+# (a static address waits for IPv6 duplicate address detection): give links in "configuring"
+# up to 20 s to finish, so the check reads networkd's result, not a moment of it.
+for _ in $(seq 40); do
+    networkctl list --no-legend --no-pager 2>/dev/null | awk '$2 != "lo" { print $5 }' | grep -q -x -E 'configuring|pending' || break
+    sleep 0.5
+done
 value net_links "$(networkctl list --no-legend --no-pager 2>/dev/null | awk '$2 != "lo" { print $2 ":" $5 }' | paste -sd, -)"
 value net_ipv4 "$(ip -4 -o addr show scope global 2>/dev/null | awk '{ print $2 "=" $4 }' | paste -sd, -)"
 value net_config_macs "$(grep -h -o 'MACAddress=.*' /etc/systemd/network/*.network 2>/dev/null | paste -sd, -)"
