@@ -57,9 +57,8 @@ public struct AutoRun: Sendable {
         case .sameMachine:
             // A manual run sanitized this root without knowing its machine: record it now, so a
             // clone of this machine is recognised later.
-            if var known = recorded, known.machine.productUUID == nil, known.machine.macs.isEmpty,
-               platform.productUUID != nil || !platform.permanentMACs.isEmpty {
-                known.machine = RecordedIdentity.Fingerprint(productUUID: platform.productUUID, macs: platform.permanentMACs)
+            if var known = recorded, known.machine.isEmpty, !RecordedIdentity.Fingerprint(of: platform).isEmpty {
+                known.machine = RecordedIdentity.Fingerprint(of: platform)
                 known.recordedAt = Clock.nowMilliseconds()
                 if !options.dryRun { try known.save(to: root) }
                 return Outcome(verdict: verdict, reasons: reasons, report: nil, rebootNeeded: false, failForward: [],
@@ -104,7 +103,7 @@ public struct AutoRun: Sendable {
         }
 
         var updated = try recorded ?? RecordedIdentity.current(of: root, platform: platform, sealed: false)
-        updated.machine = RecordedIdentity.Fingerprint(productUUID: platform.productUUID, macs: platform.permanentMACs)
+        updated.machine = RecordedIdentity.Fingerprint(of: platform)
         updated.sealed = false
         updated.recordedAt = Clock.nowMilliseconds()
         try updated.save(to: root)

@@ -23,6 +23,19 @@ public struct RecordedIdentity: Codable, Sendable, Equatable {
     public struct Fingerprint: Codable, Sendable, Equatable {
         public var productUUID: String?
         public var macs: [String]
+
+        /// The machine `platform` describes, as `CloneDetector` compares it later.
+        public init(of platform: PlatformFacts) {
+            self.init(productUUID: platform.productUUID, macs: platform.permanentMACs)
+        }
+
+        public init(productUUID: String?, macs: [String]) {
+            self.productUUID = productUUID
+            self.macs = macs
+        }
+
+        /// True when nothing is known of the machine (recorded by a run that was not told it).
+        public var isEmpty: Bool { productUUID == nil && macs.isEmpty }
     }
 
     public var template: Template
@@ -62,7 +75,7 @@ public struct RecordedIdentity: Codable, Sendable, Equatable {
                                sshFingerprints: keys, macs: platform.permanentMACs,
                                interfaces: platform.interfaces,
                                filesystemUUIDs: try FstabReferences.uuids(in: root)),
-            machine: Fingerprint(productUUID: platform.productUUID, macs: platform.permanentMACs),
+            machine: Fingerprint(of: platform),
             sealed: sealed, recordedAt: Clock.nowMilliseconds())
     }
 }

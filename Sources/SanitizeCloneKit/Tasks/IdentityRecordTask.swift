@@ -28,12 +28,11 @@ public struct IdentityRecordTask: SanitizeTask {
             return .skip("no identity recorded (the template was not sealed)")
         }
         guard record.sealed else { return .skip("\(RecordedIdentity.path) is not sealed") }
-        let interfaces = try context.currentInterfaces() ?? []
-        record.machine = RecordedIdentity.Fingerprint(productUUID: context.productUUID,
-                                                      macs: interfaces.map(\.permanentMAC).sorted())
+        record.machine = RecordedIdentity.Fingerprint(of: PlatformFacts(productUUID: context.productUUID,
+                                                                        interfaces: try context.currentInterfaces() ?? []))
         record.sealed = false
         record.recordedAt = Clock.nowMilliseconds()
-        let known = record.machine.productUUID != nil || !record.machine.macs.isEmpty
+        let known = !record.machine.isEmpty
         return TaskPlan(changes: [Change(path: RecordedIdentity.path, action: "write", old: "sealed",
                                          new: known ? "sanitized, on the machine given" : "sanitized; the first boot records the machine")],
                         decision: Decision(record: record),
