@@ -203,11 +203,7 @@ struct VerifyCommand: ParsableCommand, ActsOnRoot {
     @Option(help: ArgumentHelp("A raw VM disk image to verify offline (read-only), instead of --root.", valueName: "file"))
     var image: String?
 
-    func validate() throws {
-        if image != nil && RootPath.normalized(root) != "/" { throw ValidationError("Give either --root or --image, not both.") }
-        // Before any thread starts: the image's mounts then stay in a namespace of our own.
-        if image != nil { PrivateMount.hideMountsFromHost() }
-    }
+    func validate() throws { try validateImageTarget(image: image, root: root) }
 
     func run() throws {
         let checks = try Output.reportingErrors(json: json) {

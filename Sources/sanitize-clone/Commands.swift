@@ -33,10 +33,7 @@ struct RollbackCommand: ParsableCommand, ActsOnRoot {
         guard last != (runID != nil) else {
             throw ValidationError("Give either --last or a RUN_ID (see 'sanitize-clone status').")
         }
-        if image != nil {
-            guard RootPath.normalized(root) == "/" else { throw ValidationError("Give either --root or --image, not both.") }
-            PrivateMount.hideMountsFromHost()
-        }
+        try validateImageTarget(image: image, root: root)
     }
 
     func run() throws {

@@ -98,6 +98,15 @@ struct RootOptions: ParsableArguments {
     var json = false
 }
 
+/// For a command that takes `--image` beside `--root`: they name two different things to act on.
+/// With an image, the process's mounts are made private here, before any thread starts, so the
+/// image's mounts stay in a namespace of its own.
+func validateImageTarget(image: String?, root: String) throws {
+    guard image != nil else { return }
+    guard RootPath.normalized(root) == "/" else { throw ValidationError("Give either --root or --image, not both.") }
+    PrivateMount.hideMountsFromHost()
+}
+
 /// A command with `RootOptions`: `root` and `json` read as its own.
 protocol ActsOnRoot {
     var target: RootOptions { get }

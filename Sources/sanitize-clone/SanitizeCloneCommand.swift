@@ -53,16 +53,7 @@ struct RunArguments: ParsableArguments {
     @Flag(help: "With --root: probe new static IPv4 addresses (RFC 5227) on this machine's NICs named by --nic before writing them (always done on the running system).")
     var probeAddresses = false
 
-    /// --image and --root name two different things to act on.
-    func validateTarget() throws {
-        if image != nil && RootPath.normalized(root) != "/" {
-            throw ValidationError("Give either --root or --image, not both.")
-        }
-        if image != nil {
-            // Before any thread starts: the image's mounts then stay in a namespace of our own.
-            PrivateMount.hideMountsFromHost()
-        }
-    }
+    func validateTarget() throws { try validateImageTarget(image: image, root: root) }
 
     func options(dryRun: Bool) throws -> RunOptions {
         var options = RunOptions()
