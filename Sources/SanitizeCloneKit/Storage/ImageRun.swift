@@ -25,14 +25,10 @@ public struct ImageRun {
 
     /// Runs (or with `options.dryRun` plans) the task graph on the image.
     public func run(image: String, options: RunOptions, observer: (any RunObserver)? = nil) throws -> RunReport {
-        let pending = Self.pendingFile(for: image)
-        guard access(pending, F_OK) != 0 else {
-            throw UnfinishedImageRunError(image: image, pendingFile: pending)
-        }
-        DeviceCleanup.installSignalHandlers()
-        let attached = try AttachedDiskImage(image: image, readOnly: options.dryRun)
+        let pending = try Self.refuseIfUnfinished(image)
+        let attached = try Self.attach(image, readOnly: options.dryRun)
         defer { attached.detach() }
-        let devices = try attached.partitions.compactMap { try BlockDeviceIdentity.probe($0.device) }
+        let devices = try attached.probedPartitions()
         let (mount, kept) = try Self.mountRoot(of: image, devices: devices, readOnly: options.dryRun)
         var unmounted = false
         defer { if !unmounted { try? mount.root.unmount() } }
@@ -75,12 +71,10 @@ public struct ImageRun {
     /// reads. Nothing in the image changes. Throws `UnfinishedImageRunError` (exit 4) while an
     /// interrupted run's UUID changes are pending, and what attaching and mounting throw.
     public static func inspect<T>(image: String, _ body: (_ rootPath: String, _ devices: [BlockDeviceIdentity]) throws -> T) throws -> T {
-        let pending = pendingFile(for: image)
-        guard access(pending, F_OK) != 0 else { throw UnfinishedImageRunError(image: image, pendingFile: pending) }
-        DeviceCleanup.installSignalHandlers()
-        let attached = try AttachedDiskImage(image: image, readOnly: true)
+        try refuseIfUnfinished(image)
+        let attached = try attach(image, readOnly: true)
         defer { attached.detach() }
-        let devices = try attached.partitions.compactMap { try BlockDeviceIdentity.probe($0.device) }
+        let devices = try attached.probedPartitions()
         let (mount, _) = try mountRoot(of: image, devices: devices, readOnly: true)
         defer { try? mount.root.unmount() }
         return try body(mount.root.path, devices)
@@ -88,10 +82,9 @@ public struct ImageRun {
 
     /// Undoes the newest run on the image: the UUIDs first (unmounted), then the run inside it.
     public func rollback(image: String, target: RunEngine.RollbackTarget, force: Bool) throws -> RollbackReport {
-        DeviceCleanup.installSignalHandlers()
-        let attached = try AttachedDiskImage(image: image)
+        let attached = try Self.attach(image, readOnly: false)
         defer { attached.detach() }
-        let devices = try attached.partitions.compactMap { try BlockDeviceIdentity.probe($0.device) }
+        let devices = try attached.probedPartitions()
         let inventory = BlockDeviceInventory(devices: devices)
 
         // Read the run's UUID changes and check the rollback can be done, root mounted read-only…
@@ -117,11 +110,26 @@ public struct ImageRun {
         unlink(Self.pendingFile(for: image))
         // …then undo the run inside the image, its fstab still naming the new UUIDs (its UUID
         // entries are no-ops now).
-        let fresh = try attached.partitions.compactMap { try BlockDeviceIdentity.probe($0.device) }
+        let fresh = try attached.probedPartitions()
         let aliases = Dictionary(changes.map { ($0.from, $0.to) }, uniquingKeysWith: { first, _ in first })
         let (mount, _) = try Self.mountRoot(of: image, devices: fresh, readOnly: false, aliases: aliases)
         defer { try? mount.root.unmount() }
         return try engine.rollback(rootPath: mount.root.path, target: target, force: force)
+    }
+
+    /// Throws `UnfinishedImageRunError` (exit 4) while an interrupted run's UUID changes are
+    /// pending beside `image`; returns that file's path otherwise.
+    @discardableResult
+    static func refuseIfUnfinished(_ image: String) throws -> String {
+        let pending = pendingFile(for: image)
+        guard access(pending, F_OK) != 0 else { throw UnfinishedImageRunError(image: image, pendingFile: pending) }
+        return pending
+    }
+
+    /// The image attached to loop devices, detached again on SIGINT/SIGTERM as by the caller.
+    static func attach(_ image: String, readOnly: Bool) throws -> AttachedDiskImage {
+        DeviceCleanup.installSignalHandlers()
+        return try AttachedDiskImage(image: image, readOnly: readOnly)
     }
 
     /// The filesystem UUID changes the run `target` journaled in the root mounted at `path`.
@@ -213,4 +221,11 @@ public struct UnfinishedImageRunError: Error, CustomStringConvertible, Sendable 
 public struct ImageUUIDChangeError: Error, CustomStringConvertible, Sendable {
     let image: String, reason: String
     public var description: String { "\(image): the run was rolled back because a filesystem UUID could not be set: \(reason)" }
+}
+
+extension AttachedDiskImage {
+    /// Each attached partition as a low-level probe sees it now (those with a signature).
+    func probedPartitions() throws -> [BlockDeviceIdentity] {
+        try partitions.compactMap { try BlockDeviceIdentity.probe($0.device) }
+    }
 }
