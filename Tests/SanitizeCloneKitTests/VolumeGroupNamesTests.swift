@@ -33,4 +33,13 @@ struct VolumeGroupNamesTests {
         #expect(VolumeGroupNames.unused(basedOn: "debian-vg", taken: ["debian-vg", "debian-vg1", "debian-vg2"]) == "debian-vg3")
         #expect(VolumeGroupNames.unused(basedOn: String(repeating: "a", count: 127), taken: []).utf8.count == 127)
     }
+
+    @Test("the volume group a device path names, dashes undoubled; other devices name none")
+    func volumeGroupOfPath() {
+        #expect(VolumeGroupNames.volumeGroup(namedBy: "/dev/mapper/debian--vg-root") == "debian-vg")
+        #expect(VolumeGroupNames.volumeGroup(namedBy: "/dev/vg0/home") == "vg0")
+        #expect(VolumeGroupNames.volumeGroup(namedBy: "/dev/mapper/cryptroot") == nil)
+        #expect(VolumeGroupNames.volumeGroup(namedBy: "/dev/vda2") == nil)
+        #expect(VolumeGroupNames.volumeGroup(namedBy: "/dev/disk/by-label") == nil)
+    }
 }

@@ -19,6 +19,26 @@ public enum VolumeGroupNames {
         }
     }
 
+    /// The volume group a device path names: /dev/mapper/VG-LV (a '-' in a name doubled) or /dev/VG/LV.
+    public static func volumeGroup(namedBy path: String) -> String? {
+        if path.hasPrefix("/dev/mapper/") {
+            let name = Array(path.dropFirst("/dev/mapper/".count))
+            var index = 0
+            while index < name.count {
+                if name[index] == "-" {
+                    if index + 1 < name.count && name[index + 1] == "-" { index += 2; continue }
+                    return index > 0 ? String(name[0..<index]).replacing("--", with: "-") : nil
+                }
+                index += 1
+            }
+            return nil
+        }
+        let parts = path.split(separator: "/")
+        guard parts.count == 3, parts[0] == "dev", !["disk", "mapper", "md", "loop"].contains(parts[1]),
+              !parts[1].hasPrefix("sd"), !parts[1].hasPrefix("vd") else { return nil }
+        return String(parts[1])
+    }
+
     /// A VG or LV name as device-mapper writes it inside `VG-LV`: every `-` doubled.
     public static func mapperEscaped(_ name: String) -> String { name.replacing("-", with: "--") }
 

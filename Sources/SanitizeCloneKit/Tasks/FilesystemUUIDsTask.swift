@@ -66,7 +66,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         var volumeGroups: [String: String] = [:]
         for reference in references {
             let place = "\(reference.file):\(reference.line) (\(reference.specification) on \(reference.mountPoint))"
-            if case .device(let path) = reference.source, let group = Self.volumeGroup(of: path) {
+            if case .device(let path) = reference.source, let group = VolumeGroupNames.volumeGroup(namedBy: path) {
                 volumeGroups[group] = volumeGroups[group] ?? place
                 continue
             }
@@ -299,17 +299,19 @@ public struct FilesystemUUIDsTask: SanitizeTask {
     func volumeGroupChanges(_ volumeGroups: [String: String], inventory: BlockDeviceInventory, in context: PlanningContext,
                             notes: inout [String]) throws -> [Decision.LVMChange] {
         guard !volumeGroups.isEmpty else { return [] }
-        var carriers: [String: [(device: String, volume: LVMPhysicalVolume, use: String?)]] = [:]
-        var namesInRoot = Set<String>()
+        // Every PV read once, by device: the root's (the inventory) first.
+        var volumes: [String: LVMPhysicalVolume] = [:]
         for device in inventory.devices where device.type == StorageIdentityUndo.lvmType {
-            let volume: LVMPhysicalVolume?
-            do { volume = try LVMPhysicalVolume.read(device.device) } catch {
+            do {
+                if let volume = try LVMPhysicalVolume.read(device.device) { volumes[device.device] = volume }
+            } catch {
                 notes.append("\(device.device): LVM cannot read this physical volume, so it is left out (\(error))")
-                continue
             }
-            guard let volume, let group = volume.vgName else { continue }
-            namesInRoot.insert(group)
-            if volumeGroups[group] != nil { carriers[group, default: []].append((device.device, volume, try HostDeviceUse.reason(device.device))) }
+        }
+        var carriers: [String: [(device: String, volume: LVMPhysicalVolume, use: String?)]] = [:]
+        for device in inventory.devices {
+            guard let volume = volumes[device.device], let group = volume.vgName, volumeGroups[group] != nil else { continue }
+            carriers[group, default: []].append((device.device, volume, try HostDeviceUse.reason(device.device)))
         }
         var chosen: [(group: String, place: String, device: String, volume: LVMPhysicalVolume)] = []
         for (group, place) in volumeGroups.sorted(by: { $0.key < $1.key }) {
@@ -333,17 +335,20 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         }
         guard !chosen.isEmpty else { return [] }
 
-        // The names the host sees on every other PV (in --image mode, beyond the image's).
-        let ours = Set(chosen.map(\.device))
-        let host = context.options.blockDevices == nil ? inventory : try BlockDeviceInventory.host()
-        var elsewhere: [String: String] = [:]
-        var visited = Set<String>()
-        for device in host.devices + inventory.devices where device.type == StorageIdentityUndo.lvmType && !ours.contains(device.device) {
-            // A PV LVM cannot read names no VG this host could activate by name.
-            guard visited.insert(device.device).inserted, let name = (try? LVMPhysicalVolume.read(device.device))??.vgName else { continue }
-            elsewhere[name] = elsewhere[name] ?? device.device
+        // In --image mode the host's own PVs count too (the inventory is the image's alone). A PV
+        // LVM cannot read names no VG this host could activate by name.
+        if context.options.blockDevices != nil {
+            for device in try BlockDeviceInventory.host().devices where device.type == StorageIdentityUndo.lvmType && volumes[device.device] == nil {
+                if let volume = (try? LVMPhysicalVolume.read(device.device)) ?? nil { volumes[device.device] = volume }
+            }
         }
-        var taken = namesInRoot.union(elsewhere.keys)
+        // The VG names this host sees on every PV but the ones to change.
+        let ours = Set(chosen.map(\.device))
+        var elsewhere: [String: String] = [:]
+        for (device, volume) in volumes.sorted(by: { $0.key < $1.key }) where !ours.contains(device) {
+            if let name = volume.vgName, elsewhere[name] == nil { elsewhere[name] = device }
+        }
+        var taken = Set(volumes.values.compactMap(\.vgName))
         var result: [Decision.LVMChange] = []
         for volume in chosen {
             var newName: String?
@@ -358,25 +363,5 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                                 newName: newName))
         }
         return result
-    }
-
-    /// The volume group a device path names: /dev/mapper/VG-LV (a '-' in a name doubled) or /dev/VG/LV.
-    static func volumeGroup(of path: String) -> String? {
-        if path.hasPrefix("/dev/mapper/") {
-            let name = Array(path.dropFirst("/dev/mapper/".count))
-            var index = 0
-            while index < name.count {
-                if name[index] == "-" {
-                    if index + 1 < name.count && name[index + 1] == "-" { index += 2; continue }
-                    return index > 0 ? String(name[0..<index]).replacing("--", with: "-") : nil
-                }
-                index += 1
-            }
-            return nil
-        }
-        let parts = path.split(separator: "/")
-        guard parts.count == 3, parts[0] == "dev", !["disk", "mapper", "md", "loop"].contains(parts[1]),
-              !parts[1].hasPrefix("sd"), !parts[1].hasPrefix("vd") else { return nil }
-        return String(parts[1])
     }
 }
