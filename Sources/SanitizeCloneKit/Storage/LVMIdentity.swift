@@ -146,16 +146,10 @@ public enum LVMIdentityChanger {
             return try setOrphanIdentity(newPV, vgUUID: newVG, on: device, label: label, lvm: lvm)
         }
         let vg = metadata.vgName
-        guard metadata.physicalVolumeUUIDs.count == 1 else {
-            throw FilesystemUUIDError(
-                device: device,
-                summary: "Refusing to change the LVM identity of \(device): its VG \(vg) spans \(metadata.physicalVolumeUUIDs.count) PVs (only a single-PV VG is supported; attach all its PVs and use `vgimportclone`, which gives them new random UUIDs)")
-        }
-        if let lockType = metadata.lockType {
-            throw FilesystemUUIDError(
-                device: device,
-                summary: "Refusing to change the LVM identity of \(device): its VG \(vg) is shared (lock type \(lockType)) (change it where lvmlockd runs, or make it local first with `vgchange --locktype none \(vg)`)")
-        }
+        try refuseUnsupported(vg, on: device, refusal: "Refusing to change the LVM identity of \(device): its VG \(vg)",
+                              physicalVolumes: metadata.physicalVolumeUUIDs.count, lockType: metadata.lockType,
+                              spanAdvice: "`vgimportclone`, which gives them new random UUIDs",
+                              sharedAdvice: "change it where lvmlockd runs, or make it local first with `vgchange --locktype none \(vg)`")
         guard let newVG else {
             throw InputError("\(device) belongs to the volume group \(vg) (UUID \(metadata.vgUUID)): give a VG UUID too (use LVMIdentityChanger.newUUID())")
         }
@@ -229,16 +223,9 @@ public enum LVMIdentityChanger {
         guard current == from else {
             throw InputError("The VG on \(device) is called \(current), neither \(from) nor \(to): read it again with LVMPhysicalVolume.read(_:) before renaming it")
         }
-        if report.physicalVolumeCount != 1 || report.missingPhysicalVolumeCount != 0 {
-            throw FilesystemUUIDError(
-                device: device,
-                summary: "Refusing to rename the VG \(from) on \(device): it spans \(report.physicalVolumeCount) PVs (only a single-PV VG is supported; attach all its PVs and use `vgimportclone -n \(to)`)")
-        }
-        if let lockType = report.lockType {
-            throw FilesystemUUIDError(
-                device: device,
-                summary: "Refusing to rename the VG \(from) on \(device): it is shared (lock type \(lockType)) (rename it where lvmlockd runs)")
-        }
+        try refuseUnsupported(from, on: device, refusal: "Refusing to rename the VG \(from) on \(device): it",
+                              physicalVolumes: report.physicalVolumeCount,
+                              lockType: report.lockType, spanAdvice: "`vgimportclone -n \(to)`", sharedAdvice: "rename it where lvmlockd runs")
         let lvm = try ConfinedLVM(device: device).actingAs(systemID: report.systemID)
         let result = try lvm.run("vgrename", [from, to])
         try check(result, device, from, "vgrename", advice: "check the VG with `vgck \(from)`, then retry")
@@ -365,6 +352,20 @@ public enum LVMIdentityChanger {
         }
     }
 
+    /// Refuses a VG spanning several PVs, or shared through lvmlockd: `refusal` starts the
+    /// one-line error ("Refusing to … its VG vg0"), the advice ends it.
+    private static func refuseUnsupported(_ vg: String, on device: String, refusal: String, physicalVolumes: Int, lockType: String?,
+                                          spanAdvice: String, sharedAdvice: String) throws {
+        if physicalVolumes != 1 {
+            throw FilesystemUUIDError(
+                device: device,
+                summary: "\(refusal) spans \(physicalVolumes) PVs (only a single-PV VG is supported; attach all its PVs and use \(spanAdvice))")
+        }
+        if let lockType {
+            throw FilesystemUUIDError(device: device, summary: "\(refusal) is shared (lock type \(lockType)) (\(sharedAdvice))")
+        }
+    }
+
     private static func refuseIfHostUses(_ device: String, change: String) throws {
         if let reason = try HostDeviceUse.reason(device) {
             throw FilesystemUUIDError(
@@ -434,14 +435,14 @@ struct LVMReport {
     var vgUUID: String?
     var systemID: String?
     var lockType: String?
+    /// Every PV the VG's metadata names, missing ones included.
     var physicalVolumeCount: Int
-    var missingPhysicalVolumeCount: Int
     var metadataAreaCount: Int
     var metadataAreaSize: UInt64
     var dataStart: UInt64
     var bootloaderAreaSize: UInt64
 
-    private static let fields = "pv_uuid,vg_name,vg_uuid,vg_systemid,vg_lock_type,pv_count,vg_missing_pv_count,pv_mda_count,pv_mda_size,pe_start,pv_ba_size"
+    private static let fields = "pv_uuid,vg_name,vg_uuid,vg_systemid,vg_lock_type,pv_count,pv_mda_count,pv_mda_size,pe_start,pv_ba_size"
 
     /// Nil when blkid -p finds no LVM2_member signature. `--foreign` and `--shared` make pvs
     /// report VGs it would skip on this host (another system ID, lvmlockd).
@@ -475,7 +476,7 @@ struct LVMReport {
         return LVMReport(
             pvUUID: pvUUID, vgName: text("VG_NAME"), vgUUID: text("VG_UUID"), systemID: text("VG_SYSTEMID"),
             lockType: text("VG_LOCK_TYPE"), physicalVolumeCount: Int(number("PV_COUNT")),
-            missingPhysicalVolumeCount: Int(number("VG_MISSING_PV_COUNT")), metadataAreaCount: Int(number("PV_MDA_COUNT")),
+            metadataAreaCount: Int(number("PV_MDA_COUNT")),
             metadataAreaSize: number("PV_MDA_SIZE"), dataStart: number("PE_START"), bootloaderAreaSize: number("PV_BA_SIZE"))
     }
 }
