@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Marks a sealed root's identity record as done when a manual run (`run --root`, `run --image`,
 /// or by hand on the running system) gives it its identity, so that the clone's first boot does
 /// not give it another one (and lose a `--hostname` given here): the boot service then finds the
