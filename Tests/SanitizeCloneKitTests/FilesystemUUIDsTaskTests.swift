@@ -216,49 +216,57 @@ struct FilesystemUUIDsTaskTests {
         return root
     }
 
+    /// Two PVs with a VG `name` each: the host's, held open as the host's LVM would hold it, and
+    /// the clone's, named by a `volumeGroupTemplate` root. `body` gets the host's disk, the
+    /// clone's, the clone's PV as it was, the root and the root's signature.
+    static func withCollidingVolumeGroups(_ name: String,
+                                          _ body: (LoopDevice, LoopDevice, LVMPhysicalVolume, FixtureRoot, RootSignature) throws -> Void) throws {
+        try LoopDevice.with(size: 64 << 20) { hostDisk in
+            try LVMFixture(hostDisk).makeVolumeGroup(name, logicalVolumes: false)
+            try LoopDevice.with(size: 64 << 20) { cloneDisk in
+                try LVMFixture(cloneDisk).makeVolumeGroup(name, logicalVolumes: false)
+                let before = try #require(try LVMPhysicalVolume.read(cloneDisk.path))
+                let root = try volumeGroupTemplate(name, vgUUID: try #require(before.vgUUID))
+                defer { root.remove() }
+                let signature = try root.signature()
+                try holdingExclusively(hostDisk) { try body(hostDisk, cloneDisk, before, root, signature) }
+            }
+        }
+    }
+
     @Test("a volume group whose name a PV the host uses carries too gets a new name (as vgimportclone would) with every reference; dry run and rollback leave all as it was",
           .enabled(if: StorageTools.available("lvm")))
     func volumeGroupNameCollision() throws {
-        try LoopDevice.with(size: 64 << 20) { hostDisk in
-            try LVMFixture(hostDisk).makeVolumeGroup("vgshared", logicalVolumes: false)
+        try Self.withCollidingVolumeGroups("vgshared") { hostDisk, cloneDisk, before, root, signature in
             let hostBefore = try #require(try LVMPhysicalVolume.read(hostDisk.path))
-            try LoopDevice.with(size: 64 << 20) { cloneDisk in
-                try LVMFixture(cloneDisk).makeVolumeGroup("vgshared", logicalVolumes: false)
-                let before = try #require(try LVMPhysicalVolume.read(cloneDisk.path))
-                let root = try Self.volumeGroupTemplate("vgshared", vgUUID: try #require(before.vgUUID))
-                defer { root.remove() }
-                let signature = try root.signature()
-                try Self.holdingExclusively(hostDisk) {
-                    let dry = try SanitizeClone.json(["run", "--root", root.path, "--dry-run", "--json", "--only", "fs-uuids"])
-                    let planned = dry.task("fs-uuids")?["changes"]?.array?.compactMap { $0["action"]?.string } ?? []
-                    #expect(planned.contains("rename-volume-group"), "\(dry)")
-                    #expect(try LVMPhysicalVolume.read(cloneDisk.path) == before)
-                    try expectUnchanged(root, since: signature, "the dry run")
+            let dry = try SanitizeClone.json(["run", "--root", root.path, "--dry-run", "--json", "--only", "fs-uuids"])
+            let planned = dry.task("fs-uuids")?["changes"]?.array?.compactMap { $0["action"]?.string } ?? []
+            #expect(planned.contains("rename-volume-group"), "\(dry)")
+            #expect(try LVMPhysicalVolume.read(cloneDisk.path) == before)
+            try expectUnchanged(root, since: signature, "the dry run")
 
-                    let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"])
-                    #expect(run["result"]?.string == "committed", "\(run)")
-                    let notes = run.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
-                    #expect(notes.contains { $0.contains("also carries a volume group called vgshared") && $0.contains("becomes vgshared1") }, "\(notes)")
-                    #expect(notes.contains { $0.contains("the build host uses \(hostDisk.path)") }, "\(notes)")
-                    let after = try #require(try LVMPhysicalVolume.read(cloneDisk.path))
-                    #expect(after.vgName == "vgshared1" && after.pvUUID != before.pvUUID && after.vgUUID != before.vgUUID, "\(after)")
-                    #expect(try LVMPhysicalVolume.read(hostDisk.path) == hostBefore, "the host's volume group is never touched")
-                    #expect(root.read("/etc/fstab") == "/dev/mapper/vgshared1-root / ext4 errors=remount-ro 0 1\n/dev/vgshared1/swap none swap sw 0 0\n")
-                    let newVG = try #require(after.vgUUID)
-                    #expect(root.read("/boot/grub/grub.cfg") == """
-                        # vgshared is the template's volume group; /dev/mapper/vgshared--old-data is another one
-                        set root='lvmid/\(newVG)/Lv0000-aaaa-bbbb-cccc-dddd-eeee-ffffff'
-                        search --no-floppy --fs-uuid --set=root --hint='lvmid/\(newVG)/Lv0000-aaaa-bbbb-cccc-dddd-eeee-ffffff' --hint='(lvm/vgshared1-root)'
-                        linux /vmlinuz root=/dev/mapper/vgshared1-root ro rd.lvm.lv=vgshared1/root rd.lvm.vg=vgshared1 resume=/dev/vgshared1/swap
-                        """ + "\n")
-                    #expect(root.read("/etc/initramfs-tools/conf.d/resume") == "RESUME=/dev/mapper/vgshared1-swap\n")
+            let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"])
+            #expect(run["result"]?.string == "committed", "\(run)")
+            let notes = run.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
+            #expect(notes.contains { $0.contains("also carries a volume group called vgshared") && $0.contains("becomes vgshared1") }, "\(notes)")
+            #expect(notes.contains { $0.contains("the build host uses \(hostDisk.path)") }, "\(notes)")
+            let after = try #require(try LVMPhysicalVolume.read(cloneDisk.path))
+            #expect(after.vgName == "vgshared1" && after.pvUUID != before.pvUUID && after.vgUUID != before.vgUUID, "\(after)")
+            #expect(try LVMPhysicalVolume.read(hostDisk.path) == hostBefore, "the host's volume group is never touched")
+            #expect(root.read("/etc/fstab") == "/dev/mapper/vgshared1-root / ext4 errors=remount-ro 0 1\n/dev/vgshared1/swap none swap sw 0 0\n")
+            let newVG = try #require(after.vgUUID)
+            #expect(root.read("/boot/grub/grub.cfg") == """
+                # vgshared is the template's volume group; /dev/mapper/vgshared--old-data is another one
+                set root='lvmid/\(newVG)/Lv0000-aaaa-bbbb-cccc-dddd-eeee-ffffff'
+                search --no-floppy --fs-uuid --set=root --hint='lvmid/\(newVG)/Lv0000-aaaa-bbbb-cccc-dddd-eeee-ffffff' --hint='(lvm/vgshared1-root)'
+                linux /vmlinuz root=/dev/mapper/vgshared1-root ro rd.lvm.lv=vgshared1/root rd.lvm.vg=vgshared1 resume=/dev/vgshared1/swap
+                """ + "\n")
+            #expect(root.read("/etc/initramfs-tools/conf.d/resume") == "RESUME=/dev/mapper/vgshared1-swap\n")
 
-                    let rollback = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
-                    #expect(rollback.exitCode == 0, "\(rollback)")
-                    #expect(try LVMPhysicalVolume.read(cloneDisk.path) == before)
-                    try expectUnchanged(root, since: signature, "run then rollback")
-                }
-            }
+            let rollback = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
+            #expect(rollback.exitCode == 0, "\(rollback)")
+            #expect(try LVMPhysicalVolume.read(cloneDisk.path) == before)
+            try expectUnchanged(root, since: signature, "run then rollback")
         }
     }
 
@@ -268,23 +276,13 @@ struct FilesystemUUIDsTaskTests {
     @Test("a crash at each failpoint of a volume group rename is rolled back to the old name, UUIDs and files",
           .enabled(if: StorageTools.available("lvm")), arguments: volumeGroupCrashPoints)
     func volumeGroupRenameCrash(_ point: String) throws {
-        try LoopDevice.with(size: 64 << 20) { hostDisk in
-            try LVMFixture(hostDisk).makeVolumeGroup("vgcrashed", logicalVolumes: false)
-            try LoopDevice.with(size: 64 << 20) { cloneDisk in
-                try LVMFixture(cloneDisk).makeVolumeGroup("vgcrashed", logicalVolumes: false)
-                let before = try #require(try LVMPhysicalVolume.read(cloneDisk.path))
-                let root = try Self.volumeGroupTemplate("vgcrashed", vgUUID: try #require(before.vgUUID))
-                defer { root.remove() }
-                let signature = try root.signature()
-                try Self.holdingExclusively(hostDisk) {
-                    let crashed = try SanitizeClone.run(["run", "--root", root.path, "--only", "fs-uuids"], failpoint: point + ":crash")
-                    try #require(crashed.wasKilled, "\(crashed)")
-                    let recovered = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
-                    #expect(recovered.exitCode == 0, "\(recovered)")
-                    #expect(try LVMPhysicalVolume.read(cloneDisk.path) == before)
-                    try expectUnchanged(root, since: signature, "recovery after a crash at \(point)")
-                }
-            }
+        try Self.withCollidingVolumeGroups("vgcrashed") { _, cloneDisk, before, root, signature in
+            let crashed = try SanitizeClone.run(["run", "--root", root.path, "--only", "fs-uuids"], failpoint: point + ":crash")
+            try #require(crashed.wasKilled, "\(crashed)")
+            let recovered = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
+            #expect(recovered.exitCode == 0, "\(recovered)")
+            #expect(try LVMPhysicalVolume.read(cloneDisk.path) == before)
+            try expectUnchanged(root, since: signature, "recovery after a crash at \(point)")
         }
     }
 
