@@ -84,3 +84,7 @@ int sc_permanent_mac(const char *name, unsigned char *out) {
 int sc_detach_mount(const char *path) { return umount2(path, MNT_DETACH); }
 
 int sc_start_writeback(int fd) { return sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); }
+
+int sc_renameat_noreplace(int old_directory, const char *old_name, int new_directory, const char *new_name) {
+    return (int)syscall(SYS_renameat2, old_directory, old_name, new_directory, new_name, RENAME_NOREPLACE);
+}

@@ -29,6 +29,8 @@ struct RollbackCommand: ParsableCommand, ActsOnRoot {
     @Flag(help: "Roll back even over files changed since the run.")
     var force = false
 
+    @OptionGroup var devices: DeviceArguments
+
     func validate() throws {
         guard last != (runID != nil) else {
             throw ValidationError("Give either --last or a RUN_ID (see 'sanitize-clone status').")
@@ -43,7 +45,8 @@ struct RollbackCommand: ParsableCommand, ActsOnRoot {
             if let text = Output.environment("SANITIZE_CLONE_FAILPOINT"), !text.isEmpty { failpoint = try Failpoint(parsing: text) }
             let target: RunEngine.RollbackTarget = runID.map { .run($0) } ?? .last
             let report = try image.map { try ImageRun(engine: engine).rollback(image: $0, target: target, force: force) }
-                ?? engine.rollback(rootPath: root, target: target, force: force, failpoint: failpoint)
+                ?? engine.rollback(rootPath: root, target: target, force: force, failpoint: failpoint,
+                                   binding: RunEngine.RootBinding(devices: devices.device))
             if json {
                 print(report.json.serialized())
             } else {
@@ -130,18 +133,24 @@ struct PruneCommand: ParsableCommand, ActsOnRoot {
         commandName: "prune",
         abstract: "Remove the backups of finished runs (they hold the template's old secrets).",
         discussion: """
-            Pruned runs stay listed by 'status' but can no longer be rolled back.
+            Pruned runs stay listed by 'status' but can no longer be rolled back. With \
+            --discard-foreign, journals this machine did not write for this root (planted, \
+            copied, or written by another host) are shredded and removed whole.
 
-            Example:
+            Examples:
               sanitize-clone prune --root /mnt/clone
+              sanitize-clone prune --root /mnt/clone --discard-foreign
             """)
 
     @OptionGroup var target: RootOptions
 
+    @Flag(help: "Also remove the run directories whose journals this machine did not write for this root.")
+    var discardForeign = false
+
     func run() throws {
         let engine = RunEngine(tasks: TaskRegistry.all, logger: Output.logger)
         try Output.reportingErrors(json: json) {
-            let pruned = try engine.prune(rootPath: root)
+            let pruned = try engine.prune(rootPath: root, discardForeign: discardForeign)
             if json {
                 print(JSON.object([("result", .string("pruned")), ("runs", .array(pruned.map(JSON.string)))]).serialized())
             } else {

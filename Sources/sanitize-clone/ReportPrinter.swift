@@ -62,8 +62,13 @@ enum ReportPrinter {
             out += run.canRollBack ? "  (can be rolled back)\n" : "\n"
             if let failure = run.failure { out += "      failed: \(failure)\n" }
             if let detail = run.detail { out += "      left to undo: \(detail)\n" }
+            if let note = run.note { out += "      \(note)\n" }
         }
         if report.runInProgress { out += "A run is in progress now.\n" }
+        if report.foreignJournals {
+            let option = report.root == "/" ? "" : " --root \(report.root)"
+            out += "A foreign journal is never followed; 'sanitize-clone run' and 'rollback' refuse (exit 4) until it is set aside with 'sanitize-clone prune --discard-foreign\(option)'.\n"
+        }
         if report.recoveryPending {
             out += "An interrupted run waits for recovery: the next 'sanitize-clone run' undoes it first (or run 'sanitize-clone rollback RUN_ID').\n"
         }

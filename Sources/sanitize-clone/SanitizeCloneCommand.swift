@@ -47,6 +47,8 @@ struct RunArguments: ParsableArguments {
 
     @OptionGroup var platform: PlatformArguments
 
+    @OptionGroup var devices: DeviceArguments
+
     @Flag(help: "With --root: let drop-in tasks (tasks.d/*.task) run their Exec=, chrooted into the root.")
     var allowExec = false
 
@@ -64,6 +66,7 @@ struct RunArguments: ParsableArguments {
         options.configFile = config
         options.allowExec = allowExec
         options.probeAddresses = probeAddresses ? true : nil
+        options.devices = devices.device
         if !platform.nic.isEmpty || platform.productUUID != nil || (image == nil && RootPath.normalized(root) == "/") {
             options.platform = try platform.facts(root: root)
         }
@@ -154,4 +157,10 @@ enum RunExecution {
         }
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }
+}
+
+/// `--device`: a block device of the clone that is not on the disk holding its `--root`.
+struct DeviceArguments: ParsableArguments {
+    @Option(help: ArgumentHelp("With --root: a block device of the clone (repeatable). Only the disk holding the root's filesystem and the devices named here may get new UUIDs or have them set back.", valueName: "device"))
+    var device: [String] = []
 }

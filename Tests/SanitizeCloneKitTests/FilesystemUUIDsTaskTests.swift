@@ -13,6 +13,8 @@ struct FilesystemUUIDsTaskTests {
     struct Disks {
         let root: LoopDevice, srv: LoopDevice, swap: LoopDevice, esp: LoopDevice
         var all: [LoopDevice] { [root, srv, swap, esp] }
+        /// `--device` for each: a fixture root is not on these disks, so the command line names them.
+        var deviceArguments: [String] { all.flatMap { ["--device", $0.path] } }
     }
 
     static func withDisks<T>(_ body: (Disks) throws -> T) throws -> T {
@@ -68,7 +70,7 @@ struct FilesystemUUIDsTaskTests {
             let (root, uuids) = try Self.template(disks)
             defer { root.remove() }
             let before = try root.signature()
-            let plan = try SanitizeClone.json(["run", "--root", root.path, "--dry-run", "--json", "--only", "fs-uuids"])
+            let plan = try SanitizeClone.json(["run", "--root", root.path, "--dry-run", "--json", "--only", "fs-uuids"] + disks.deviceArguments)
             #expect(plan.status(of: "fs-uuids") == "planned", "\(plan)")
             let devices = plan.task("fs-uuids")?["changes"]?.array?.compactMap { $0["path"]?.string } ?? []
             #expect(devices.count == Self.changeCount, "the crash matrix covers every change: \(devices)")
@@ -84,7 +86,7 @@ struct FilesystemUUIDsTaskTests {
             let (root, uuids) = try Self.template(disks)
             defer { root.remove() }
             let before = try root.signature()
-            let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"])
+            let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"] + disks.deviceArguments)
             #expect(run["result"]?.string == "committed", "\(run)")
             let now = try Self.currentUUIDs(disks)
             for (name, old) in uuids {
@@ -105,7 +107,7 @@ struct FilesystemUUIDsTaskTests {
             #expect(try HostCommand.run("e2fsck", ["-fn", disks.root.path]).exitCode == 0)
             #expect(try HostCommand.run("xfs_repair", ["-n", disks.srv.path]).exitCode == 0)
 
-            let rollback = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
+            let rollback = try SanitizeClone.run(["rollback", "--root", root.path, "--last"] + disks.deviceArguments)
             #expect(rollback.exitCode == 0, "\(rollback)")
             #expect(try Self.currentUUIDs(disks) == uuids.mapValues { Optional($0) })
             try expectUnchanged(root, since: before, "run then rollback")
@@ -122,9 +124,9 @@ struct FilesystemUUIDsTaskTests {
             let (root, uuids) = try Self.template(disks)
             defer { root.remove() }
             let before = try root.signature()
-            let crashed = try SanitizeClone.run(["run", "--root", root.path, "--only", "fs-uuids"], failpoint: point + ":crash")
+            let crashed = try SanitizeClone.run(["run", "--root", root.path, "--only", "fs-uuids"] + disks.deviceArguments, failpoint: point + ":crash")
             try #require(crashed.wasKilled, "\(crashed)")
-            let recovered = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
+            let recovered = try SanitizeClone.run(["rollback", "--root", root.path, "--last"] + disks.deviceArguments)
             #expect(recovered.exitCode == 0, "\(recovered)")
             #expect(try Self.currentUUIDs(disks) == uuids.mapValues { Optional($0) })
             try expectUnchanged(root, since: before, "recovery after a crash at \(point)")
@@ -140,7 +142,7 @@ struct FilesystemUUIDsTaskTests {
             let root = try FixtureRoot.debianLike()
             defer { root.remove() }
             try root.write("/etc/fstab", "UUID=\(uuid) / ext4 defaults 0 1\nUUID=0b7e5cc4-6a0e-4c8c-8d25-3f3a3e0d9d11 /data ext4 defaults 0 2\n")
-            let plan = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--only", "fs-uuids"])
+            let plan = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--only", "fs-uuids"] + ["--device", mounted.path])
             #expect(plan.status(of: "fs-uuids") == "skipped", "\(plan)")
             let notes = plan.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
             #expect(notes.contains { $0.contains("the build host uses \(mounted.path)") && $0.contains("mounted") }, "\(notes)")
@@ -159,7 +161,7 @@ struct FilesystemUUIDsTaskTests {
                 let root = try FixtureRoot.debianLike()
                 defer { root.remove() }
                 try root.write("/etc/fstab", "UUID=\(uuid) / ext4 defaults 0 1\n")
-                let plan = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--only", "fs-uuids"])
+                let plan = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--only", "fs-uuids"] + ["--device", clone.path, "--device", template.path])
                 let notes = plan.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
                 #expect(notes.contains { $0.contains("2 devices match") && $0.contains("refused") }, "\(notes)")
             }
@@ -179,14 +181,14 @@ struct FilesystemUUIDsTaskTests {
             try root.write("/etc/fstab", "/dev/mapper/vgfsuuids-root / ext4 errors=remount-ro 0 1\n")
             try root.write("/etc/lvm/devices/system.devices", "# LVM uses devices listed in this file.\nVERSION=1.1.1\nIDTYPE=devname IDNAME=/dev/vda2 DEVNAME=/dev/vda2 PVID=\(pvid) PART=2\n")
             let signature = try root.signature()
-            let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"])
+            let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"] + ["--device", loop.path])
             #expect(run["result"]?.string == "committed", "\(run)")
             let after = try #require(try LVMPhysicalVolume.read(loop.path))
             #expect(after.pvUUID != before.pvUUID && after.vgUUID != before.vgUUID && after.vgName == "vgfsuuids", "\(after)")
             let devices = root.read("/etc/lvm/devices/system.devices") ?? ""
             #expect(devices.contains("PVID=\(after.pvUUID.filter { $0 != "-" }) PART=2") && !devices.contains(pvid), "\(devices)")
 
-            let rollback = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
+            let rollback = try SanitizeClone.run(["rollback", "--root", root.path, "--last"] + ["--device", loop.path])
             #expect(rollback.exitCode == 0, "\(rollback)")
             #expect(try LVMPhysicalVolume.read(loop.path) == before)
             try expectUnchanged(root, since: signature, "run then rollback")
@@ -239,17 +241,17 @@ struct FilesystemUUIDsTaskTests {
     func volumeGroupNameCollision() throws {
         try Self.withCollidingVolumeGroups("vgshared") { hostDisk, cloneDisk, before, root, signature in
             let hostBefore = try #require(try LVMPhysicalVolume.read(hostDisk.path))
-            let dry = try SanitizeClone.json(["run", "--root", root.path, "--dry-run", "--json", "--only", "fs-uuids"])
+            let dry = try SanitizeClone.json(["run", "--root", root.path, "--dry-run", "--json", "--only", "fs-uuids"] + ["--device", cloneDisk.path])
             let planned = dry.task("fs-uuids")?["changes"]?.array?.compactMap { $0["action"]?.string } ?? []
             #expect(planned.contains("rename-volume-group"), "\(dry)")
             #expect(try LVMPhysicalVolume.read(cloneDisk.path) == before)
             try expectUnchanged(root, since: signature, "the dry run")
 
-            let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"])
+            let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"] + ["--device", cloneDisk.path])
             #expect(run["result"]?.string == "committed", "\(run)")
             let notes = run.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
             #expect(notes.contains { $0.contains("also carries a volume group called vgshared") && $0.contains("becomes vgshared1") }, "\(notes)")
-            #expect(notes.contains { $0.contains("the build host uses \(hostDisk.path)") }, "\(notes)")
+            #expect(!notes.contains { $0.contains(hostDisk.path) && !$0.contains("also carries") }, "the host's disk is outside the run's devices: \(notes)")
             let after = try #require(try LVMPhysicalVolume.read(cloneDisk.path))
             #expect(after.vgName == "vgshared1" && after.pvUUID != before.pvUUID && after.vgUUID != before.vgUUID, "\(after)")
             #expect(try LVMPhysicalVolume.read(hostDisk.path) == hostBefore, "the host's volume group is never touched")
@@ -263,7 +265,7 @@ struct FilesystemUUIDsTaskTests {
                 """ + "\n")
             #expect(root.read("/etc/initramfs-tools/conf.d/resume") == "RESUME=/dev/mapper/vgshared1-swap\n")
 
-            let rollback = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
+            let rollback = try SanitizeClone.run(["rollback", "--root", root.path, "--last"] + ["--device", cloneDisk.path])
             #expect(rollback.exitCode == 0, "\(rollback)")
             #expect(try LVMPhysicalVolume.read(cloneDisk.path) == before)
             try expectUnchanged(root, since: signature, "run then rollback")
@@ -277,9 +279,9 @@ struct FilesystemUUIDsTaskTests {
           .enabled(if: StorageTools.available("lvm")), arguments: volumeGroupCrashPoints)
     func volumeGroupRenameCrash(_ point: String) throws {
         try Self.withCollidingVolumeGroups("vgcrashed") { _, cloneDisk, before, root, signature in
-            let crashed = try SanitizeClone.run(["run", "--root", root.path, "--only", "fs-uuids"], failpoint: point + ":crash")
+            let crashed = try SanitizeClone.run(["run", "--root", root.path, "--only", "fs-uuids"] + ["--device", cloneDisk.path], failpoint: point + ":crash")
             try #require(crashed.wasKilled, "\(crashed)")
-            let recovered = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
+            let recovered = try SanitizeClone.run(["rollback", "--root", root.path, "--last"] + ["--device", cloneDisk.path])
             #expect(recovered.exitCode == 0, "\(recovered)")
             #expect(try LVMPhysicalVolume.read(cloneDisk.path) == before)
             try expectUnchanged(root, since: signature, "recovery after a crash at \(point)")
@@ -297,7 +299,7 @@ struct FilesystemUUIDsTaskTests {
                 let root = try Self.volumeGroupTemplate("vgtwin", vgUUID: try #require(before[0]?.vgUUID))
                 defer { root.remove() }
                 let signature = try root.signature()
-                let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"])
+                let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"] + ["--device", first.path, "--device", second.path])
                 let notes = run.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
                 #expect(notes.contains { $0.contains("2 physical volumes carry a volume group called vgtwin") && $0.contains("refused") }, "\(notes)")
                 #expect([try LVMPhysicalVolume.read(first.path), try LVMPhysicalVolume.read(second.path)] == before)

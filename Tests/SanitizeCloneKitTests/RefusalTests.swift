@@ -140,13 +140,14 @@ struct RefusalTests {
     }
 
     /// Rewrites the first undo record of `id`'s journal with `transform` applied to its JSON,
-    /// with a valid checksum: tampering the checksum cannot catch.
+    /// tagged with this machine's key: what only this machine could write, so the validation of
+    /// every undo action is what must catch it.
     static func tamper(_ root: FixtureRoot, run id: String, _ transform: (String) -> String) throws {
         let journal = root.journalPath(of: id)
         var lines = try String(contentsOfFile: journal, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let index = try #require(lines.firstIndex { $0.contains("\"kind\":\"undo\"") })
         let json = transform(String(lines[index].drop { $0 != " " }.dropFirst()))
-        lines[index] = SHA256.hex(Array(json.utf8)) + " " + json
+        lines[index] = try JournalTags.line(json, run: id, of: root)
         try lines.joined(separator: "\n").write(toFile: journal, atomically: false, encoding: .utf8)
     }
 

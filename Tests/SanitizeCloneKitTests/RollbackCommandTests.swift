@@ -97,8 +97,8 @@ struct RollbackCommandTests {
         #expect(root.runIDs().count == 1)
     }
 
-    @Test("the journal is private and checksummed: 0700 directories, 0600 files, each line '<sha256 of JSON> <JSON>'")
-    func journalIsPrivateAndChecksummed() throws {
+    @Test("the journal is private and authenticated: 0700 directories, 0600 files, each line '<HMAC of root, run and JSON> <JSON>'")
+    func journalIsPrivateAndAuthenticated() throws {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
         let id = try #require(try SanitizeClone.json(["run", "--root", root.path, "--json"])["run_id"]?.string)
@@ -116,10 +116,9 @@ struct RollbackCommandTests {
         let lines = try #require(root.read(runDirectory + "/journal")).split(separator: "\n")
         #expect(lines.count >= 5)
         for line in lines {
-            let checksum = String(line.prefix { $0 != " " })
             let json = String(line.drop { $0 != " " }.dropFirst())
-            let computed = try HostCommand.run("sha256sum", [], stdin: json).stdout.prefix(64)
-            #expect(checksum == computed, "\(line)")
+            #expect(String(line) == (try JournalTags.line(json, run: id, of: root)), "\(line)")
+            #expect(String(line.prefix { $0 != " " }) != (try HostCommand.run("sha256sum", [], stdin: json).stdout.prefix(64)), "not a keyless checksum")
             #expect((try? JSONValue(parsing: json))?["kind"]?.string != nil, "\(line)")
         }
     }

@@ -42,6 +42,9 @@ int sc_detach_mount(const char *path);
 /// later fsync of this or a sibling file finds it on its way (GNU extension, hidden from Swift).
 int sc_start_writeback(int fd);
 
+/// renameat2(olddir, old, newdir, new, RENAME_NOREPLACE): fails with EEXIST instead of replacing.
+int sc_renameat_noreplace(int old_directory, const char *old_name, int new_directory, const char *new_name);
+
 /// The errno of the calling thread, readable from Swift without Glibc's macro.
 int sc_errno(void);
 

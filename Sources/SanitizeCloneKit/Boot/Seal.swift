@@ -42,8 +42,11 @@ public struct Seal: Sendable {
         for path in Self.seedFiles where try root.status(of: path) != nil {
             steps.append(Step(path: path, action: "delete", detail: "the random seed (every clone would start with the same)"))
         }
-        for id in try StateDirectory.runIDs(in: root) {
-            steps.append(Step(path: RootPath.join(StateDirectory.runsPath, id), action: "delete", detail: "journal and backups of a run (may hold old secrets)"))
+        for run in try Self.runDirectories(in: root) {
+            steps.append(Step(path: run, action: "delete", detail: "journal and backups of a run (may hold old secrets)"))
+        }
+        if try root.status(of: StateDirectory.keyPath) != nil {
+            steps.append(Step(path: StateDirectory.keyPath, action: "delete", detail: "the key that authenticates this machine's journals (each clone makes its own)"))
         }
         if let unit = try unitPath(in: root) {
             if try root.symlinkTarget(Self.wantsLink) == nil {
@@ -53,6 +56,12 @@ public struct Seal: Sendable {
             steps.append(Step(path: Self.wantsLink, action: "warn", detail: "\(Self.unitName) is not installed in this root: install the package (make install DESTDIR=…) so clones run it"))
         }
         return steps
+    }
+
+    /// The run directories in the root: its own runs and foreign ones set aside.
+    static func runDirectories(in root: RootDirectory) throws -> [String] {
+        try StateDirectory.runIDs(in: root).map { RootPath.join(StateDirectory.runsPath, $0) }
+            + root.directoryEntries(StateDirectory.foreignPath).sorted().map { RootPath.join(StateDirectory.foreignPath, $0) }
     }
 
     static func isLease(_ name: String) -> Bool {
@@ -82,20 +91,18 @@ public struct Seal: Sendable {
             identity.template.sshFingerprints = Set(identity.template.sshFingerprints + previous.template.sshFingerprints).sorted()
             if identity.template.macs.isEmpty { identity.template.macs = previous.template.macs }
         }
-        for id in try StateDirectory.runIDs(in: root) {
-            let backups = RootPath.join(RootPath.join(StateDirectory.runsPath, id), "backups")
-            for name in try root.directoryEntries(backups) { try SecretBackups.shredFile(RootPath.join(backups, name), in: root) }
-            try root.removeTree(RootPath.join(StateDirectory.runsPath, id))
+        for run in try Self.runDirectories(in: root) {
+            try SecretBackups.shredRunDirectory(run, in: root)
         }
         try identity.save(to: root)
         for step in steps {
             switch step.action {
             case "write":
                 try root.writeFileAtomically(step.path, contents: Array("uninitialized\n".utf8), attributes: FileAttributes(mode: 0o444))
-            case "delete" where step.path.hasPrefix(StateDirectory.runsPath):
+            case "delete" where step.path.hasPrefix(StateDirectory.runsPath) || step.path.hasPrefix(StateDirectory.foreignPath):
                 continue
             case "delete":
-                if step.detail == "the template's private host key" {
+                if step.detail == "the template's private host key" || step.path == StateDirectory.keyPath {
                     try SecretBackups.shredFile(step.path, in: root)
                 } else {
                     try root.removeFile(step.path)

@@ -8,13 +8,16 @@ public final class PlanningContext {
     public let root: RootDirectory
     public let configuration: Configuration
     public let options: RunOptions
+    /// The block devices the run may change (see `DeviceScope`).
+    public let deviceScope: DeviceScope
     /// The new identity so far; a task sets the values it decides.
     public var identity: NewIdentity
 
-    init(root: RootDirectory, configuration: Configuration, options: RunOptions) {
+    init(root: RootDirectory, configuration: Configuration, options: RunOptions, deviceScope: DeviceScope) {
         self.root = root
         self.configuration = configuration
         self.options = options
+        self.deviceScope = deviceScope
         self.identity = NewIdentity()
     }
 

@@ -1,28 +1,47 @@
 /// Recovery, rollback, status and prune: what the engine does with runs already journaled.
 extension RunEngine {
-    /// Rolls back every interrupted run found in `root` (the caller holds the lock).
-    /// Returns their ids. Throws `CorruptJournalError` or `RollbackIncompleteError` (exit 4).
-    func recoverUnfinishedRuns(in root: RootDirectory, failpoint: Failpoint?, observer: (any RunObserver)?) throws -> [String] {
+    /// Rolls back every interrupted run found in `root` (the caller holds the lock) and returns
+    /// their ids. A run directory without a journal record (nothing was changed) is removed with a
+    /// notice. A foreign journal is never followed: a boot-time run (`mode` auto) sets it aside
+    /// and goes on, any other run throws `ForeignJournalError` (exit 4). Throws
+    /// `CorruptJournalError` or `RollbackIncompleteError` (exit 4).
+    func recoverUnfinishedRuns(in root: RootDirectory, trust: JournalTrust, scope: DeviceScope, mode: RunOptions.Mode,
+                               failpoint: Failpoint?, observer: (any RunObserver)?) throws -> [String] {
+        try StateDirectory.removeStagingDirectories(in: root)
         var recovered: [String] = []
         for id in try StateDirectory.runIDs(in: root) {
-            let run = try StateDirectory.load(id, in: root)
-            guard run.needsRecovery else { continue }
-            observer?.message("Recovering interrupted run \(id): undoing its changes first")
             let audit = Audit(logger: logger, runID: id)
-            audit.record(.recovery, "Recovering interrupted run \(id): undoing \(run.undoEntries.count) journaled change(s)")
-            let remaining = try undo(run, in: root, audit: audit, failpoint: failpoint, skipSecrets: false)
-            guard remaining.isEmpty else { throw RollbackIncompleteError(runID: id, remaining: remaining) }
-            recovered.append(id)
+            switch try StateDirectory.read(id, in: root, trust: trust) {
+            case .empty:
+                try root.removeTree(RootPath.join(StateDirectory.runsPath, id))
+                let message = "Run \(id) left no journal record (stopped before its first change): removed its directory"
+                observer?.message(message)
+                audit.record(.notice, message)
+            case .foreign:
+                guard mode == .auto else { throw ForeignJournalError(runID: id, root: root) }
+                let place = try StateDirectory.setAside(id, in: root)
+                let message = "Run \(id) has a journal this machine did not write for this root (an offline run elsewhere, or planted): set aside in \(place), never followed"
+                observer?.message(message)
+                audit.record(.notice, message)
+            case .recorded(let run):
+                guard run.needsRecovery else { continue }
+                observer?.message("Recovering interrupted run \(id): undoing its changes first")
+                audit.record(.recovery, "Recovering interrupted run \(id): undoing \(run.undoEntries.count) journaled change(s)")
+                let remaining = try undo(run, in: root, trust: trust, scope: scope, audit: audit, failpoint: failpoint, skipSecrets: false)
+                guard remaining.isEmpty else { throw RollbackIncompleteError(runID: id, remaining: remaining) }
+                recovered.append(id)
+            }
         }
         return recovered
     }
 
     /// Undoes `run` completely, recording progress in its journal. Returns what is left.
-    func undo(_ run: RecordedRun, in root: RootDirectory, audit: Audit, failpoint: Failpoint?, skipSecrets: Bool) throws -> [String] {
-        let journal = try JournalAppender(root: root, run: run)
+    func undo(_ run: RecordedRun, in root: RootDirectory, trust: JournalTrust, scope: DeviceScope, audit: Audit,
+              failpoint: Failpoint?, skipSecrets: Bool) throws -> [String] {
+        let journal = try JournalAppender(root: root, run: run, trust: trust)
         try journal.append([JournalRecord(.rollbackStarted)], sync: true)
-        let undoer = Undoer(root: try root.withTemporaryTag(run.id), runID: run.id, runDirectory: run.directory,
-                            audit: audit, failpoint: failpoint, record: { try journal.append($0, sync: $1) })
+        let undoer = Undoer(root: try root.withTemporaryTag(run.id), kinds: trust.undoKinds, scope: scope, runID: run.id,
+                            runDirectory: run.directory, audit: audit, failpoint: failpoint, record: { try journal.append($0, sync: $1) })
         let remaining = try undoer.undo(run.undoEntries, skipSecrets: skipSecrets)
         if remaining.isEmpty {
             try journal.append([JournalRecord(.rolledBack)], sync: true)
@@ -40,11 +59,27 @@ extension RunEngine {
         case run(String)
     }
 
+    /// Where the journals of a root are bound and which devices its undo may touch: the image
+    /// mounted at the root (`--image`, with its devices), or `--device` paths beside a `--root`.
+    public struct RootBinding: Sendable {
+        public var image: String?
+        public var blockDevices: [BlockDeviceIdentity]?
+        public var devices: [String]
+
+        public init(image: String? = nil, blockDevices: [BlockDeviceIdentity]? = nil, devices: [String] = []) {
+            self.image = image
+            self.blockDevices = blockDevices
+            self.devices = devices
+        }
+    }
+
     /// Undoes a finished run completely (`sanitize-clone rollback`).
     ///
     /// Refuses (`InputError`, exit 2) when a file the run wrote has changed since, unless `force`.
-    /// Throws `RollbackIncompleteError` (exit 4) when an undo action fails.
-    public func rollback(rootPath: String, target: RollbackTarget, force: Bool, failpoint: Failpoint? = nil) throws -> RollbackReport {
+    /// Throws `ForeignJournalError` (exit 4) for a journal this machine did not write for this
+    /// root, `RollbackIncompleteError` (exit 4) when an undo action fails.
+    public func rollback(rootPath: String, target: RollbackTarget, force: Bool, failpoint: Failpoint? = nil,
+                         binding: RootBinding = RootBinding()) throws -> RollbackReport {
         let started = Clock.monotonicNanoseconds()
         let root = try openRoot(rootPath)
         guard try !StateDirectory.runIDs(in: root).isEmpty else {
@@ -52,9 +87,11 @@ extension RunEngine {
         }
         let lock = try RunLock(in: root)
         defer { withExtendedLifetime(lock) {} }
-        let (id, run) = try rollbackCandidate(root: root, rootPath: rootPath, target: target, force: force)
+        let trust = try self.trust(for: root, image: binding.image, creatingKey: false)
+        let scope = try deviceScope(of: root, blockDevices: binding.blockDevices, named: binding.devices)
+        let (id, run) = try rollbackCandidate(root: root, trust: trust, target: target, force: force)
         let audit = Audit(logger: logger, runID: id)
-        let remaining = try undo(run, in: root, audit: audit, failpoint: failpoint, skipSecrets: run.secretsShredded)
+        let remaining = try undo(run, in: root, trust: trust, scope: scope, audit: audit, failpoint: failpoint, skipSecrets: run.secretsShredded)
         guard remaining.isEmpty else { throw RollbackIncompleteError(runID: id, remaining: remaining) }
         let kept = run.undoEntries.compactMap { entry -> String? in
             guard run.secretsShredded, case .restore(let snapshot) = entry.action, snapshot.needsSecretBackup else { return nil }
@@ -64,37 +101,43 @@ extension RunEngine {
             if case .restore(let snapshot) = entry.action { return !kept.contains(snapshot.path) }
             return true
         }
-        return RollbackReport(runID: id, undone: undone.map(\.action.summary), kept: kept, durationMilliseconds: Clock.millisecondsSince(started))
+        return RollbackReport(runID: id, undone: undone.map { $0.action.summary(kinds: trust.undoKinds) }, kept: kept,
+                              durationMilliseconds: Clock.millisecondsSince(started))
     }
 
     /// Checks that `target` can be rolled back in `rootPath` without changing anything (the same
     /// refusals `rollback` gives): `rollback --image` asks before it sets the image's UUIDs back.
-    public func checkRollback(rootPath: String, target: RollbackTarget, force: Bool) throws {
+    /// Returns the run's block-device identity changes (type, from, to), newest last.
+    @discardableResult
+    public func checkRollback(rootPath: String, target: RollbackTarget, force: Bool,
+                              binding: RootBinding = RootBinding()) throws -> [(type: String, from: String, to: String)] {
         let root = try openRoot(rootPath)
         guard try !StateDirectory.runIDs(in: root).isEmpty else {
             throw InputError("no run recorded under \(rootPath) (see 'sanitize-clone status')")
         }
-        _ = try rollbackCandidate(root: root, rootPath: rootPath, target: target, force: force)
+        let trust = try self.trust(for: root, image: binding.image, creatingKey: false)
+        let (_, run) = try rollbackCandidate(root: root, trust: trust, target: target, force: force)
+        return run.undoEntries.compactMap { StorageIdentityUndo.change(in: $0.action) }
     }
 
     /// The run `target` names, once every refusal is checked.
-    func rollbackCandidate(root: RootDirectory, rootPath: String, target: RollbackTarget, force: Bool) throws -> (String, RecordedRun) {
+    func rollbackCandidate(root: RootDirectory, trust: JournalTrust, target: RollbackTarget, force: Bool) throws -> (String, RecordedRun) {
         let ids = try StateDirectory.runIDs(in: root)
+        let rootOption = root.isLiveSystem ? "" : " --root \(root.hostPath)"
         let id: String
         switch target {
         case .run(let requested):
             guard ids.contains(requested) else {
-                throw InputError("no run \(requested) under \(rootPath) (see 'sanitize-clone status')")
+                throw InputError("no run \(requested) under \(root.hostPath) (see 'sanitize-clone status\(rootOption)')")
             }
             id = requested
         case .last:
-            guard let newest = try ids.reversed().first(where: { try StateDirectory.load($0, in: root).outcome != .rolledBack }) else {
-                throw InputError("no run to roll back under \(rootPath) (see 'sanitize-clone status')")
+            guard let newest = try ids.reversed().first(where: { try StateDirectory.load($0, in: root, trust: trust).outcome != .rolledBack }) else {
+                throw InputError("no run to roll back under \(root.hostPath) (see 'sanitize-clone status\(rootOption)')")
             }
             id = newest
         }
-        let run = try StateDirectory.load(id, in: root)
-        let rootOption = root.isLiveSystem ? "" : " --root \(root.hostPath)"
+        let run = try StateDirectory.load(id, in: root, trust: trust)
         guard run.outcome != .rolledBack else {
             throw InputError("run \(id) is already rolled back (see 'sanitize-clone status\(rootOption)')")
         }
@@ -115,37 +158,62 @@ extension RunEngine {
         return (id, run)
     }
 
-    /// The recorded runs of `rootPath`, oldest first.
-    public func status(rootPath: String) throws -> StatusReport {
+    /// The recorded runs of `rootPath`, oldest first: its own, foreign ones still in `runs/`
+    /// (outcome "foreign") and those set aside (outcome "set-aside").
+    public func status(rootPath: String, binding: RootBinding = RootBinding()) throws -> StatusReport {
         let root = try openRoot(rootPath)
+        let trust = try self.trust(for: root, image: binding.image, creatingKey: false)
         var runs: [StatusReport.Run] = []
+        let foreignReason = "not written by this machine for this root; never followed (set it aside with 'sanitize-clone prune --discard-foreign')"
         for id in try StateDirectory.runIDs(in: root) {
             do {
-                let run = try StateDirectory.load(id, in: root)
-                runs.append(StatusReport.Run(id: id, startedAt: run.startedAt, mode: run.mode, outcome: run.outcome.rawValue,
-                                             tasks: run.appliedTasks, failure: run.failure.map { "\($0.task): \($0.reason)" },
-                                             canRollBack: run.backupsPresent && run.outcome == .committed,
-                                             detail: run.incompleteDetail))
+                switch try StateDirectory.read(id, in: root, trust: trust) {
+                case .recorded(let run):
+                    runs.append(StatusReport.Run(id: id, startedAt: run.startedAt, mode: run.mode, outcome: run.outcome.rawValue,
+                                                 tasks: run.appliedTasks, failure: run.failure.map { "\($0.task): \($0.reason)" },
+                                                 canRollBack: run.backupsPresent && run.outcome == .committed,
+                                                 detail: run.incompleteDetail))
+                case .foreign:
+                    runs.append(StatusReport.Run(id: id, startedAt: nil, mode: "?", outcome: "foreign", tasks: [], failure: nil,
+                                                 canRollBack: false, detail: nil, note: foreignReason))
+                case .empty:
+                    runs.append(StatusReport.Run(id: id, startedAt: nil, mode: "?", outcome: "empty", tasks: [], failure: nil, canRollBack: false,
+                                                 detail: nil, note: "no journal record: nothing was changed; the next run removes it"))
+                }
             } catch {
                 runs.append(StatusReport.Run(id: id, startedAt: nil, mode: "?", outcome: "corrupt", tasks: [], failure: "\(error)",
                                              canRollBack: false, detail: nil))
             }
         }
+        for name in try root.directoryEntries(StateDirectory.foreignPath).sorted() {
+            runs.append(StatusReport.Run(id: name, startedAt: nil, mode: "?", outcome: "set-aside", tasks: [], failure: nil, canRollBack: false,
+                                         detail: nil, note: "a foreign journal set aside in \(StateDirectory.foreignPath); never followed (remove it with 'sanitize-clone prune --discard-foreign')"))
+        }
         let locked = RunLock.isHeld(in: root)
-        let waiting = !locked && runs.contains { $0.outcome == "unfinished" || $0.outcome == "failed" || $0.outcome == "corrupt" }
-        return StatusReport(root: root.hostPath, runs: runs, runInProgress: locked, recoveryPending: waiting)
+        let waiting = !locked && runs.contains { ["unfinished", "failed", "corrupt"].contains($0.outcome) }
+        return StatusReport(root: root.hostPath, runs: runs, runInProgress: locked, recoveryPending: waiting,
+                            foreignJournals: runs.contains { $0.outcome == "foreign" })
     }
 
     /// Removes the backups of every finished run (`sanitize-clone prune`); their journals stay so
-    /// `status` still lists them. Returns the runs pruned.
-    public func prune(rootPath: String) throws -> [String] {
+    /// `status` still lists them. With `discardForeign`, foreign run directories (in `runs/` or
+    /// set aside) are shredded and removed whole. Returns the runs pruned or discarded.
+    public func prune(rootPath: String, discardForeign: Bool = false, binding: RootBinding = RootBinding()) throws -> [String] {
         let root = try openRoot(rootPath)
-        guard try !StateDirectory.runIDs(in: root).isEmpty else { return [] }
+        guard try root.status(of: StateDirectory.path)?.kind == .directory else { return [] }
         let lock = try RunLock(in: root)
         defer { withExtendedLifetime(lock) {} }
+        let trust = try self.trust(for: root, image: binding.image, creatingKey: false)
         var pruned: [String] = []
         for id in try StateDirectory.runIDs(in: root) {
-            let run = try StateDirectory.load(id, in: root)
+            let reading = try StateDirectory.read(id, in: root, trust: trust)
+            guard case .recorded(let run) = reading else {
+                if discardForeign, case .foreign = reading {
+                    try SecretBackups.shredRunDirectory(RootPath.join(StateDirectory.runsPath, id), in: root)
+                    pruned.append(id)
+                }
+                continue
+            }
             guard !run.needsRecovery, run.backupsPresent else { continue }
             let backups = RootPath.join(run.directory, "backups")
             for name in try root.directoryEntries(backups) {
@@ -153,6 +221,12 @@ extension RunEngine {
             }
             try root.removeTree(backups)
             pruned.append(id)
+        }
+        if discardForeign {
+            for name in try root.directoryEntries(StateDirectory.foreignPath).sorted() {
+                try SecretBackups.shredRunDirectory(RootPath.join(StateDirectory.foreignPath, name), in: root)
+                pruned.append(name)
+            }
         }
         return pruned
     }
@@ -187,6 +261,8 @@ public struct StatusReport: Sendable {
         public let failure: String?
         public let canRollBack: Bool
         public let detail: String?
+        /// Why a run is not followed (foreign, set aside, empty).
+        public var note: String? = nil
     }
     public let root: String
     public let runs: [Run]
@@ -194,12 +270,16 @@ public struct StatusReport: Sendable {
     public let runInProgress: Bool
     /// An interrupted run waits: the next `run` rolls it back first.
     public let recoveryPending: Bool
+    /// A journal this machine did not write for this root is in `runs/`: manual runs refuse
+    /// until it is set aside (`prune --discard-foreign`); a boot-time run sets it aside itself.
+    public let foreignJournals: Bool
 
     public var json: JSON {
         .object([
             ("root", .string(root)),
             ("run_in_progress", .bool(runInProgress)),
             ("recovery_pending", .bool(recoveryPending)),
+            ("foreign_journals", .bool(foreignJournals)),
             ("runs", .array(runs.map { run in
                 var members: [(String, JSON)] = [
                     ("run_id", .string(run.id)),
@@ -211,6 +291,7 @@ public struct StatusReport: Sendable {
                 ]
                 if let failure = run.failure { members.append(("failure", .string(failure))) }
                 if let detail = run.detail { members.append(("remaining", .string(detail))) }
+                if let note = run.note { members.append(("note", .string(note))) }
                 return .object(members)
             })),
         ])

@@ -34,6 +34,22 @@ public struct RunEngine: Sendable {
         self.logger = logger
     }
 
+    /// The undo kinds the tasks register: the only inverses a journal may hold besides file restores.
+    public var undoKinds: UndoKinds { UndoKinds(tasks.flatMap(\.undoKinds)) }
+
+    /// Which journals of `root` this machine may follow (`image`: the disk image mounted there).
+    /// With `creatingKey`, this machine's key is made when it has none (a run that journals).
+    func trust(for root: RootDirectory, image: String?, creatingKey: Bool) throws -> JournalTrust {
+        JournalTrust(key: creatingKey ? try JournalKey.loadOrCreate() : try JournalKey.load(),
+                     binding: try JournalTrust.binding(of: root, image: image), undoKinds: undoKinds)
+    }
+
+    /// The block devices a run on `root` may change: the image's, else `DeviceScope.of`.
+    func deviceScope(of root: RootDirectory, blockDevices: [BlockDeviceIdentity]?, named: [String]) throws -> DeviceScope {
+        if let blockDevices { return .image(blockDevices) }
+        return try DeviceScope.of(root, named: named)
+    }
+
     /// Every configuration key: the engine's and each task's.
     public var configurationKeys: [ConfigurationKey] { Self.engineKeys + tasks.flatMap(\.configurationKeys) }
 
@@ -57,15 +73,20 @@ public struct RunEngine: Sendable {
         let runID = Self.newRunID()
         let audit = Audit(logger: logger, runID: runID)
 
+        let scope = try deviceScope(of: root, blockDevices: options.blockDevices, named: options.devices)
         var lock: RunLock?
         var recovered: [String] = []
+        var trust: JournalTrust?
         if !options.dryRun {
             lock = try RunLock(in: root)
-            recovered = try recoverUnfinishedRuns(in: root, failpoint: options.failpoint, observer: observer)
+            let trusted = try self.trust(for: root, image: options.image, creatingKey: true)
+            trust = trusted
+            recovered = try recoverUnfinishedRuns(in: root, trust: trusted, scope: scope, mode: options.mode,
+                                                  failpoint: options.failpoint, observer: observer)
         }
         defer { withExtendedLifetime(lock) {} }
 
-        let planningContext = PlanningContext(root: root, configuration: configuration, options: options)
+        let planningContext = PlanningContext(root: root, configuration: configuration, options: options, deviceScope: scope)
         var planned: [PlannedTask] = []
         for task in selected {
             do {
@@ -79,7 +100,7 @@ public struct RunEngine: Sendable {
 
         var report = RunReport(runID: runID, dryRun: options.dryRun, result: .planned, tasks: planned.map(\.initialReport),
                                durationMilliseconds: 0, recoveredRuns: recovered, remaining: [])
-        if options.dryRun {
+        guard let trust else {
             report.durationMilliseconds = Clock.millisecondsSince(started)
             return report
         }
@@ -88,7 +109,7 @@ public struct RunEngine: Sendable {
         // (systemd's read-only transient machine-id mount); key generation starts outside the root.
         for task in planned where task.skipReason == nil { try task.prepare() }
         try preflight(planned, in: root)
-        let journal = try startJournal(runID: runID, planned: planned, root: root, mode: options.mode, audit: audit)
+        let journal = try startJournal(runID: runID, planned: planned, root: root, trust: trust, mode: options.mode, audit: audit)
         let appliedRoot = try root.withTemporaryTag(runID, deferringDirectorySyncs: true)
         let outcomes = apply(planned, root: appliedRoot, journal: journal, options: options, audit: audit, observer: observer)
         for (index, task) in planned.enumerated() {
@@ -98,7 +119,7 @@ public struct RunEngine: Sendable {
         if outcomes.values.contains(where: { $0.status == .failed }) {
             let remaining: [String]
             do {
-                remaining = try rollBack(journal: journal, root: appliedRoot, audit: audit, failpoint: options.failpoint)
+                remaining = try rollBack(journal: journal, root: appliedRoot, scope: scope, audit: audit, failpoint: options.failpoint)
             } catch {
                 throw RollbackIncompleteError(runID: runID, remaining: ["the rollback itself failed: \(error)"])
             }
@@ -172,10 +193,11 @@ public struct RunEngine: Sendable {
 
     /// Creates the journal and makes the undo information of every planned change durable.
     /// On failure nothing has been changed: the run directory is removed and the error rethrown.
-    func startJournal(runID: String, planned: [PlannedTask], root: RootDirectory, mode: RunOptions.Mode, audit: Audit) throws -> RollbackJournal {
-        let journal = try RollbackJournal(root: root, runID: runID)
+    func startJournal(runID: String, planned: [PlannedTask], root: RootDirectory, trust: JournalTrust, mode: RunOptions.Mode,
+                      audit: Audit) throws -> RollbackJournal {
+        let journal = try RollbackJournal(root: root, runID: runID, trust: trust, first: JournalRecord(.runStarted, detail: mode.rawValue))
         do {
-            var records = [JournalRecord(.runStarted, detail: mode.rawValue)]
+            var records: [JournalRecord] = []
             var sequence = 0
             var snapshotted = Set<String>()
             for task in planned {
@@ -188,12 +210,9 @@ public struct RunEngine: Sendable {
                         var snapshot = try journal.snapshot(path, secret: change.isSecret)
                         if change.isTiedToSecret { snapshot.tiedToSecret = true }
                         action = .restore(snapshot)
-                    case .command(let program, let arguments, let chroot):
-                        action = .runCommand(program: program, arguments: arguments, chrootIntoRoot: chroot)
-                    case .kernelHostname(let name):
-                        action = .setKernelHostname(name)
-                    case .filesystemUUID(let type, let current, let original):
-                        action = .setFilesystemUUID(type: type, from: current, to: original)
+                    case .inverse(let kind, let values):
+                        action = .inverse(kind: kind, values: values)
+                        try trust.undoKinds.validate(action)
                     case .coveredByOtherChanges:
                         continue
                     }
@@ -288,8 +307,9 @@ public struct RunEngine: Sendable {
     }
 
     /// Undoes every journaled change of a failed run; returns what could not be undone.
-    func rollBack(journal: RollbackJournal, root: RootDirectory, audit: Audit, failpoint: Failpoint?) throws -> [String] {
-        try undo(try StateDirectory.load(journal.runID, in: root), in: root, audit: audit, failpoint: failpoint, skipSecrets: false)
+    func rollBack(journal: RollbackJournal, root: RootDirectory, scope: DeviceScope, audit: Audit, failpoint: Failpoint?) throws -> [String] {
+        try undo(try StateDirectory.load(journal.runID, in: root, trust: journal.trust), in: root, trust: journal.trust, scope: scope,
+                 audit: audit, failpoint: failpoint, skipSecrets: false)
     }
 
     /// Marks the run committed; a boot-time run then shreds its secret backups; old runs go.
@@ -297,13 +317,13 @@ public struct RunEngine: Sendable {
                 audit: Audit, planned: [PlannedTask]) throws {
         try journal.append([JournalRecord(.committed)], sync: true)
         if mode == .auto {
-            let run = try StateDirectory.load(journal.runID, in: root)
+            let run = try StateDirectory.load(journal.runID, in: root, trust: journal.trust)
             let shredded = try SecretBackups.shred(run, in: root)
             if !shredded.isEmpty {
                 try journal.append([JournalRecord(.secretsShredded, detail: shredded.joined(separator: " "))], sync: true)
             }
         }
-        try? StateDirectory.applyRetention(keep: configuration.number("Journal", "KeepRuns"), in: root)
+        try? StateDirectory.applyRetention(keep: configuration.number("Journal", "KeepRuns"), in: root, trust: journal.trust)
         let changed = planned.reduce(0) { $0 + $1.changes.count }
         audit.record(.runCommitted, "Run \(journal.runID) committed: \(changed) change(s) in \(planned.filter { $0.skipReason == nil }.count) task(s)")
     }

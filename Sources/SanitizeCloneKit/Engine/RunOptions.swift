@@ -33,8 +33,13 @@ public struct RunOptions: Sendable {
     /// for `/`, given with `--nic`/`--product-uuid` for another root; nil when nothing is known.
     public var platform: PlatformFacts?
     /// The block devices the root's filesystems may be on (`--image`: the image's loop devices);
-    /// nil: every block device of this machine.
+    /// nil: the `DeviceScope` of the root.
     public var blockDevices: [BlockDeviceIdentity]?
+    /// `--device`: block devices of the clone beside the disk holding a `--root` (see `DeviceScope`).
+    public var devices: [String] = []
+    /// `--image`: the disk image whose root is mounted at the run's root (its journal is bound
+    /// to the image, not to the private mount point).
+    public var image: String?
     /// Filesystems the caller has mounted and changes once unmounted (`--image`).
     public var deferredFilesystems: DeferredFilesystemChanges?
     /// Probe new static IPv4 addresses on this machine's NICs before writing them (RFC 5227).

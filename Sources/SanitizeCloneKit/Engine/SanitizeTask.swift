@@ -23,6 +23,8 @@ public protocol SanitizeTask: Sendable {
     var expectedCost: TaskCost { get }
     /// The configuration keys this task reads, so unknown keys are errors.
     var configurationKeys: [ConfigurationKey] { get }
+    /// The kinds of inverse this task's changes that are not files journal (`Change.Undo.inverse`).
+    var undoKinds: [any UndoKind] { get }
 
     /// Reads the root and returns the changes to make. Pure: changes nothing anywhere.
     /// Throws `InputError` for bad input (exit 2) or `MissingProgramError`.
@@ -51,6 +53,7 @@ extension SanitizeTask {
     public var plannedAfter: [String] { [] }
     public var expectedCost: TaskCost { .small }
     public var configurationKeys: [ConfigurationKey] { [] }
+    public var undoKinds: [any UndoKind] { [] }
     public func prepare(_ decision: Decision) throws {}
     public func afterCommit(_ decision: Decision, in context: ApplyContext) throws {}
 }
@@ -109,13 +112,9 @@ public struct Change: Sendable {
         /// Snapshot the path before the change and restore it on undo. With `followingSymlinks`
         /// the file a symlink leads to is saved (a write through the link); without, the link.
         case restorePath(followingSymlinks: Bool)
-        /// Run this inverse command (absolute program path).
-        case command(program: String, arguments: [String], chrootIntoRoot: Bool)
-        /// Set the running kernel hostname back to this name.
-        case kernelHostname(String)
-        /// Set a filesystem's UUID back to `original` with the tool for its `type`, on the device
-        /// that has `current` then (device names change between runs: loop devices, images).
-        case filesystemUUID(type: String, current: String, original: String)
+        /// An inverse of a kind the task registers in `undoKinds`, with the values it needs (never
+        /// a program or a device: the kind finds its device within the run's `DeviceScope`).
+        case inverse(kind: String, values: [String])
         /// Nothing to journal: the change's effects are undone by the task's other changes (a
         /// drop-in's `Exec=` is undone by restoring its `Backup=` paths).
         case coveredByOtherChanges

@@ -4,10 +4,15 @@ import Glibc
 
 /// Carries out a run's undo actions from its journal, newest first, recording each one.
 ///
-/// It needs nothing from the tasks: only the journal records and the run's backups. Every action
-/// is idempotent, so an interrupted rollback is simply started again.
+/// It needs nothing from the tasks: only the journal records, the run's backups and the undo
+/// kinds the tasks registered. Every action is idempotent, and a path already as the journal
+/// recorded it is left alone (no write, so no space needed), so an interrupted rollback is simply
+/// started again.
 struct Undoer {
     let root: RootDirectory
+    let kinds: UndoKinds
+    /// The devices an inverse may act on (the run's `DeviceScope`).
+    let scope: DeviceScope
     let runID: String
     /// The run's directory inside the root (its backups live in `backups/`).
     let runDirectory: String
@@ -26,57 +31,50 @@ struct Undoer {
             if skipSecrets, case .restore(let snapshot) = entry.action, snapshot.needsSecretBackup {
                 continue
             }
+            let summary = entry.action.summary(kinds: kinds)
             do {
-                try carryOut(entry.action)
+                let changed = try carryOut(entry.action)
                 try record([JournalRecord(.undone, task: entry.task, sequence: entry.sequence)], false)
                 if case .restore(let snapshot) = entry.action {
-                    audit.record(.changeUndone, "Restored \(snapshot.path)", task: entry.task, path: snapshot.path)
+                    if changed { audit.record(.changeUndone, "Restored \(snapshot.path)", task: entry.task, path: snapshot.path) }
                 } else {
-                    audit.record(.changeUndone, "Undid: \(entry.action.summary)", task: entry.task)
+                    audit.record(.changeUndone, "Undid: \(summary)", task: entry.task)
                 }
             } catch {
-                failures.append("\(entry.action.summary): \(error)")
+                failures.append("\(summary): \(error)")
             }
             if let task = entry.task {
                 undoneByTask[task, default: 0] += 1
                 do {
                     try failpoint?.trigger(task: task, at: .undo(undoneByTask[task]!))
                 } catch {
-                    failures.append("\(entry.action.summary): \(error)")
+                    failures.append("\(summary): \(error)")
                 }
             }
         }
         return failures
     }
 
-    /// Carries out one action.
-    func carryOut(_ action: UndoAction) throws {
+    /// Carries out one action; returns false when the path was already as recorded.
+    func carryOut(_ action: UndoAction) throws -> Bool {
         switch action {
         case .restore(let snapshot):
-            try restore(snapshot)
-        case .runCommand(let program, let arguments, let chrootIntoRoot):
-            if chrootIntoRoot {
-                let chroot = try Program.find("chroot", package: "coreutils")
-                try chroot.run([root.hostPath, program] + arguments).check()
-            } else {
-                try Program(path: program).run(arguments).check()
-            }
-        case .setFilesystemUUID(let type, let from, let to):
-            try StorageIdentityUndo.setBack(type: type, from: from, to: to, devices: try BlockDeviceInventory.host())
-        case .setKernelHostname(let name):
-            guard root.isLiveSystem else { return }
-            guard sethostname(name, name.utf8.count) == 0 else {
-                throw SystemError(code: errno, operation: "set the running hostname to", path: name)
-            }
+            return try restore(snapshot)
+        case .inverse(let name, let values):
+            guard let kind = kinds[name] else { throw InputError("no task registers the undo kind '\(name)'") }
+            try kind.validate(values)
+            let scope = self.scope
+            try kind.undo(values, in: UndoContext(root: root, devices: { try scope.inventory() }))
+            return true
         }
     }
 
-    private func restore(_ snapshot: PathSnapshot) throws {
+    private func restore(_ snapshot: PathSnapshot) throws -> Bool {
         let parent = RootPath.parent(of: snapshot.path)
         try? root.removeTemporaryFiles(in: parent, tag: runID)
         switch snapshot.state {
         case .absent:
-            guard let status = try root.status(of: snapshot.path) else { return }
+            guard let status = try root.status(of: snapshot.path) else { return false }
             if status.kind == .directory {
                 // Only a directory we created and left empty (or holding our temporary files).
                 try root.removeTemporaryFiles(in: snapshot.path, tag: runID)
@@ -88,12 +86,14 @@ struct Undoer {
                 try root.removeFile(snapshot.path)
             }
         case .symlink(let target):
-            if try root.status(of: snapshot.path)?.kind == .symlink, try root.symlinkTarget(snapshot.path) == target { return }
+            if try root.status(of: snapshot.path)?.kind == .symlink, try root.symlinkTarget(snapshot.path) == target { return false }
             try root.createSymlink(snapshot.path, pointingTo: target)
         case .directory(let attributes):
+            if let status = try root.status(of: snapshot.path), status.kind == .directory, FileAttributes(of: status) == attributes { return false }
             // A directory the run removed comes back before what it held (undo runs in reverse).
             try root.makeDirectory(snapshot.path, attributes: attributes)
         case .regular(let backup, let sha256, let attributes, _):
+            if try isAlreadyRestored(snapshot.path, sha256: sha256, attributes: attributes) { return false }
             let backupPath = RootPath.join(RootPath.join(runDirectory, "backups"), backup.file)
             guard let pack = try root.readFile(backupPath, limit: 1 << 30), backup.offset >= 0,
                   backup.offset + backup.length <= pack.count else {
@@ -108,6 +108,17 @@ struct Undoer {
             }
             try root.writeFileAtomically(snapshot.path, contents: contents, attributes: attributes)
         }
+        return true
+    }
+
+    /// True when `path` is the regular file the backup holds, with the same owner, group, mode
+    /// and extended attributes: then nothing is written (a full file system stays untouched).
+    private func isAlreadyRestored(_ path: String, sha256: String, attributes: FileAttributes) throws -> Bool {
+        guard let status = try root.status(of: path), status.kind == .regular,
+              status.owner == attributes.owner, status.group == attributes.group, status.mode == attributes.mode,
+              let contents = try root.readFile(path), SHA256.hex(contents) == sha256 else { return false }
+        guard let extended = attributes.extendedAttributes else { return true }
+        return try root.extendedAttributes(of: path) == extended
     }
 }
 

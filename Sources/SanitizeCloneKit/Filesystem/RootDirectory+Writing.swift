@@ -198,6 +198,19 @@ extension RootDirectory {
         }
     }
 
+    /// Renames `path` (a file or directory, not followed) to `newPath`, which must not exist,
+    /// both inside the root; the new name's directory is synced.
+    public func move(_ path: String, to newPath: String) throws {
+        let from = try openParent(of: path)
+        defer { close(from) }
+        let to = try openParent(of: newPath)
+        defer { close(to) }
+        try Syscall.call(.rename, "rename \(path) to", path: newPath) {
+            sc_renameat_noreplace(from, RootPath.lastComponent(of: path), to, RootPath.lastComponent(of: newPath))
+        }
+        try syncDirectory(to, of: newPath)
+    }
+
     /// Removes the directory `path` itself; it must be empty. Absent is fine.
     public func removeEmptyDirectory(_ path: String) throws {
         guard let directory = try openIfPresent(RootPath.parent(of: path), flags: O_RDONLY | O_DIRECTORY) else { return }

@@ -1,7 +1,8 @@
 import FoundationEssentials
 
 /// One line of a run's rollback journal. Records are appended, never rewritten; each line is
-/// `<sha256 of the JSON> <JSON>` so a torn or edited record is detected, never followed.
+/// `<tag> <JSON>`, the tag this machine's HMAC of the record for its root and run
+/// (`JournalTrust`), so a torn, edited, planted or copied record is detected, never followed.
 public struct JournalRecord: Codable, Sendable, Equatable {
     /// What happened.
     public enum Kind: String, Codable, Sendable {
@@ -50,12 +51,12 @@ public struct JournalRecord: Codable, Sendable, Equatable {
         self.fingerprints = fingerprints
     }
 
-    /// The record as one checksummed line. Written with the small JSON writer rather than
-    /// JSONEncoder (a run writes many records; JSONEncoder's first uses cost more than the rest
-    /// of the journal), in exactly the layout `Codable` reads back.
-    func encodedLine() throws -> [UInt8] {
+    /// The record as one tagged line of run `runID`. Written with the small JSON writer rather
+    /// than JSONEncoder (a run writes many records; JSONEncoder's first uses cost more than the
+    /// rest of the journal), in exactly the layout `Codable` reads back.
+    func encodedLine(trust: JournalTrust, runID: String) throws -> [UInt8] {
         let json = Array(self.json.serialized().utf8)
-        return Array((SHA256.hex(json) + " ").utf8) + json + [0x0a]
+        return Array((try trust.tag(runID: runID, json: json) + " ").utf8) + json + [0x0a]
     }
 
     /// The record in the layout synthesized `Codable` uses (absent optionals left out).
@@ -71,21 +72,30 @@ public struct JournalRecord: Codable, Sendable, Equatable {
         return .object(members)
     }
 
-    /// Parses one line; throws `CorruptJournalError` when the checksum or JSON is wrong.
-    static func decode(line: Substring, journal: String, number: Int) throws -> JournalRecord {
+    /// Parses one line of run `runID`; throws `CorruptJournalError` when its tag is not this
+    /// machine's for this root and run, or its JSON or an undo action in it is invalid.
+    static func decode(line: Substring, journal: String, number: Int, trust: JournalTrust, runID: String) throws -> JournalRecord {
         guard let space = line.firstIndex(of: " ") else {
-            throw CorruptJournalError(journal: journal, line: number, reason: "no checksum")
+            throw CorruptJournalError(journal: journal, line: number, reason: CorruptJournalError.unauthenticated)
         }
-        let checksum = line[..<space]
         let json = Array(line[line.index(after: space)...].utf8)
-        guard SHA256.hex(json) == checksum else {
-            throw CorruptJournalError(journal: journal, line: number, reason: "checksum mismatch")
+        guard trust.accepts(tag: line[..<space], runID: runID, json: json) else {
+            throw CorruptJournalError(journal: journal, line: number, reason: CorruptJournalError.unauthenticated)
         }
+        let record: JournalRecord
         do {
-            return try JSONDecoder().decode(JournalRecord.self, from: Data(json))
+            record = try JSONDecoder().decode(JournalRecord.self, from: Data(json))
         } catch {
             throw CorruptJournalError(journal: journal, line: number, reason: "unreadable record")
         }
+        if let undo = record.undo {
+            do {
+                try undo.validate(kinds: trust.undoKinds)
+            } catch {
+                throw CorruptJournalError(journal: journal, line: number, reason: "\(error)")
+            }
+        }
+        return record
     }
 }
 
@@ -95,6 +105,10 @@ public struct CorruptJournalError: Error, CustomStringConvertible, Sendable {
     public let journal: String
     public let line: Int
     public let reason: String
+    /// True when the record's tag is not this machine's for this root and run.
+    var isUnauthenticated: Bool { reason == Self.unauthenticated }
+    static let unauthenticated = "not written by this machine for this root"
+
     public var description: String {
         "Journal \(journal) is corrupt at line \(line) (\(reason)); refusing to follow it. Inspect the run with 'sanitize-clone status', restore files from its backups/ by hand, then move the run directory away"
     }
@@ -106,13 +120,26 @@ extension UndoAction {
         switch self {
         case .restore(let snapshot):
             return .object([("restore", .object([("_0", snapshot.json)]))])
-        case .runCommand(let program, let arguments, let chrootIntoRoot):
-            return .object([("runCommand", .object([("program", .string(program)), ("arguments", .array(arguments.map(JSON.string))),
-                                                    ("chrootIntoRoot", .bool(chrootIntoRoot))]))])
-        case .setKernelHostname(let name):
-            return .object([("setKernelHostname", .object([("_0", .string(name))]))])
-        case .setFilesystemUUID(let type, let from, let to):
-            return .object([("setFilesystemUUID", .object([("type", .string(type)), ("from", .string(from)), ("to", .string(to))]))])
+        case .inverse(let kind, let values):
+            return .object([("inverse", .object([("kind", .string(kind)), ("values", .array(values.map(JSON.string)))]))])
+        }
+    }
+
+    /// Throws when the action is not one this engine could have recorded: a path outside the
+    /// root, a backup outside the run's packs, or an inverse of no registered kind or with values
+    /// its kind refuses.
+    func validate(kinds: UndoKinds) throws {
+        switch self {
+        case .restore(let snapshot):
+            guard RootPath.isSafeJournalPath(snapshot.path) else { throw InputError("path \(snapshot.path) is outside the root") }
+            if case .regular(let backup, _, _, _) = snapshot.state {
+                guard [RollbackJournal.filesPack, RollbackJournal.secretsPack].contains(backup.file), backup.offset >= 0, backup.length >= 0 else {
+                    throw InputError("backup \(backup.file) is not one of the run's packs")
+                }
+            }
+            if case .symlink(let target) = snapshot.state, target.contains("\0") { throw InputError("symlink target holds NUL") }
+        case .inverse:
+            try kinds.validate(self)
         }
     }
 }

@@ -15,6 +15,7 @@ public final class RollbackJournal: @unchecked Sendable {
     let root: RootDirectory
     /// The run's directory inside the root.
     public let directory: String
+    let trust: JournalTrust
     private let state: Mutex<State>
 
     private struct State {
@@ -26,17 +27,26 @@ public final class RollbackJournal: @unchecked Sendable {
     /// The pack for ordinary files and the pack for secrets.
     static let filesPack = "files", secretsPack = "secrets"
 
-    /// Creates the run's directory and journal. Throws when the state directory is unsafe.
-    init(root: RootDirectory, runID: String) throws {
+    /// Creates the run's directory with its journal holding `first` (the run-started record)
+    /// atomically: both are made and synced under a hidden name, then renamed into `runs/`, so a
+    /// run directory never exists without a journal record. Throws when the state directory is
+    /// unsafe.
+    init(root: RootDirectory, runID: String, trust: JournalTrust, first: JournalRecord) throws {
         self.root = root
         self.runID = runID
+        self.trust = trust
         directory = RootPath.join(StateDirectory.runsPath, runID)
         try StateDirectory.ensureSafeDirectories(in: root)
-        try root.makeDirectories(directory, mode: 0o700)
-        try root.makeDirectories(RootPath.join(directory, "backups"), mode: 0o700)
-        let fd = try root.openDescriptor(RootPath.join(directory, "journal"),
-                                         flags: O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+        let staging = RootPath.join(StateDirectory.runsPath, StateDirectory.stagingPrefix + runID)
+        try root.makeDirectories(staging, mode: 0o700)
+        let journalPath = RootPath.join(staging, "journal")
+        let fd = try root.openDescriptor(journalPath, flags: O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode: 0o600)
         state = Mutex(State(descriptor: fd))
+        try append([first], sync: true)
+        try syncDirectory(staging)
+        try root.move(staging, to: directory)
+        try syncDirectory(StateDirectory.runsPath)
+        try root.makeDirectories(RootPath.join(directory, "backups"), mode: 0o700)
     }
 
     deinit {
@@ -48,7 +58,7 @@ public final class RollbackJournal: @unchecked Sendable {
 
     /// Appends `records`; with `sync`, they are on disk when this returns.
     public func append(_ records: [JournalRecord], sync: Bool) throws {
-        let bytes = try records.flatMap { try $0.encodedLine() }
+        let bytes = try records.flatMap { try $0.encodedLine(trust: trust, runID: runID) }
         let path = RootPath.join(directory, "journal")
         try state.withLock { state in
             try FileDescriptorIO.writeAll(state.descriptor, bytes, path: path)
@@ -109,11 +119,13 @@ public final class RollbackJournal: @unchecked Sendable {
     /// Makes the run's directories durable (its entry in runs/, the journal's and the backups'
     /// entries): after this and the undo records' sync, changes may begin.
     public func syncDirectories() throws {
-        for path in [RootPath.join(directory, "backups"), directory, StateDirectory.runsPath] {
-            let fd = try root.openDescriptor(path, flags: O_RDONLY | O_DIRECTORY)
-            defer { close(fd) }
-            try Syscall.call(.fsync, "flush", path: path) { fsync(fd) }
-        }
+        for path in [RootPath.join(directory, "backups"), directory, StateDirectory.runsPath] { try syncDirectory(path) }
+    }
+
+    private func syncDirectory(_ path: String) throws {
+        let fd = try root.openDescriptor(path, flags: O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        try Syscall.call(.fsync, "flush", path: path) { fsync(fd) }
     }
 }
 
@@ -121,8 +133,12 @@ public final class RollbackJournal: @unchecked Sendable {
 final class JournalAppender: Sendable {
     private let descriptor: Int32
     private let path: String
+    private let trust: JournalTrust
+    private let runID: String
 
-    init(root: RootDirectory, run: RecordedRun) throws {
+    init(root: RootDirectory, run: RecordedRun, trust: JournalTrust) throws {
+        self.trust = trust
+        runID = run.id
         path = RootPath.join(run.directory, "journal")
         descriptor = try root.openDescriptor(path, flags: O_WRONLY | O_APPEND | O_NOFOLLOW)
         // A record torn by a crash is cut off, so the next one starts on a line of its own.
@@ -136,7 +152,7 @@ final class JournalAppender: Sendable {
     deinit { close(descriptor) }
 
     func append(_ records: [JournalRecord], sync: Bool) throws {
-        let bytes = try records.flatMap { try $0.encodedLine() }
+        let bytes = try records.flatMap { try $0.encodedLine(trust: trust, runID: runID) }
         try FileDescriptorIO.writeAll(descriptor, bytes, path: path)
         if sync { try Syscall.call(.fsync, "flush", path: path) { fdatasync(descriptor) } }
     }

@@ -19,6 +19,16 @@ enum SecretBackups {
         return shredded
     }
 
+    /// Shreds every backup pack of the run directory `directory` (its own or a foreign one),
+    /// then removes the directory.
+    static func shredRunDirectory(_ directory: String, in root: RootDirectory) throws {
+        let backups = RootPath.join(directory, "backups")
+        if try root.status(of: backups)?.kind == .directory {
+            for name in try root.directoryEntries(backups) { try shredFile(RootPath.join(backups, name), in: root) }
+        }
+        try root.removeTree(directory)
+    }
+
     /// Overwrites `path` in place with random bytes of the same length, syncs, removes it.
     static func shredFile(_ path: String, in root: RootDirectory) throws {
         guard let status = try root.status(of: path), status.kind == .regular else { return }

@@ -1,17 +1,16 @@
 /// How to reverse one change, recorded durably in the journal *before* the change is made.
 ///
-/// Every action is idempotent, so recovery can replay all of a run's actions in reverse order
-/// without knowing which changes actually happened before a crash.
+/// The set is closed: a path put back from the run's own backups inside the root, or one inverse
+/// of a kind a task registered (`UndoKind`) with values that kind validates. No record can name a
+/// program to run or a device to act on; the kind itself finds its device within the run's
+/// `DeviceScope`. Every action is idempotent, so recovery can replay all of a run's actions in
+/// reverse order without knowing which changes actually happened before a crash.
 public enum UndoAction: Codable, Sendable, Equatable {
     /// Put a path back as it was (file contents and attributes, symlink, or absence).
     case restore(PathSnapshot)
-    /// Run an inverse command on the host (e.g. set a filesystem UUID back). `program` is an
-    /// absolute path; `chrootIntoRoot` runs it inside the root instead.
-    case runCommand(program: String, arguments: [String], chrootIntoRoot: Bool)
-    /// Set the running kernel's hostname back (live system only).
-    case setKernelHostname(String)
-    /// Set the UUID of the device that has `from` back to `to` (a no-op when a device has `to`).
-    case setFilesystemUUID(type: String, from: String, to: String)
+    /// An inverse of a registered kind ("kernel-hostname", "block-device-identity"…), with its
+    /// values, e.g. the hostname to set back.
+    case inverse(kind: String, values: [String])
 
     /// The path the action touches inside the root, if any, for validation and messages.
     public var path: String? {
@@ -20,7 +19,7 @@ public enum UndoAction: Codable, Sendable, Equatable {
     }
 
     /// A human description, e.g. "restore /etc/hostname".
-    public var summary: String {
+    public func summary(kinds: UndoKinds) -> String {
         switch self {
         case .restore(let snapshot):
             switch snapshot.state {
@@ -28,9 +27,54 @@ public enum UndoAction: Codable, Sendable, Equatable {
             case .symlink(let target): return "relink \(snapshot.path) → \(target)"
             default: return "restore \(snapshot.path)"
             }
-        case .runCommand(let program, let arguments, _): return "run \(([program] + arguments).joined(separator: " "))"
-        case .setKernelHostname(let name): return "set the running hostname back to \(name)"
-        case .setFilesystemUUID(let type, let from, let to): return "set the \(type) UUID \(from) back to \(to)"
+        case .inverse(let kind, let values):
+            return kinds[kind]?.summary(values) ?? "\(kind) \(values.joined(separator: " "))"
         }
+    }
+}
+
+/// One kind of inverse for changes that are not files, registered by the task that makes them
+/// (`SanitizeTask.undoKinds`): the engine knows none by name. A kind validates the values a
+/// journal record holds before anything is followed, and carries the inverse out idempotently.
+public protocol UndoKind: Sendable {
+    /// The kind's name in the journal, e.g. "kernel-hostname".
+    var name: String { get }
+    /// Throws (with the reason) when `values` are not what this kind ever records.
+    func validate(_ values: [String]) throws
+    /// One line for messages, e.g. "set the running hostname back to web-01".
+    func summary(_ values: [String]) -> String
+    /// Carries the inverse out (a no-op when it is already in effect). Throws when it cannot.
+    func undo(_ values: [String], in context: UndoContext) throws
+}
+
+/// The undo kinds the tasks of a run registered, by name.
+public struct UndoKinds: Sendable {
+    private let byName: [String: any UndoKind]
+
+    /// The kinds of `tasks`; two kinds of one name are a programming error.
+    public init(_ kinds: [any UndoKind]) {
+        byName = Dictionary(kinds.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    public subscript(name: String) -> (any UndoKind)? { byName[name] }
+
+    /// Throws when `action` is an inverse of no registered kind or with values its kind refuses.
+    func validate(_ action: UndoAction) throws {
+        guard case .inverse(let name, let values) = action else { return }
+        guard let kind = byName[name] else { throw InputError("an undo action of unknown kind '\(name)'") }
+        try kind.validate(values)
+    }
+}
+
+/// What an undo kind may act on: the root (through its descriptor only) and the block devices
+/// the run's `DeviceScope` allows — never any other device of the host.
+public struct UndoContext: Sendable {
+    public let root: RootDirectory
+    /// The devices of the root's own disk (or image), as probed now.
+    public let devices: @Sendable () throws -> BlockDeviceInventory
+
+    public init(root: RootDirectory, devices: @escaping @Sendable () throws -> BlockDeviceInventory) {
+        self.root = root
+        self.devices = devices
     }
 }

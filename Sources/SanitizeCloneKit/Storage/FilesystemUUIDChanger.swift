@@ -189,7 +189,7 @@ public enum FilesystemUUIDChanger {
     }
 
     /// `XXXX-XXXX` for vfat, 8-4-4-4-12 for the others; hex digits of either case.
-    private static func requireWellFormed(_ uuid: String, type: String) throws {
+    static func requireWellFormed(_ uuid: String, type: String) throws {
         let groups = type == "vfat" ? [4, 4] : [8, 4, 4, 4, 12]
         let parts = uuid.split(separator: "-", omittingEmptySubsequences: false)
         let wellFormed = parts.count == groups.count

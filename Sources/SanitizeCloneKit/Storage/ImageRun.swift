@@ -35,6 +35,7 @@ public struct ImageRun {
 
         var runOptions = options
         runOptions.blockDevices = devices
+        runOptions.image = image
         let deferred = DeferredFilesystemChanges(mountedDevices: Set(mount.devices), keptDevices: kept)
         runOptions.deferredFilesystems = deferred
         let report = try engine.run(rootPath: mount.root.path, options: runOptions, observer: observer)
@@ -58,7 +59,8 @@ public struct ImageRun {
             for change in done.reversed() { _ = try? FilesystemUUIDChanger.setUUID(change.old, on: change.device, type: change.type) }
             let remount = try PrivateMount(device: mount.rootDevice)
             defer { try? remount.unmount() }
-            _ = try engine.rollback(rootPath: remount.path, target: .last, force: true)
+            _ = try engine.rollback(rootPath: remount.path, target: .last, force: true,
+                                    binding: RunEngine.RootBinding(image: image, blockDevices: try attached.probedPartitions()))
             unlink(pending)
             throw ImageUUIDChangeError(image: image, reason: "\(error)")
         }
@@ -92,7 +94,7 @@ public struct ImageRun {
         do {
             let (mount, _) = try Self.mountRoot(of: image, devices: devices, readOnly: true, aliases: [:])
             defer { try? mount.root.unmount() }
-            changes = try Self.filesystemUUIDChanges(of: target, inRootAt: mount.root.path)
+            changes = try filesystemUUIDChanges(of: target, inRootAt: mount.root.path, image: image)
             // The same refusals as a rollback inside, before anything is touched; a device that
             // has its old UUID already (an interrupted run) is found through it.
             if !changes.isEmpty {
@@ -100,7 +102,8 @@ public struct ImageRun {
                 try mount.root.unmount()
                 let (checked, _) = try Self.mountRoot(of: image, devices: devices, readOnly: true, aliases: aliases)
                 defer { try? checked.root.unmount() }
-                try engine.checkRollback(rootPath: checked.root.path, target: target, force: force)
+                try engine.checkRollback(rootPath: checked.root.path, target: target, force: force,
+                                         binding: RunEngine.RootBinding(image: image, blockDevices: devices))
             }
         }
         // …set the UUIDs back while nothing is mounted…
@@ -114,7 +117,8 @@ public struct ImageRun {
         let aliases = Dictionary(changes.map { ($0.from, $0.to) }, uniquingKeysWith: { first, _ in first })
         let (mount, _) = try Self.mountRoot(of: image, devices: fresh, readOnly: false, aliases: aliases)
         defer { try? mount.root.unmount() }
-        return try engine.rollback(rootPath: mount.root.path, target: target, force: force)
+        return try engine.rollback(rootPath: mount.root.path, target: target, force: force,
+                                   binding: RunEngine.RootBinding(image: image, blockDevices: fresh))
     }
 
     /// Throws `UnfinishedImageRunError` (exit 4) while an interrupted run's UUID changes are
@@ -132,20 +136,19 @@ public struct ImageRun {
         return try AttachedDiskImage(image: image, readOnly: readOnly)
     }
 
-    /// The filesystem UUID changes the run `target` journaled in the root mounted at `path`.
-    static func filesystemUUIDChanges(of target: RunEngine.RollbackTarget, inRootAt path: String) throws -> [(type: String, from: String, to: String)] {
+    /// The block-device identity changes the run `target` journaled in the root of `image`
+    /// mounted at `path` (none when no such run is recorded).
+    func filesystemUUIDChanges(of target: RunEngine.RollbackTarget, inRootAt path: String, image: String) throws -> [(type: String, from: String, to: String)] {
         let root = try RootDirectory(path: path)
+        let trust = try engine.trust(for: root, image: image, creatingKey: false)
         let ids = try StateDirectory.runIDs(in: root)
         let id: String?
         switch target {
         case .run(let requested): id = ids.contains(requested) ? requested : nil
-        case .last: id = try ids.reversed().first { try StateDirectory.load($0, in: root).outcome != .rolledBack }
+        case .last: id = try ids.reversed().first { try StateDirectory.load($0, in: root, trust: trust).outcome != .rolledBack }
         }
         guard let id else { return [] }
-        return try StateDirectory.load(id, in: root).undoEntries.compactMap { entry in
-            guard case .setFilesystemUUID(let type, let from, let to) = entry.action else { return nil }
-            return (type, from, to)
-        }
+        return try StateDirectory.load(id, in: root, trust: trust).undoEntries.compactMap { StorageIdentityUndo.change(in: $0.action) }
     }
 
     /// The image's root mounted, with the filesystems its fstab mounts on /boot and the EFI

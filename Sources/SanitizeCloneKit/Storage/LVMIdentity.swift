@@ -342,7 +342,7 @@ public enum LVMIdentityChanger {
 
     /// LVM's rule for VG names (`validate_name`): letters, digits and `+_.-`, not starting with a
     /// dash, not `.` or `..`, at most 127 characters.
-    private static func requireValidName(_ name: String) throws {
+    static func requireValidName(_ name: String) throws {
         let allowed = name.utf8.allSatisfy { byte in
             (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
                 || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-")

@@ -50,6 +50,27 @@ public enum SHA256 {
     }
 }
 
+/// HMAC-SHA-256 (RFC 2104): the journal's records are authenticated with it.
+public enum HMACSHA256 {
+    /// The 32-byte tag of `message` under `key`.
+    public static func tag(key: [UInt8], message: [UInt8]) -> [UInt8] {
+        var block = key.count > 64 ? SHA256.digest(key) : key
+        block += [UInt8](repeating: 0, count: 64 - block.count)
+        let inner = SHA256.digest(block.map { $0 ^ 0x36 } + message)
+        return SHA256.digest(block.map { $0 ^ 0x5c } + inner)
+    }
+
+    /// The tag as lowercase hex.
+    public static func hex(key: [UInt8], message: [UInt8]) -> String { Hex.encode(tag(key: key, message: message)) }
+
+    /// Compares two tags in time independent of where they differ.
+    public static func equal(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
+
 /// SHA-1 (FIPS 180-4). Only OpenSSL's certificate-link naming (`x509 -hash`) needs it; it
 /// protects nothing here.
 public enum SHA1 {

@@ -42,6 +42,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
     }
 
     public let name = "fs-uuids"
+    public let undoKinds: [any UndoKind] = [StorageIdentityUndo()]
     public let summary = "Give the filesystems the root's fstab and crypttab name new UUIDs, and rewrite every reference"
     public let expectedCost = TaskCost.medium
     public var configurationKeys: [ConfigurationKey] {
@@ -58,12 +59,13 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         }
         let references = try FilesystemTable.references(in: context.root)
         guard !references.isEmpty else { return .skip("the root's fstab and crypttab name no local filesystem") }
-        let inventory = try context.options.blockDevices.map(BlockDeviceInventory.init) ?? BlockDeviceInventory.host()
+        let inventory = try context.deviceScope.inventory()
         let deferred = context.options.deferredFilesystems
         var notes: [String] = []
         var chosen: [Decision.UUIDChange] = []
         var seen = Set<String>()
         var volumeGroups: [String: String] = [:]
+        var hostDevices: BlockDeviceInventory?  // read only when a reference is outside the scope
         for reference in references {
             let place = "\(reference.file):\(reference.line) (\(reference.specification) on \(reference.mountPoint))"
             if case .device(let path) = reference.source, let group = VolumeGroupNames.volumeGroup(namedBy: path) {
@@ -77,7 +79,12 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             if case .partLabel = reference.source { notes.append("\(place): PARTLABEL is not an identity this task changes"); continue }
             let matching = inventory.devices(for: reference.source)
             guard let device = matching.first else {
-                notes.append("\(place): no such device is present; skipped, never guessed")
+                if !context.deviceScope.coversHost, hostDevices == nil { hostDevices = try BlockDeviceInventory.host() }
+                if !context.deviceScope.coversHost, let outside = hostDevices?.devices(for: reference.source).first {
+                    notes.append("\(place): \(outside.device) is not one of \(context.deviceScope.summary); never touched (name it with --device if it is the clone's)")
+                } else {
+                    notes.append("\(place): no such device is present; skipped, never guessed")
+                }
                 continue
             }
             guard matching.count == 1 else {
@@ -132,17 +139,17 @@ public struct FilesystemUUIDsTask: SanitizeTask {
 
         var changes = chosen.map { change in
             Change(path: change.device, action: change.atNextBoot ? "set-uuid (at the next boot)" : change.deferred ? "set-uuid (once unmounted)" : "set-uuid",
-                   old: change.old, new: change.new, undo: .filesystemUUID(type: change.type, current: change.new, original: change.old))
+                   old: change.old, new: change.new, undo: StorageIdentityUndo.record(type: change.type, current: change.new, original: change.old))
         }
         for volume in lvm {
             changes.append(Change(path: volume.device, action: "set-lvm-uuids", old: "PV \(volume.oldPV), VG \(volume.oldName) \(volume.oldVG)",
                                   new: "PV \(volume.pvUUID), VG \(volume.oldName) \(volume.vgUUID)",
-                                  undo: .filesystemUUID(type: StorageIdentityUndo.lvmType, current: "\(volume.pvUUID) \(volume.vgUUID)",
-                                                        original: "\(volume.oldPV) \(volume.oldVG)")))
+                                  undo: StorageIdentityUndo.record(type: StorageIdentityUndo.lvmType, current: "\(volume.pvUUID) \(volume.vgUUID)",
+                                                                    original: "\(volume.oldPV) \(volume.oldVG)")))
             if let name = volume.newName {
                 changes.append(Change(path: volume.device, action: "rename-volume-group", old: volume.oldName, new: name,
-                                      undo: .filesystemUUID(type: StorageIdentityUndo.volumeGroupNameType, current: "\(volume.pvUUID) \(name)",
-                                                            original: "\(volume.oldPV) \(volume.oldName)")))
+                                      undo: StorageIdentityUndo.record(type: StorageIdentityUndo.volumeGroupNameType, current: "\(volume.pvUUID) \(name)",
+                                                                        original: "\(volume.oldPV) \(volume.oldName)")))
             }
         }
         // The boot loader must still find the UUIDs the initramfs has not set yet.
@@ -199,7 +206,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
     /// After the next boot's initramfs set the new UUIDs: the boot loader's references follow,
     /// and the hook, its script and the pending list go (the initramfs is rebuilt without them).
     func finishNextBoot(_ pending: [NextBootUUIDs.Change], in context: PlanningContext) throws -> TaskPlan<Decision> {
-        let inventory = try context.options.blockDevices.map(BlockDeviceInventory.init) ?? BlockDeviceInventory.host()
+        let inventory = try context.deviceScope.inventory()
         let done = pending.filter { inventory.device(withUUID: $0.new) != nil }
         var notes = pending.filter { inventory.device(withUUID: $0.new) == nil }.map {
             "the initramfs did not set \($0.new) in place of \($0.old) (see /run/sanitize-clone-uuids.log); the references to it were restored"
@@ -335,9 +342,9 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         }
         guard !chosen.isEmpty else { return [] }
 
-        // In --image mode the host's own PVs count too (the inventory is the image's alone). A PV
-        // LVM cannot read names no VG this host could activate by name.
-        if context.options.blockDevices != nil {
+        // With --image or --root the host's own PVs count too (the inventory is the clone's
+        // alone). A PV LVM cannot read names no VG this host could activate by name.
+        if !context.deviceScope.coversHost {
             for device in try BlockDeviceInventory.host().devices where device.type == StorageIdentityUndo.lvmType && volumes[device.device] == nil {
                 if let volume = (try? LVMPhysicalVolume.read(device.device)) ?? nil { volumes[device.device] = volume }
             }

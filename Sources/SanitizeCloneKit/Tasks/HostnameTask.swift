@@ -19,6 +19,7 @@ public struct HostnameTask: SanitizeTask {
     }
 
     public let name = "hostname"
+    public let undoKinds: [any UndoKind] = [KernelHostnameUndo()]
     public let summary = "Give the clone its own hostname in /etc/hostname, /etc/hosts and /etc/machine-info"
     public let plannedAfter = ["machine-id"]
     public let configurationKeys: [ConfigurationKey] = [
@@ -84,7 +85,7 @@ public struct HostnameTask: SanitizeTask {
             if running != newName {
                 kernelName = newName
                 changes.append(Change(path: "kernel:hostname", action: "set-hostname", old: running, new: newName,
-                                      undo: .kernelHostname(running)))
+                                      undo: KernelHostnameUndo.record(running)))
             }
         }
         return TaskPlan(changes: changes, decision: Decision(
@@ -184,5 +185,29 @@ extension String {
         while let first = result.first, set.contains(first) { result.removeFirst() }
         while let last = result.last, set.contains(last) { result.removeLast() }
         return String(result)
+    }
+}
+
+/// The undo of `set-hostname`: the running kernel's hostname set back (the running system only;
+/// a no-op for any other root).
+struct KernelHostnameUndo: UndoKind {
+    let name = "kernel-hostname"
+
+    static func record(_ hostname: String) -> Change.Undo { .inverse(kind: "kernel-hostname", values: [hostname]) }
+
+    func validate(_ values: [String]) throws {
+        guard values.count == 1, let name = values.first, (1...64).contains(name.utf8.count),
+              name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "/") }) else {
+            throw InputError("a hostname to set back must be 1-64 printable characters")
+        }
+    }
+
+    func summary(_ values: [String]) -> String { "set the running hostname back to \(values.first ?? "")" }
+
+    func undo(_ values: [String], in context: UndoContext) throws {
+        guard context.root.isLiveSystem, let name = values.first else { return }
+        guard sethostname(name, name.utf8.count) == 0 else {
+            throw SystemError(code: errno, operation: "set the running hostname to", path: name)
+        }
     }
 }

@@ -1,0 +1,96 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The block devices a run may change, and only those: a guest's fstab, crypttab or journal is
+/// untrusted input and must never lead the tool to a device of the host.
+///
+/// - the running system (`run` without `--root`): every block device of this machine;
+/// - `--image`: the image's own partitions;
+/// - `--root`: the partitions of the disk that holds the root's own filesystem (through
+///   device-mapper to the disks below it), and the devices named with `--device`.
+///
+/// `fs-uuids` plans only within it, and the undo of a UUID change finds its device only within it.
+public struct DeviceScope: Sendable {
+    enum Source: Sendable {
+        case host
+        case image([BlockDeviceIdentity])
+        case rootDisk(paths: [String], named: [String])
+    }
+    let source: Source
+
+    /// Every block device of this machine (the running system).
+    public static let host = DeviceScope(source: .host)
+
+    /// A disk image's own partitions, as probed after attaching it.
+    public static func image(_ devices: [BlockDeviceIdentity]) -> DeviceScope { DeviceScope(source: .image(devices)) }
+
+    /// The scope of `root`: every device for the running system, else the disk holding the root's
+    /// filesystem and the devices `named` on the command line (each must be a block device).
+    public static func of(_ root: RootDirectory, named: [String]) throws -> DeviceScope {
+        if root.isLiveSystem && named.isEmpty { return .host }
+        for device in named { _ = try BlockDeviceNumber(of: device) }
+        var paths: [String] = []
+        if let status = try root.followedStatus(of: "/") {
+            paths = Self.disk(holding: status.device)
+        }
+        return DeviceScope(source: .rootDisk(paths: paths, named: named))
+    }
+
+    /// The devices in scope, each probed now (blkid -p).
+    public func inventory() throws -> BlockDeviceInventory {
+        switch source {
+        case .host: return try BlockDeviceInventory.host()
+        case .image(let devices): return BlockDeviceInventory(devices: devices)
+        case .rootDisk(let paths, let named):
+            var seen = Set<String>()
+            let devices = try (paths + named).filter { seen.insert($0).inserted }.compactMap { try BlockDeviceIdentity.probe($0) }
+            return BlockDeviceInventory(devices: devices)
+        }
+    }
+
+    /// True when every block device of this machine is in scope (the running system).
+    public var coversHost: Bool {
+        if case .host = source { return true }
+        return false
+    }
+
+    /// One line for the plan: what may be changed.
+    public var summary: String {
+        switch source {
+        case .host: return "every block device of this machine"
+        case .image: return "the image's own partitions"
+        case .rootDisk(let paths, let named):
+            let disk = paths.isEmpty ? "no disk holds the root's filesystem" : "the root's disk (\(paths.joined(separator: ", ")))"
+            return disk + (named.isEmpty ? "" : " and --device \(named.joined(separator: ", "))")
+        }
+    }
+
+    /// The whole disk that holds the filesystem on device number `device` (st_dev), with all its
+    /// partitions, as /dev paths; through device-mapper, the disks below. Empty for a filesystem
+    /// on no block device (tmpfs, overlay).
+    static func disk(holding device: UInt64) -> [String] {
+        let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~0xfff)
+        let minor = (device & 0xff) | ((device >> 12) & ~0xff)
+        let directory = "/sys/dev/block/\(major):\(minor)"
+        guard access(directory, F_OK) == 0 else { return [] }
+        let slaves = Sysfs.entries(of: directory + "/slaves").sorted()
+        if !slaves.isEmpty {
+            return slaves.flatMap { name -> [String] in
+                guard let number = Sysfs.firstLine("/sys/class/block/\(name)/dev") else { return [] }
+                return wholeDisk(at: "/sys/dev/block/\(number)")
+            }
+        }
+        return wholeDisk(at: directory)
+    }
+
+    /// The disk of the sysfs block directory `directory` (itself, or its parent for a
+    /// partition) and its partitions.
+    private static func wholeDisk(at directory: String) -> [String] {
+        let disk = access(directory + "/partition", F_OK) == 0 ? directory + "/.." : directory
+        guard let name = Sysfs.lines(disk + "/uevent").first(where: { $0.hasPrefix("DEVNAME=") }) else { return [] }
+        let diskName = String(name.dropFirst("DEVNAME=".count))
+        let partitions = Sysfs.entries(of: disk).sorted().filter { access("\(disk)/\($0)/partition", F_OK) == 0 }
+        return (["/dev/" + diskName] + partitions.map { "/dev/" + $0 }).filter { access($0, F_OK) == 0 }
+    }
+}
