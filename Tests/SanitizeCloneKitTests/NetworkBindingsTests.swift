@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+@testable import SanitizeCloneKit
 import Testing
 
 /// `network-bindings` and `static-addresses` on a template configured for all six renderers:
@@ -86,9 +88,7 @@ struct NetworkBindingsTests {
         #expect(interfaces?.contains("iface ens3 inet dhcp\n") == true && interfaces?.contains("address 192.0.2.10") == false, "\(interfaces ?? "")")
         #expect(!root.exists("/etc/udev/rules.d/70-persistent-net.rules"))
 
-        let rollback = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
-        #expect(rollback.exitCode == 0, "\(rollback)")
-        try expectUnchanged(root, since: before, "run then rollback")
+        try expectRollbackRestores(root, since: before)
     }
 
     @Test("per-clone addresses from the inventory file replace the template's in every renderer")
@@ -163,6 +163,83 @@ struct NetworkBindingsTests {
         let notes = ambiguous.task("network-bindings")?["notes"]?.array?.compactMap(\.string) ?? []
         #expect(notes.contains { $0.contains("cannot tell which") && $0.contains("52:54:00:aa:00:01") }, "\(notes)")
         #expect(ambiguous.change("network-bindings", path: "/etc/systemd/network/10-lan.network") == nil, "nothing guessed: \(ambiguous)")
+    }
+
+    @Test("leaves a file whose MAC matches no NIC as it is and reports it; the others are rebound and the run commits",
+          arguments: NetworkFixture.LeftoverBinding.allCases, NetworkFixture.NICSetup.allCases)
+    func leftoverBinding(_ leftover: NetworkFixture.LeftoverBinding, _ setup: NetworkFixture.NICSetup) throws {
+        let root = try NetworkFixture.leftoverTemplate(leftover, setup)
+        defer { root.remove() }
+        let before = try root.signature()
+        let arguments = ["--root", root.path, "--only", "network-bindings"] + setup.nics
+        let note = "\(leftover.path) stays as it is"
+
+        let planText = try SanitizeClone.run(["plan"] + arguments)
+        #expect(planText.exitCode == 0 && planText.stdout.contains("note: \(note)"), "\(planText)")
+        let plan = try SanitizeClone.json(["plan", "--json"] + arguments)
+        let notes = plan.task("network-bindings")?["notes"]?.array?.compactMap(\.string) ?? []
+        #expect(notes.contains { $0.hasPrefix(note) && $0.contains(NetworkFixture.leftoverMAC) }, "\(notes)")
+        #expect(plan.change("network-bindings", path: leftover.path) == nil, "\(plan)")
+
+        let session = try JournalListener.capture([(["run"] + arguments, nil)], in: root.scratch)
+        let run = session.results[0]
+        #expect(run.exitCode == 0 && run.stdout.contains("note: \(note)"), "\(run)")
+        #expect(session.entries.contains { $0["PRIORITY"] == "5" && $0["MESSAGE"]?.contains("network-bindings: \(note)") == true },
+                "a notice in the journal: \(session.entries)")
+        #expect(root.bytes(leftover.path) == Array(leftover.text.utf8), "\(root.read(leftover.path) ?? "")")
+        for binding in setup.namedBindings {
+            #expect(root.read(binding.path)?.contains(binding.reboundLine) == true, "\(root.read(binding.path) ?? "")")
+        }
+        #expect(Self.value(of: "MACAddress", in: root.read(NetworkFixture.bondNetdevPath)) != NetworkFixture.fixedMAC)
+
+        try expectRollbackRestores(root, since: before)
+    }
+
+    @Test("a bond port left as it is keeps the connection UUIDs it names, in its bond and NetworkManager's state too")
+    func leftoverPortKeepsItsConnections() throws {
+        let root = try NetworkFixture.template()
+        defer { root.remove() }
+        let before = try root.signature()
+        let kept = [Self.portPath, Self.bondPath, "/var/lib/NetworkManager/timestamps"].map { ($0, root.bytes($0)) }
+        // One NIC: netplan's set-name gives it to the template's first NIC; the port's MAC has none left.
+        let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "network-bindings",
+                                          "--nic", "ens3=\(NetworkFixture.cloneMAC1),0000:00:03.0"])
+        #expect(run["result"]?.string == "committed", "\(run)")
+        let notes = run.task("network-bindings")?["notes"]?.array?.compactMap(\.string) ?? []
+        #expect(notes.contains { $0.hasPrefix("\(Self.portPath) stays as it is") && $0.contains(NetworkFixture.templateMAC2) }, "\(notes)")
+        #expect(notes.contains { $0.hasPrefix("\(Self.bondPath) keeps connection UUID \(NetworkFixture.bondUUID)") }, "\(notes)")
+        for (path, bytes) in kept {
+            #expect(root.bytes(path) == bytes, "\(path): \(root.read(path) ?? "")")
+        }
+        #expect(root.read(Self.netplanPath)?.contains("macaddress: \"52:54:00:BB:00:01\"") == true)
+        #expect(root.read("/etc/systemd/network/10-lan.network")?.contains("MACAddress=52:54:00:bb:00:01") == true)
+        let ifcfg = root.read("/etc/sysconfig/network-scripts/ifcfg-eth0")
+        #expect(Self.value(of: "HWADDR", in: ifcfg) == "\"52:54:00:BB:00:01\"" && Self.value(of: "UUID", in: ifcfg) != NetworkFixture.ifcfgUUID)
+
+        try expectRollbackRestores(root, since: before)
+    }
+
+    @Test("the task's verify checks only the files it rebound: one changed since fails it, the file left as it is does not")
+    func verifyChecksWhatWasRebound() throws {
+        let root = try NetworkFixture.leftoverTemplate(.keyfile, .everyNICTaken)
+        defer { root.remove() }
+        let directory = try RootDirectory(path: root.path)
+        var options = RunOptions()
+        options.platform = PlatformFacts(productUUID: nil, interfaces: try NetworkFixture.NICSetup.everyNICTaken.nics
+            .filter { $0 != "--nic" }.map(NetworkInterface.init(parsing:)))
+        let task = NetworkBindingsTask()
+        let planning = PlanningContext(root: directory, configuration: try Configuration.load(from: directory, keys: task.configurationKeys), options: options)
+        let decision = try #require(try task.plan(in: planning).decision)
+        let context = ApplyContext(root: directory, runID: "verify-test", taskName: task.name, mode: .manual,
+                                   audit: Audit(logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), runID: "verify-test")) { _, _ in }
+        try task.apply(decision, in: context)
+        try task.verify(decision, in: context)
+
+        try root.write(NetworkFixture.LeftoverBinding.keyfile.path, "[connection]\nid=edited by hand\n", mode: 0o600)
+        try task.verify(decision, in: context)
+
+        try root.write(NetworkFixture.ens3Keyfile.path, NetworkFixture.ens3Keyfile.text, mode: 0o600)
+        #expect(throws: VerificationError.self) { try task.verify(decision, in: context) }
     }
 
     @Test("malformed netplan YAML or keyfile: exit 2 naming the file and line, nothing changed", arguments: [

@@ -4,14 +4,14 @@
 /// A MAC the configuration *matches* that no current NIC has is the template's. It is rebound to
 /// the clone's NIC at the same PCI address, else with the same name, else at the same position
 /// among the NICs nothing else claims. When that leaves a choice, nothing is guessed: the MAC
-/// stays and a note says so.
+/// gets no binding and `unmapped` says why.
 struct MACRebinding {
     /// Template MAC → the clone's NIC that takes its place.
     private(set) var bindings: [MACAddress: NetworkInterface] = [:]
     /// MACs the configuration sets → what it sets instead.
     private(set) var setAddresses: [MACAddress: MACAddress] = [:]
-    /// Template MACs nothing could be decided for, and why.
-    private(set) var notes: [String] = []
+    /// Template MACs the configuration matches that no NIC of the clone takes, and why.
+    private(set) var unmapped: [MACAddress: String] = [:]
     /// The template's MACs named by the configuration (matched ones no NIC has, and recorded ones).
     private(set) var templateMACs: Set<MACAddress> = []
     /// How each binding was found, for the plan.
@@ -66,12 +66,13 @@ struct MACRebinding {
                 for (address, nic) in zip(pending, free) {
                     bind(address, to: nic, because: pending.count == 1 ? "the only NIC left" : "same position", taken: &taken)
                 }
-            } else if free.isEmpty {
-                for address in pending {
-                    notes.append("no NIC of this clone is left to take the place of the template's \(address); the configuration naming it stays as it is")
-                }
             } else {
-                notes.append("cannot tell which of the clone's NICs (\(free.map { "\($0.name) \($0.mac)" }.joined(separator: ", "))) takes the place of the template's \(pending.map(\.description).joined(separator: ", ")); they were not rebound: edit the configuration by hand")
+                let nics = free.map { "\($0.name) \($0.mac)" }.joined(separator: ", ")
+                let among = pending.count > 1 ? " (\(pending.count) template MACs for \(free.count) of its NICs)" : ""
+                for address in pending {
+                    unmapped[address] = free.isEmpty ? "no NIC of this clone is left to take the place of the template's \(address)"
+                                                     : "cannot tell which of the clone's NICs (\(nics)) takes the place of the template's \(address)\(among)"
+                }
             }
         }
 

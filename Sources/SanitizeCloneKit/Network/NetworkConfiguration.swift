@@ -81,22 +81,31 @@ enum NetworkConfiguration {
                 let path = RootPath.join(place.directory, name)
                 guard let status = try context.root.followedStatus(of: path), status.kind == .regular,
                       let text = try context.plannedText(path) else { continue }
-                var file = NetworkConfigFile(path: path, renderer: place.renderer, text: text, attributes: FileAttributes(of: status))
-                try parse(&file)
-                files.append(file)
+                files.append(try parsed(path, renderer: place.renderer, text: text, attributes: FileAttributes(of: status)))
             }
         }
         for path in networkManagerStateFiles {
             guard let status = try context.root.followedStatus(of: path), status.kind == .regular,
                   let text = try context.plannedText(path) else { continue }
-            var file = NetworkConfigFile(path: path, renderer: .networkManager, text: text, attributes: FileAttributes(of: status))
-            file.uuidTokens = uuidTokens(in: text, definitions: [])
-            files.append(file)
+            files.append(try parsed(path, renderer: .networkManager, text: text, attributes: FileAttributes(of: status)))
         }
         return files
     }
 
-    static func parse(_ file: inout NetworkConfigFile) throws {
+    /// `text`, the contents of `path`, read as `renderer` reads it; NetworkManager's state files
+    /// (keyed by connection UUID) for their UUIDs only. Throws `InputError` naming the file and
+    /// line for a malformed file.
+    static func parsed(_ path: String, renderer: NetworkRenderer, text: String, attributes: FileAttributes) throws -> NetworkConfigFile {
+        var file = NetworkConfigFile(path: path, renderer: renderer, text: text, attributes: attributes)
+        if networkManagerStateFiles.contains(path) {
+            file.uuidTokens = uuidTokens(in: text, definitions: [])
+        } else {
+            try parse(&file)
+        }
+        return file
+    }
+
+    private static func parse(_ file: inout NetworkConfigFile) throws {
         switch file.renderer {
         case .netplan: try NetplanFile.parse(&file)
         case .networkManager: try KeyFile.parseNetworkManager(&file)

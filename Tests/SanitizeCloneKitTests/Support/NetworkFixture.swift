@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// A template whose network configuration is written for all six renderers at once, bound to the
 /// template's two NICs (52:54:00:aa:00:01 at 0000:00:03.0, 52:54:00:aa:00:02 at 0000:00:04.0),
@@ -132,6 +133,140 @@ enum NetworkFixture {
         try root.write("/etc/sysconfig/network-scripts/ifcfg-eth0", ifcfg)
         try root.write("/etc/network/interfaces", interfaces)
         try root.write("/etc/udev/rules.d/70-persistent-net.rules", persistentNet)
+        return root
+    }
+}
+
+// MARK: A binding the clone's NICs cannot take
+
+extension NetworkFixture {
+    /// A MAC no NIC of the clone has and that no recorded NIC, name or position maps to one.
+    static let leftoverMAC = "52:54:00:cc:00:09"
+
+    /// A template file bound to `leftoverMAC`, in one renderer's syntax. Each also sets that MAC
+    /// (NetworkManager's cloned MAC, netplan's `macaddress`, a `.link`'s `MACAddress=`): a MAC the
+    /// run renews wherever it rewrites a file.
+    enum LeftoverBinding: String, CaseIterable, Sendable, CustomTestStringConvertible {
+        case keyfile, netplan, networkd
+
+        var path: String {
+            switch self {
+            case .keyfile: "/etc/NetworkManager/system-connections/spare.nmconnection"
+            case .netplan: "/etc/netplan/60-spare.yaml"
+            case .networkd: "/etc/systemd/network/60-spare.link"
+            }
+        }
+
+        var text: String {
+            switch self {
+            case .keyfile: """
+                [connection]
+                id=spare
+                uuid=6a0e4c2b-7d19-4f3a-8e5b-1c2d3e4f5a06
+                type=ethernet
+
+                [ethernet]
+                mac-address=52:54:00:CC:00:09
+                cloned-mac-address=52:54:00:CC:00:09
+                """ + "\n"
+            case .netplan: """
+                network:
+                  version: 2
+                  ethernets:
+                    spare:                          # a NIC the template once had
+                      match:
+                        macaddress: 52:54:00:cc:00:09
+                      macaddress: 52:54:00:cc:00:09
+                      dhcp4: true
+                """ + "\n"
+            case .networkd: """
+                [Match]
+                PermanentMACAddress=52:54:00:cc:00:09
+
+                [Link]
+                MACAddress=52:54:00:cc:00:09
+                """ + "\n"
+            }
+        }
+
+        var testDescription: String { "\(rawValue) file" }
+    }
+
+    /// A template file that names the NIC it is bound to, so the clone's NIC of that name takes it.
+    struct NamedBinding: Sendable {
+        let path: String
+        let text: String
+        /// The line it holds once rebound.
+        let reboundLine: String
+    }
+
+    static let ens3Keyfile = NamedBinding(path: "/etc/NetworkManager/system-connections/ens3.nmconnection", text: """
+        [connection]
+        id=ens3
+        uuid=0c6f2d3e-8a41-4b7e-9d15-3e2f1a0b9c04
+        type=ethernet
+        interface-name=ens3
+
+        [ethernet]
+        mac-address=52:54:00:AA:00:01
+        """ + "\n", reboundLine: "mac-address=52:54:00:BB:00:01\n")
+
+    static let ens4Network = NamedBinding(path: "/etc/systemd/network/10-ens4.network", text: """
+        [Match]
+        MACAddress=52:54:00:aa:00:02
+        Name=ens4
+
+        [Network]
+        DHCP=yes
+        """ + "\n", reboundLine: "MACAddress=52:54:00:bb:00:02\n")
+
+    /// The clone's NICs, and the template files that name them.
+    enum NICSetup: String, CaseIterable, Sendable, CustomTestStringConvertible {
+        /// Two NICs nothing else is bound to: the leftover MAC could be either.
+        case twoFreeNICs
+        /// Two NICs, each taken by a template file naming it.
+        case everyNICTaken
+        /// One NIC, taken by a template file naming it.
+        case oneNIC
+
+        var nics: [String] {
+            switch self {
+            case .twoFreeNICs, .everyNICTaken: ["--nic", "ens3=\(cloneMAC1)", "--nic", "ens4=\(cloneMAC2)"]
+            case .oneNIC: ["--nic", "ens3=\(cloneMAC1)"]
+            }
+        }
+
+        var namedBindings: [NamedBinding] {
+            switch self {
+            case .twoFreeNICs: []
+            case .everyNICTaken: [ens3Keyfile, ens4Network]
+            case .oneNIC: [ens3Keyfile]
+            }
+        }
+
+        var testDescription: String {
+            switch self {
+            case .twoFreeNICs: "two free NICs"
+            case .everyNICTaken: "two NICs, both taken"
+            case .oneNIC: "one NIC, taken"
+            }
+        }
+    }
+
+    /// A bond's `.netdev` with a fixed MAC, renewed in every setup.
+    static let bondNetdevPath = "/etc/systemd/network/20-bond0.netdev"
+
+    /// A template with `leftover`, the files `setup` binds by name and a bond with a fixed MAC.
+    static func leftoverTemplate(_ leftover: LeftoverBinding, _ setup: NICSetup) throws -> FixtureRoot {
+        let root = try FixtureRoot.debianLike()
+        do {
+            try root.write(leftover.path, leftover.text, mode: 0o600)
+            for binding in setup.namedBindings { try root.write(binding.path, binding.text, mode: 0o600) }
+            try root.write(bondNetdevPath, "[NetDev]\nName=bond0\nKind=bond\nMACAddress=\(fixedMAC)\n")
+        } catch {
+            root.remove()
+            throw error
+        }
         return root
     }
 }

@@ -81,3 +81,10 @@ func expectUnchanged(_ root: FixtureRoot, since before: RootSignature, _ what: S
     let differences = before.differences(to: try root.signature())
     #expect(differences.isEmpty, "\(what) changed the root:\n\(differences.joined(separator: "\n"))", sourceLocation: sourceLocation)
 }
+
+/// Rolls back the newest run of `root` and expects exit 0 and the root exactly as `before` recorded.
+func expectRollbackRestores(_ root: FixtureRoot, since before: RootSignature, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let rollback = try SanitizeClone.run(["rollback", "--root", root.path, "--last"], sourceLocation: sourceLocation)
+    #expect(rollback.exitCode == 0, "\(rollback)", sourceLocation: sourceLocation)
+    try expectUnchanged(root, since: before, "run then rollback", sourceLocation: sourceLocation)
+}
