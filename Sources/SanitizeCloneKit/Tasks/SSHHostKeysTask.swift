@@ -110,8 +110,8 @@ public struct SSHHostKeysTask: SanitizeTask {
         case "ecdsa": old?.bits ?? 256
         default: nil
         }
-        let privateStatus = try root.followedStatus(of: path)
-        let publicStatus = try root.followedStatus(of: path + ".pub")
+        let privateStatus = try root.regularFileStatus(of: path)
+        let publicStatus = try root.regularFileStatus(of: path + ".pub")
         let distroDefault = sshKeysGroup.map { FileAttributes(owner: 0, group: $0, mode: 0o640) } ?? FileAttributes(mode: 0o600)
         let certificate = path + "-cert.pub"
         return KeyPlan(
