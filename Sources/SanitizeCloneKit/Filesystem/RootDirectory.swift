@@ -144,10 +144,19 @@ public final class RootDirectory: @unchecked Sendable {
         return try FileDescriptorIO.readAll(fd, path: path, limit: limit)
     }
 
-    /// The text of `path` as UTF-8 (invalid bytes repaired), or nil when absent.
+    /// The text of the guest's file `path`, or nil when absent. Throws `InputError` (exit 2) when
+    /// it is not UTF-8 text (see `GuestText`): configuration is parsed and edited byte for byte,
+    /// so it is never read with bad bytes repaired.
     public func readText(_ path: String) throws -> String? {
         guard let bytes = try readFile(path) else { return nil }
-        return String(decoding: bytes, as: UTF8.self)
+        return try GuestText.decode(bytes, path: path)
+    }
+
+    /// The bytes of `path` as UTF-8 with invalid sequences repaired, or nil when absent: only for
+    /// what is looked into and never edited — kernel interfaces (/proc, /sys), credentials, key
+    /// files, whose bytes need not be text.
+    public func readTextLeniently(_ path: String) throws -> String? {
+        try readFile(path).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The target of the symlink `path`, or nil when `path` is not a symlink.
