@@ -66,7 +66,7 @@ enum AutoRunExecution {
 /// Reads `sanitize_clone.failpoint=` from the kernel command line (for the boot tests).
 enum KernelCommandLine {
     static func failpoint() -> String? {
-        guard let text = try? RootDirectory(path: "/proc").readText("cmdline") else { return nil }
+        guard let text = try? RootDirectory(path: "/proc").readTextLeniently("cmdline") else { return nil }
         return text.split(whereSeparator: { $0 == " " || $0 == "\n" }).first { $0.hasPrefix("sanitize_clone.failpoint=") }
             .map { String($0.dropFirst("sanitize_clone.failpoint=".count)) }
     }

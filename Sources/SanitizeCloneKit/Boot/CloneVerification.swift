@@ -52,8 +52,8 @@ public struct CloneVerification: Sendable {
         check("hostname is in /etc/hosts", named, named ? shortName : "no line of /etc/hosts names \(shortName)")
 
         for path in try SSHHostKeysTask.keyPaths(in: root) {
-            let privateKey = try root.readText(path).flatMap(SSHKey.init(privateKeyText:))
-            let publicKey = try root.readText(path + ".pub").flatMap(SSHKey.init(publicKeyText:))
+            let privateKey = try root.readTextLeniently(path).flatMap(SSHKey.init(privateKeyText:))
+            let publicKey = try root.readTextLeniently(path + ".pub").flatMap(SSHKey.init(publicKeyText:))
             guard let publicKey else {
                 check("\(path).pub matches its private key", false, "missing or unreadable")
                 continue

@@ -20,7 +20,7 @@ public enum NetworkConfigMACs {
             for name in try root.directoryEntries(place.directory) where !name.hasPrefix(".") {
                 guard place.suffixes.contains(where: { $0.isEmpty || name.hasSuffix($0) }) else { continue }
                 let path = RootPath.join(place.directory, name)
-                guard try root.followedStatus(of: path)?.kind == .regular, let text = try root.readText(path) else { continue }
+                guard let text = try root.readText(path) else { continue }
                 let macs = macAddresses(in: text)
                 if !macs.isEmpty { result.append((path, macs)) }
             }

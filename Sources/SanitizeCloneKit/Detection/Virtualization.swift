@@ -8,12 +8,12 @@ public struct Virtualization: Sendable {
     /// Inspects the running system.
     public static func detect() -> Virtualization {
         var evidence: [String] = []
-        let cpuinfo = (try? RootDirectory(path: "/proc").readText("cpuinfo")).flatMap { $0 } ?? ""
+        let cpuinfo = (try? RootDirectory(path: "/proc").readTextLeniently("cpuinfo")).flatMap { $0 } ?? ""
         let hypervisorFlag = cpuinfo.split(whereSeparator: \.isNewline).contains { $0.hasPrefix("flags") && $0.split(separator: " ").contains("hypervisor") }
         evidence.append(hypervisorFlag ? "the CPU reports the hypervisor flag" : "no hypervisor CPU flag")
         let dmi = try? RootDirectory(path: "/sys/class/dmi/id")
-        let vendor = (try? dmi?.readText("sys_vendor")).flatMap { $0 }?.trimmingWhitespace()
-        let product = (try? dmi?.readText("product_name")).flatMap { $0 }?.trimmingWhitespace()
+        let vendor = (try? dmi?.readTextLeniently("sys_vendor")).flatMap { $0 }?.trimmingWhitespace()
+        let product = (try? dmi?.readTextLeniently("product_name")).flatMap { $0 }?.trimmingWhitespace()
         if let vendor, !vendor.isEmpty { evidence.append("DMI vendor: \(vendor)") }
         if let product, !product.isEmpty { evidence.append("DMI product: \(product)") }
         var name: String?

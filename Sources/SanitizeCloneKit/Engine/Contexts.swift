@@ -65,7 +65,7 @@ public final class PlanningContext {
     public func credentialText(_ name: String) -> String? {
         guard root.isLiveSystem || options.credentialsDirectory != nil else { return nil }
         for directory in credentialDirectories {
-            guard let host = try? RootDirectory(path: directory), let text = try? host.readText(name),
+            guard let host = try? RootDirectory(path: directory), let text = try? host.readTextLeniently(name),
                   !text.trimmingWhitespace().isEmpty else { continue }
             return text
         }

@@ -20,7 +20,8 @@ struct PlannedTask: Sendable {
         cost = task.expectedCost
         notes = plan.notes
         if let decision = plan.decision, plan.skipReason == nil {
-            changes = plan.changes
+            // The one place every task's diffs pass before anything shows them.
+            changes = try plan.changes.map { try $0.redactingSecrets(in: context.root) }
             skipReason = plan.changes.isEmpty ? "nothing to change" : nil
             prepareBody = { try task.prepare(decision) }
             applyBody = { try task.apply(decision, in: $0) }

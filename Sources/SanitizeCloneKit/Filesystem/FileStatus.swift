@@ -11,6 +11,8 @@ public struct FileStatus: Sendable, Equatable {
     }
 
     public var kind: Kind
+    /// What the entry is, in words for messages: "a regular file", "a FIFO", "a character device"…
+    public var kindDescription: String
     /// Permission bits including setuid/setgid/sticky (`st_mode & 07777`).
     public var mode: UInt32
     public var owner: UInt32
@@ -21,10 +23,14 @@ public struct FileStatus: Sendable, Equatable {
 
     init(_ raw: stat) {
         switch raw.st_mode & S_IFMT {
-        case S_IFREG: kind = .regular
-        case S_IFDIR: kind = .directory
-        case S_IFLNK: kind = .symlink
-        default: kind = .other
+        case S_IFREG: (kind, kindDescription) = (.regular, "a regular file")
+        case S_IFDIR: (kind, kindDescription) = (.directory, "a directory")
+        case S_IFLNK: (kind, kindDescription) = (.symlink, "a symlink")
+        case S_IFIFO: (kind, kindDescription) = (.other, "a FIFO")
+        case S_IFSOCK: (kind, kindDescription) = (.other, "a socket")
+        case S_IFCHR: (kind, kindDescription) = (.other, "a character device")
+        case S_IFBLK: (kind, kindDescription) = (.other, "a block device")
+        default: (kind, kindDescription) = (.other, "neither a file nor a directory")
         }
         mode = UInt32(raw.st_mode & 0o7777)
         owner = raw.st_uid

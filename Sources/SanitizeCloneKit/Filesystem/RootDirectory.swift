@@ -114,23 +114,49 @@ public final class RootDirectory: @unchecked Sendable {
         return FileStatus(raw)
     }
 
+    /// The status of the regular file `path` leads to (symlinks followed inside the root), or nil
+    /// when nothing is there. Throws `InputError` (exit 2) when something else is — a FIFO, socket,
+    /// device or directory: it is never taken for a missing file, never opened (a FIFO would block,
+    /// a device may act on being opened) and never replaced.
+    public func regularFileStatus(of path: String) throws -> FileStatus? {
+        guard let status = try followedStatus(of: path) else { return nil }
+        try requireRegularFile(status, at: path)
+        return status
+    }
+
+    private func requireRegularFile(_ status: FileStatus, at path: String) throws {
+        guard status.kind != .regular else { return }
+        let verb = try self.status(of: path)?.kind == .symlink ? "leads to" : "is"
+        throw InputError("\(path) \(verb) \(status.kindDescription), not a regular file: remove it and run again")
+    }
+
     /// The bytes of the regular file `path` leads to, or nil when it does not exist.
-    /// Throws when it is not a regular file or cannot be read.
+    /// Throws `InputError` when it is not a regular file (see `regularFileStatus(of:)`),
+    /// `SystemError` when it cannot be read.
     public func readFile(_ path: String, limit: Int = 64 << 20) throws -> [UInt8]? {
-        guard let fd = try openIfPresent(path, flags: O_RDONLY | O_NOCTTY | O_NONBLOCK) else { return nil }
+        guard try regularFileStatus(of: path) != nil,
+              let fd = try openIfPresent(path, flags: O_RDONLY | O_NOCTTY | O_NONBLOCK) else { return nil }
         defer { close(fd) }
         var raw = stat()
         try Syscall.call(.stat, "inspect", path: path) { fstat(fd, &raw) }
-        guard raw.st_mode & S_IFMT == S_IFREG else {
-            throw SystemError(code: EINVAL, operation: "read (not a regular file)", path: path)
-        }
+        // Checked again on what was opened: the path may have been replaced in between.
+        try requireRegularFile(FileStatus(raw), at: path)
         return try FileDescriptorIO.readAll(fd, path: path, limit: limit)
     }
 
-    /// The text of `path` as UTF-8 (invalid bytes repaired), or nil when absent.
+    /// The text of the guest's file `path`, or nil when absent. Throws `InputError` (exit 2) when
+    /// it is not UTF-8 text (see `GuestText`): configuration is parsed and edited byte for byte,
+    /// so it is never read with bad bytes repaired.
     public func readText(_ path: String) throws -> String? {
         guard let bytes = try readFile(path) else { return nil }
-        return String(decoding: bytes, as: UTF8.self)
+        return try GuestText.decode(bytes, path: path)
+    }
+
+    /// The bytes of `path` as UTF-8 with invalid sequences repaired, or nil when absent: only for
+    /// what is looked into and never edited — kernel interfaces (/proc, /sys), credentials, key
+    /// files, whose bytes need not be text.
+    public func readTextLeniently(_ path: String) throws -> String? {
+        try readFile(path).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The target of the symlink `path`, or nil when `path` is not a symlink.

@@ -76,17 +76,11 @@ enum NetworkConfiguration {
     /// planned for it), parsed. Throws `InputError` naming the file and line for malformed files.
     static func read(in context: PlanningContext) throws -> [NetworkConfigFile] {
         var files: [NetworkConfigFile] = []
-        for place in places {
-            for name in try context.root.directoryEntries(place.directory).sorted() where !name.hasPrefix(".") && place.accepts(name) {
-                let path = RootPath.join(place.directory, name)
-                guard let status = try context.root.followedStatus(of: path), status.kind == .regular,
-                      let text = try context.plannedText(path) else { continue }
-                files.append(try parsed(path, renderer: place.renderer, text: text, attributes: FileAttributes(of: status)))
-            }
+        for file in try unparsedFiles(in: context) {
+            files.append(try parsed(file.path, renderer: file.renderer, text: file.text, attributes: file.attributes))
         }
         for path in networkManagerStateFiles {
-            guard let status = try context.root.followedStatus(of: path), status.kind == .regular,
-                  let text = try context.plannedText(path) else { continue }
+            guard let status = try context.root.regularFileStatus(of: path), let text = try context.plannedText(path) else { continue }
             files.append(try parsed(path, renderer: .networkManager, text: text, attributes: FileAttributes(of: status)))
         }
         return files
@@ -105,7 +99,21 @@ enum NetworkConfiguration {
         return file
     }
 
-    private static func parse(_ file: inout NetworkConfigFile) throws {
+    /// Every renderer's file in the places above, in order, with the text the run plans for it so
+    /// far, not yet parsed. Throws `InputError` for a path that is no regular file or not UTF-8 text.
+    static func unparsedFiles(in context: PlanningContext) throws -> [NetworkConfigFile] {
+        var files: [NetworkConfigFile] = []
+        for place in places {
+            for name in try context.root.directoryEntries(place.directory).sorted() where !name.hasPrefix(".") && place.accepts(name) {
+                let path = RootPath.join(place.directory, name)
+                guard let status = try context.root.regularFileStatus(of: path), let text = try context.plannedText(path) else { continue }
+                files.append(NetworkConfigFile(path: path, renderer: place.renderer, text: text, attributes: FileAttributes(of: status)))
+            }
+        }
+        return files
+    }
+
+    static func parse(_ file: inout NetworkConfigFile) throws {
         switch file.renderer {
         case .netplan: try NetplanFile.parse(&file)
         case .networkManager: try KeyFile.parseNetworkManager(&file)

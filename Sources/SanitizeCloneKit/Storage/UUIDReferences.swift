@@ -21,17 +21,17 @@ public enum UUIDReferences {
     /// Every reference file present in the root (symlinks followed), sorted, without duplicates.
     public static func candidateFiles(in root: RootDirectory) throws -> [String] {
         var result: [String] = []
-        for path in files where try root.followedStatus(of: path)?.kind == .regular { result.append(path) }
+        for path in files where try root.regularFileStatus(of: path) != nil { result.append(path) }
         for pattern in patterns {
             for name in try root.directoryEntries(pattern.directory).sorted() where !name.hasPrefix(".") && (pattern.suffix.isEmpty || name.hasSuffix(pattern.suffix)) {
                 let path = RootPath.join(pattern.directory, name)
-                if try root.followedStatus(of: path)?.kind == .regular, !result.contains(path) { result.append(path) }
+                if try root.regularFileStatus(of: path) != nil, !result.contains(path) { result.append(path) }
             }
         }
         for directory in efiDirectories {
             for vendor in try root.directoryEntries(directory).sorted() {
                 let path = RootPath.join(RootPath.join(directory, vendor), "grub.cfg")
-                if try root.followedStatus(of: path)?.kind == .regular { result.append(path) }
+                if try root.regularFileStatus(of: path) != nil { result.append(path) }
             }
         }
         return result

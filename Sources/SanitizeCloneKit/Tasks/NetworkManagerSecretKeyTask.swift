@@ -15,7 +15,7 @@ public struct NetworkManagerSecretKeyTask: SanitizeTask {
     public init() {}
 
     public func plan(in context: PlanningContext) throws -> TaskPlan<Decision> {
-        guard let status = try context.root.followedStatus(of: Self.path), status.kind == .regular else {
+        guard let status = try context.root.regularFileStatus(of: Self.path) else {
             return .skip("no NetworkManager secret_key in this root")
         }
         // NetworkManager writes 32 random bytes; an older, longer key keeps its length.

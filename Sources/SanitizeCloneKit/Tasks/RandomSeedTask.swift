@@ -22,7 +22,7 @@ public struct RandomSeedTask: SanitizeTask {
         var seeds: [(path: String, size: Int, attributes: FileAttributes)] = []
         var changes: [Change] = []
         for path in Self.paths {
-            guard let status = try context.root.followedStatus(of: path), status.kind == .regular else { continue }
+            guard let status = try context.root.regularFileStatus(of: path) else { continue }
             var attributes = FileAttributes(of: status)
             var extended = try context.root.extendedAttributes(of: path)
             extended.removeValue(forKey: Self.creditableAttribute)

@@ -110,8 +110,8 @@ public struct SSHHostKeysTask: SanitizeTask {
         case "ecdsa": old?.bits ?? 256
         default: nil
         }
-        let privateStatus = try root.followedStatus(of: path)
-        let publicStatus = try root.followedStatus(of: path + ".pub")
+        let privateStatus = try root.regularFileStatus(of: path)
+        let publicStatus = try root.regularFileStatus(of: path + ".pub")
         let distroDefault = sshKeysGroup.map { FileAttributes(owner: 0, group: $0, mode: 0o640) } ?? FileAttributes(mode: 0o600)
         let certificate = path + "-cert.pub"
         return KeyPlan(
@@ -137,8 +137,8 @@ public struct SSHHostKeysTask: SanitizeTask {
 
     /// The old key's public facts from its .pub file, else from the private key.
     static func readKey(_ path: String, root: RootDirectory) throws -> SSHKey? {
-        if let text = try root.readText(path + ".pub"), let key = SSHKey(publicKeyText: text) { return key }
-        if let text = try root.readText(path), let key = SSHKey(privateKeyText: text) { return key }
+        if let text = try root.readTextLeniently(path + ".pub"), let key = SSHKey(publicKeyText: text) { return key }
+        if let text = try root.readTextLeniently(path), let key = SSHKey(privateKeyText: text) { return key }
         return nil
     }
 
@@ -208,7 +208,7 @@ public struct SSHHostKeysTask: SanitizeTask {
 
     public func verify(_ decision: Decision, in context: ApplyContext) throws {
         for key in decision.keys {
-            guard let privateText = try context.root.readText(key.path), let publicText = try context.root.readText(key.path + ".pub"),
+            guard let privateText = try context.root.readTextLeniently(key.path), let publicText = try context.root.readTextLeniently(key.path + ".pub"),
                   let fromPrivate = SSHKey(privateKeyText: privateText), let fromPublic = SSHKey(publicKeyText: publicText) else {
                 throw VerificationError("\(key.path): the new key pair cannot be read")
             }

@@ -54,15 +54,12 @@ public struct SSLSnakeoilTask: SanitizeTask {
 
     public func plan(in context: PlanningContext) throws -> TaskPlan<Decision> {
         let root = context.root
-        let keyStatus = try root.followedStatus(of: Self.keyPath)
-        let certificateStatus = try root.followedStatus(of: Self.certificatePath)
+        let keyStatus = try root.regularFileStatus(of: Self.keyPath)
+        let certificateStatus = try root.regularFileStatus(of: Self.certificatePath)
         guard keyStatus != nil || certificateStatus != nil else {
             return .skip("no snakeoil certificate in this root (\(Self.keyPath) and \(Self.certificatePath) are absent)")
         }
         for (path, status) in [(Self.keyPath, keyStatus), (Self.certificatePath, certificateStatus)] {
-            if let status, status.kind != .regular {
-                throw InputError("\(path) is not a regular file (remove it, or pass --skip \(name))")
-            }
             if status == nil, try root.followedStatus(of: RootPath.parent(of: path))?.kind != .directory {
                 throw InputError("\(path) must be created to match its pair but \(RootPath.parent(of: path)) is missing (create it, or pass --skip \(name))")
             }

@@ -36,22 +36,18 @@ public struct StaticAddressesTask: SanitizeTask {
     public func plan(in context: PlanningContext) throws -> TaskPlan<Decision> {
         // Every file that gives an interface static addresses, parsed in its renderer's syntax.
         var files: [(path: String, renderer: NetworkRenderer, file: any StaticAddressFile, text: String, attributes: FileAttributes)] = []
-        for place in NetworkConfiguration.places where place.renderer != .udevPersistentNet {
-            for name in try context.root.directoryEntries(place.directory).sorted() where !name.hasPrefix(".") && place.accepts(name) {
-                let path = RootPath.join(place.directory, name)
-                guard let status = try context.root.followedStatus(of: path), status.kind == .regular,
-                      let text = try context.plannedText(path) else { continue }
-                let parsed: (any StaticAddressFile)?
-                switch place.renderer {
-                case .netplan: parsed = try NetplanStaticFile(text: text, path: path)
-                case .networkManager: parsed = try NetworkManagerStaticFile(text: text, path: path)
-                case .networkd: parsed = try NetworkdStaticFile(text: text, path: path)
-                case .ifcfg: parsed = try IfcfgStaticFile(text: text, path: path)
-                case .ifupdown: parsed = InterfacesStaticFile(text: text, path: path)
-                case .udevPersistentNet: parsed = nil
-                }
-                if let parsed { files.append((path, place.renderer, parsed, text, FileAttributes(of: status))) }
+        for file in try NetworkConfiguration.unparsedFiles(in: context) {
+            let (path, text) = (file.path, file.text)
+            let parsed: (any StaticAddressFile)?
+            switch file.renderer {
+            case .netplan: parsed = try NetplanStaticFile(text: text, path: path)
+            case .networkManager: parsed = try NetworkManagerStaticFile(text: text, path: path)
+            case .networkd: parsed = try NetworkdStaticFile(text: text, path: path)
+            case .ifcfg: parsed = try IfcfgStaticFile(text: text, path: path)
+            case .ifupdown: parsed = InterfacesStaticFile(text: text, path: path)
+            case .udevPersistentNet: parsed = nil
             }
+            if let parsed { files.append((path, file.renderer, parsed, text, file.attributes)) }
         }
         guard !files.isEmpty else { return .skip("no interface has a static address in this root") }
 
