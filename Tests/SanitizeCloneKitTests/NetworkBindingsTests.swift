@@ -228,7 +228,7 @@ struct NetworkBindingsTests {
         options.platform = PlatformFacts(productUUID: nil, interfaces: try NetworkFixture.NICSetup.everyNICTaken.nics
             .filter { $0 != "--nic" }.map(NetworkInterface.init(parsing:)))
         let task = NetworkBindingsTask()
-        let planning = PlanningContext(root: directory, configuration: try Configuration.load(from: directory, keys: task.configurationKeys), options: options)
+        let planning = PlanningContext(root: directory, configuration: try Configuration.load(from: directory, keys: task.configurationKeys), options: options, deviceScope: .image([]))
         let decision = try #require(try task.plan(in: planning).decision)
         let context = ApplyContext(root: directory, runID: "verify-test", taskName: task.name, mode: .manual,
                                    audit: Audit(logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), runID: "verify-test")) { _, _ in }

@@ -90,6 +90,12 @@ extension RunEngine {
         let trust = try self.trust(for: root, image: binding.image, creatingKey: false)
         let scope = try deviceScope(of: root, blockDevices: binding.blockDevices, named: binding.devices)
         let (id, run) = try rollbackCandidate(root: root, trust: trust, target: target, force: force)
+        if let failpoint {
+            let tasks = run.undoEntries.compactMap(\.task).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+            try failpoint.requireReachable(in: tasks.map { task in
+                Failpoint.Reach(task: task, applies: false, changes: 0, undos: run.undoEntries.filter { $0.task == task }.count)
+            })
+        }
         let audit = Audit(logger: logger, runID: id)
         let remaining = try undo(run, in: root, trust: trust, scope: scope, audit: audit, failpoint: failpoint, skipSecrets: run.secretsShredded)
         guard remaining.isEmpty else { throw RollbackIncompleteError(runID: id, remaining: remaining) }

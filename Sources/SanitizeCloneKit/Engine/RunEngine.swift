@@ -98,6 +98,8 @@ public struct RunEngine: Sendable {
             }
         }
 
+        if let failpoint = options.failpoint { try requireReachable(failpoint, in: planned, root: root) }
+
         var report = RunReport(runID: runID, dryRun: options.dryRun, result: .planned, tasks: planned.map(\.initialReport),
                                durationMilliseconds: 0, recoveredRuns: recovered, remaining: [])
         guard let trust else {
@@ -191,6 +193,38 @@ public struct RunEngine: Sendable {
         }
     }
 
+    /// The planned changes that journal an undo record, in order, with the canonical path a
+    /// snapshot saves (nil for an inverse). A path an earlier change already snapshots is
+    /// journaled once; a change covered by the task's other changes journals nothing.
+    func journaledChanges(_ planned: [PlannedTask], root: RootDirectory) throws -> [(task: PlannedTask, change: Change, path: String?)] {
+        var result: [(task: PlannedTask, change: Change, path: String?)] = []
+        var snapshotted = Set<String>()
+        for task in planned {
+            for change in task.changes {
+                switch change.undo {
+                case .restorePath(let follow):
+                    let path = follow ? try root.canonicalPath(change.path) : RootPath.normalized(change.path)
+                    guard snapshotted.insert(path).inserted else { continue }
+                    result.append((task, change, path))
+                case .inverse:
+                    result.append((task, change, nil))
+                case .coveredByOtherChanges:
+                    continue
+                }
+            }
+        }
+        return result
+    }
+
+    /// Throws `InputError` (exit 2) unless `failpoint` can fire in this run.
+    func requireReachable(_ failpoint: Failpoint, in planned: [PlannedTask], root: RootDirectory) throws {
+        let journaled = try journaledChanges(planned, root: root)
+        try failpoint.requireReachable(in: planned.map { task in
+            Failpoint.Reach(task: task.name, applies: task.skipReason == nil, changes: task.changes.count,
+                            undos: journaled.filter { $0.task.name == task.name }.count)
+        })
+    }
+
     /// Creates the journal and makes the undo information of every planned change durable.
     /// On failure nothing has been changed: the run directory is removed and the error rethrown.
     func startJournal(runID: String, planned: [PlannedTask], root: RootDirectory, trust: JournalTrust, mode: RunOptions.Mode,
@@ -198,27 +232,18 @@ public struct RunEngine: Sendable {
         let journal = try RollbackJournal(root: root, runID: runID, trust: trust, first: JournalRecord(.runStarted, detail: mode.rawValue))
         do {
             var records: [JournalRecord] = []
-            var sequence = 0
-            var snapshotted = Set<String>()
-            for task in planned {
-                for change in task.changes {
-                    let action: UndoAction
-                    switch change.undo {
-                    case .restorePath(let follow):
-                        let path = follow ? try root.canonicalPath(change.path) : RootPath.normalized(change.path)
-                        guard snapshotted.insert(path).inserted else { continue }
-                        var snapshot = try journal.snapshot(path, secret: change.isSecret)
-                        if change.isTiedToSecret { snapshot.tiedToSecret = true }
-                        action = .restore(snapshot)
-                    case .inverse(let kind, let values):
-                        action = .inverse(kind: kind, values: values)
-                        try trust.undoKinds.validate(action)
-                    case .coveredByOtherChanges:
-                        continue
-                    }
-                    sequence += 1
-                    records.append(JournalRecord(.undo, task: task.name, sequence: sequence, undo: action))
+            for (sequence, entry) in try journaledChanges(planned, root: root).enumerated() {
+                let action: UndoAction
+                switch entry.change.undo {
+                case .inverse(let kind, let values):
+                    action = .inverse(kind: kind, values: values)
+                    try trust.undoKinds.validate(action)
+                default:
+                    var snapshot = try journal.snapshot(entry.path ?? entry.change.path, secret: entry.change.isSecret)
+                    if entry.change.isTiedToSecret { snapshot.tiedToSecret = true }
+                    action = .restore(snapshot)
                 }
+                records.append(JournalRecord(.undo, task: entry.task.name, sequence: sequence + 1, undo: action))
             }
             try journal.syncBackups()
             try journal.append(records, sync: true)
