@@ -85,6 +85,9 @@ public enum JournalKey {
         defer { close(fd) }
         try FileDescriptorIO.writeAll(fd, key, path: path)
         try Syscall.call(.fsync, "flush", path: path) { fsync(fd) }
+        let parent = try directory.openDescriptor("/", flags: O_RDONLY | O_DIRECTORY)
+        defer { close(parent) }
+        try Syscall.call(.fsync, "flush the directory of", path: path) { fsync(parent) }
         return key
     }
 
