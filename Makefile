@@ -3,6 +3,7 @@
 #   make demo     set up this machine and show plan → run → status → rollback on a demo root
 #   make test     set up this machine and run every test
 #   make bench    the benchmark (figures go to build/bench.txt)
+#   make faults   the whole fault campaign: every call site × errno, failing programs, 120 kills
 #   make install  DESTDIR=… PREFIX=/usr: binary, units, catalog, docs
 
 export PATH := /opt/swift/usr/bin:$(PATH)
@@ -22,7 +23,7 @@ APT_PACKAGES := libsystemd-dev libdbus-1-dev pkg-config openssh-client dbus-bin 
                 debootstrap qemu-system-x86 zstd iproute2 fdisk lvm2 cryptsetup-bin xfsprogs btrfs-progs dosfstools \
                 man-db groff-base ovmf grub-efi-amd64-bin mtools jq
 
-.PHONY: all deps build debug test unit-tests contract guide-check e2e unit-check demo bench install deb deb-clean docs man man-check completions default-config clean
+.PHONY: faults all deps build debug test unit-tests contract guide-check e2e unit-check demo bench install deb deb-clean docs man man-check completions default-config clean
 
 all: build
 
@@ -58,6 +59,12 @@ e2e: build
 
 unit-tests:
 	SANITIZE_CLONE_BINARY=$(CURDIR)/$(DEBUG) $(SWIFT) test
+
+# Every call site of a run failed with each errno its kind returns, the child programs failing,
+# 120 kills at random moments, and every failpoint (make test runs a seeded sample of the first).
+faults: deps debug
+	SANITIZE_CLONE_FAULTS=full SANITIZE_CLONE_BINARY=$(CURDIR)/$(DEBUG) $(SWIFT) test --filter 'FaultCampaignTests|CrashRecoveryTests' 2>&1 \
+	  | grep -E 'sites|kills|errnos|converged|✘|Test run with'
 
 contract: debug
 	bash ../shared/contract/check-cli-contract.sh $(DEBUG) 2>/dev/null

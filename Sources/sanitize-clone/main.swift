@@ -8,6 +8,13 @@ import SanitizeCloneKit
 // 2, not ArgumentParser's 64) and keeps stdout one JSON object under --json, even on errors.
 Output.installLogging()
 let wantsJSON = CommandLine.arguments.dropFirst().contains("--json")
+if let fault = Output.environment("SANITIZE_CLONE_FAULT"), !fault.isEmpty {
+    do {
+        try FaultInjection.configure(fault, report: Output.environment("SANITIZE_CLONE_FAULT_REPORT"))
+    } catch {
+        Glibc.exit(Output.fail(error, json: wantsJSON))
+    }
+}
 do {
     var command = try SanitizeCloneCommand.parseAsRoot()
     try command.run()

@@ -81,8 +81,9 @@ public struct RunEngine: Sendable {
             lock = try RunLock(in: root)
             let trusted = try self.trust(for: root, image: options.image, creatingKey: true)
             trust = trusted
-            recovered = try recoverUnfinishedRuns(in: root, trust: trusted, scope: scope, mode: options.mode,
-                                                  failpoint: options.failpoint, observer: observer)
+            recovered = try FaultInjection.within("recover") {
+                try recoverUnfinishedRuns(in: root, trust: trusted, scope: scope, mode: options.mode, failpoint: options.failpoint, observer: observer)
+            }
         }
         defer { withExtendedLifetime(lock) {} }
 
@@ -90,7 +91,7 @@ public struct RunEngine: Sendable {
         var planned: [PlannedTask] = []
         for task in selected {
             do {
-                planned.append(try PlannedTask(planning: task, in: planningContext))
+                planned.append(try FaultInjection.within("plan") { try PlannedTask(planning: task, in: planningContext) })
             } catch let error as InputError {
                 throw error
             } catch {
@@ -111,7 +112,9 @@ public struct RunEngine: Sendable {
         // (systemd's read-only transient machine-id mount); key generation starts outside the root.
         for task in planned where task.skipReason == nil { try task.prepare() }
         try preflight(planned, in: root)
-        let journal = try startJournal(runID: runID, planned: planned, root: root, trust: trust, mode: options.mode, audit: audit)
+        let journal = try FaultInjection.within("journal") {
+            try startJournal(runID: runID, planned: planned, root: root, trust: trust, mode: options.mode, audit: audit)
+        }
         let appliedRoot = try root.withTemporaryTag(runID, deferringDirectorySyncs: true)
         let outcomes = apply(planned, root: appliedRoot, journal: journal, options: options, audit: audit, observer: observer)
         for (index, task) in planned.enumerated() {
@@ -121,7 +124,9 @@ public struct RunEngine: Sendable {
         if outcomes.values.contains(where: { $0.status == .failed }) {
             let remaining: [String]
             do {
-                remaining = try rollBack(journal: journal, root: appliedRoot, scope: scope, audit: audit, failpoint: options.failpoint)
+                remaining = try FaultInjection.within("undo") {
+                    try rollBack(journal: journal, root: appliedRoot, scope: scope, audit: audit, failpoint: options.failpoint)
+                }
             } catch {
                 throw RollbackIncompleteError(runID: runID, remaining: ["the rollback itself failed: \(error)"])
             }
@@ -136,7 +141,9 @@ public struct RunEngine: Sendable {
             report.remaining = remaining
         } else {
             do {
-                try commit(journal: journal, root: root, configuration: configuration, mode: options.mode, audit: audit, planned: planned)
+                try FaultInjection.within("commit") {
+                    try commit(journal: journal, root: root, configuration: configuration, mode: options.mode, audit: audit, planned: planned)
+                }
             } catch {
                 throw UnfinishedRunError(runID: runID, reason: "\(error)")
             }
@@ -266,7 +273,9 @@ public struct RunEngine: Sendable {
         while true {
             for task in scheduler.takeReady() {
                 DispatchQueue.global().async {
-                    let outcome = applyOne(task, root: root, journal: journal, options: options, audit: audit, observer: observer)
+                    let outcome = FaultInjection.within(task.name) {
+                        applyOne(task, root: root, journal: journal, options: options, audit: audit, observer: observer)
+                    }
                     scheduler.finish(task.name, outcome: outcome)
                     finished.signal()
                 }

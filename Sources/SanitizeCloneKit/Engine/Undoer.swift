@@ -25,6 +25,8 @@ struct Undoer {
     /// `skipSecrets`, snapshots of secrets are left as they are (their backups were shredded).
     /// Returns the actions that could not be carried out, with the reason.
     func undo(_ actions: [(sequence: Int, task: String?, action: UndoAction)], skipSecrets: Bool = false) throws -> [String] {
+        FaultInjection.undoing(true)
+        defer { FaultInjection.undoing(false) }
         var failures: [String] = []
         var undoneByTask: [String: Int] = [:]
         for entry in actions.reversed() {

@@ -70,6 +70,10 @@ enum Syscall {
         if let forced = injected(kind) {
             throw SystemError(code: forced, operation: operation, path: path)
         }
+        // A fault a whole process was started with (tests only); EINTR is retried like a real one.
+        if FaultInjection.isActive.load(ordering: .relaxed), let forced = FaultInjection.errno(for: kind, operation: operation), forced != EINTR {
+            throw SystemError(code: forced, operation: operation, path: path)
+        }
         while true {
             let result = body()
             if result >= 0 { return result }
