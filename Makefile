@@ -63,8 +63,9 @@ unit-tests:
 # Every call site of a run failed with each errno its kind returns, the child programs failing,
 # 120 kills at random moments, and every failpoint (make test runs a seeded sample of the first).
 faults: deps debug
-	SANITIZE_CLONE_FAULTS=full SANITIZE_CLONE_BINARY=$(CURDIR)/$(DEBUG) $(SWIFT) test --filter 'FaultCampaignTests|CrashRecoveryTests' 2>&1 \
-	  | grep -E 'sites|kills|errnos|converged|✘|Test run with'
+	@mkdir -p $(BUILD)
+	@SANITIZE_CLONE_FAULTS=full SANITIZE_CLONE_BINARY=$(CURDIR)/$(DEBUG) $(SWIFT) test --filter 'FaultCampaignTests|CrashRecoveryTests' \
+	  > $(BUILD)/faults.log 2>&1; rc=$$?; grep -E 'case\(s\) in|errnos|converged|✘|Test run with' $(BUILD)/faults.log; exit $$rc
 
 contract: debug
 	bash ../shared/contract/check-cli-contract.sh $(DEBUG) 2>/dev/null
