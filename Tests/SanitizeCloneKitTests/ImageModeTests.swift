@@ -63,10 +63,12 @@ struct ImageModeTests {
     /// Builds the image: the fixture template's files on the root partition, fstab and GRUB
     /// configuration naming both filesystems by UUID. With `physicalVolume` (a file holding an
     /// LVM PV), a third partition gets its bytes and the fstab mounts `/srv` from `fstabLVM`.
-    static func makeImage(physicalVolume: String? = nil, fstabLVM: String = "", sealed: Bool = false) throws -> Image {
+    static func makeImage(physicalVolume: String? = nil, fstabLVM: String = "", sealed: Bool = false,
+                          prepare: (FixtureRoot) throws -> Void = { _ in }) throws -> Image {
         let template = try FixtureRoot.debianLike()
         defer { template.remove() }
         if sealed { try SanitizeClone.json(["seal", "--root", template.path, "--json"]) }
+        try prepare(template)
         let directory = try Scratch.makeDirectory(prefix: "image")
         let path = directory + "/disk.raw"
         let bootUUID = UUID().uuidString.lowercased(), rootUUID = UUID().uuidString.lowercased()
@@ -92,6 +94,24 @@ struct ImageModeTests {
                                                   "\(partitions[index].1 / 1024)k"])
         }
         return Image(directory: directory, path: path, bootUUID: bootUUID, rootUUID: rootUUID, partitions: partitions)
+    }
+
+    @Test("an image holding a planted journal whose undo runs a host program: run --image and rollback --image refuse it (exit 4), nothing runs")
+    func plantedJournalInAnImage() throws {
+        let marker = try Scratch.makeDirectory(prefix: "planted") + "/x"
+        defer { try? FileManager.default.removeItem(atPath: (marker as NSString).deletingLastPathComponent) }
+        let image = try Self.makeImage { template in
+            try JournalBoundaryTests.plant(template, undo: #"{"runCommand":{"program":"/bin/sh","arguments":["-c","id > \#(marker)"],"chrootIntoRoot":false}}"#)
+        }
+        defer { try? FileManager.default.removeItem(atPath: image.directory) }
+        let run = try SanitizeClone.run(["run", "--image", image.path, "--json", "--hostname", "img-01"])
+        let message = try SanitizeClone.expectError(run, exitCode: 4)
+        #expect(message.contains("did not write") && message.contains("prune --discard-foreign"), "\(message)")
+        let rollback = try SanitizeClone.run(["rollback", "--image", image.path, "--last", "--json"])
+        try SanitizeClone.expectError(rollback, exitCode: 4)
+        #expect(!FileManager.default.fileExists(atPath: marker), "no program ran on the host")
+        #expect(try image.rootFile("/etc/hostname") == "golden\n" && image.uuid(ofPartition: 1) == image.rootUUID, "the image is as it was")
+        #expect(try image.attachments().isEmpty)
     }
 
     @Test("a dry run changes no byte of the image and leaves nothing attached")
