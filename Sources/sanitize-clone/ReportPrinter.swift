@@ -33,7 +33,11 @@ enum ReportPrinter {
             out += "Committed: \(changes) change(s) in \(active) task(s), \(report.durationMilliseconds) ms.\n"
             out += "Undo with: sanitize-clone rollback \(target) --last\n"
         case .rolledBack:
-            out += "A task failed; every change was rolled back. The system is as it was. See the error above, fix it, and run again.\n"
+            if let failure = report.failure {
+                out += "Every task applied, but \(failure); every change was rolled back. The system is as it was. Fix the cause (the journal's file system) and run again.\n"
+            } else {
+                out += "A task failed; every change was rolled back. The system is as it was. See the error above, fix it, and run again.\n"
+            }
         case .failed:
             out += "A task failed and the rollback is INCOMPLETE. Left to do:\n"
             out += report.remaining.map { "  - \($0)\n" }.joined()

@@ -15,7 +15,7 @@ public enum ExitStatus {
     public static func code(for error: any Error) -> Int32 {
         switch error {
         case is LockHeldError: locked
-        case is CorruptJournalError, is ForeignJournalError, is RollbackIncompleteError, is UnfinishedRunError, is UnfinishedImageRunError: rollbackIncomplete
+        case is CorruptJournalError, is ForeignJournalError, is RollbackIncompleteError, is UnfinishedImageRunError: rollbackIncomplete
         case is ImageUUIDChangeError: rolledBack
         default: invalidInput
         }

@@ -121,7 +121,20 @@ public struct RunEngine: Sendable {
             if let outcome = outcomes[task.name] { report.tasks[index].apply(outcome) }
         }
 
-        if outcomes.values.contains(where: { $0.status == .failed }) {
+        // The commit record is the run's last change: when it cannot be made durable, the run is
+        // undone like a failed task's, never left half-recorded.
+        var commitFailure: String?
+        if !outcomes.values.contains(where: { $0.status == .failed }) {
+            do {
+                try FaultInjection.within("commit") {
+                    try commit(journal: journal, root: root, configuration: configuration, mode: options.mode, audit: audit, planned: planned)
+                }
+            } catch {
+                commitFailure = "the run's commit could not be recorded: \(error)"
+                audit.record(.taskFailed, "Run \(runID): \(commitFailure!); undoing every change")
+            }
+        }
+        if outcomes.values.contains(where: { $0.status == .failed }) || commitFailure != nil {
             let remaining: [String]
             do {
                 remaining = try FaultInjection.within("undo") {
@@ -139,14 +152,8 @@ public struct RunEngine: Sendable {
             }
             report.result = remaining.isEmpty ? .rolledBack : .failed
             report.remaining = remaining
+            report.failure = commitFailure
         } else {
-            do {
-                try FaultInjection.within("commit") {
-                    try commit(journal: journal, root: root, configuration: configuration, mode: options.mode, audit: audit, planned: planned)
-                }
-            } catch {
-                throw UnfinishedRunError(runID: runID, reason: "\(error)")
-            }
             for task in planned where outcomes[task.name]?.status == .applied {
                 let context = ApplyContext(root: appliedRoot, runID: runID, taskName: task.name, mode: options.mode, audit: audit) { _, _ in }
                 do {
@@ -346,15 +353,21 @@ public struct RunEngine: Sendable {
                  audit: audit, failpoint: failpoint, skipSecrets: false)
     }
 
-    /// Marks the run committed; a boot-time run then shreds its secret backups; old runs go.
+    /// Marks the run committed (throws when that record cannot be made durable: the caller
+    /// undoes the run); a boot-time run then shreds its secret backups; old runs go.
     func commit(journal: RollbackJournal, root: RootDirectory, configuration: Configuration, mode: RunOptions.Mode,
                 audit: Audit, planned: [PlannedTask]) throws {
         try journal.append([JournalRecord(.committed)], sync: true)
         if mode == .auto {
-            let run = try StateDirectory.load(journal.runID, in: root, trust: journal.trust)
-            let shredded = try SecretBackups.shred(run, in: root)
-            if !shredded.isEmpty {
-                try journal.append([JournalRecord(.secretsShredded, detail: shredded.joined(separator: " "))], sync: true)
+            do {
+                let run = try StateDirectory.load(journal.runID, in: root, trust: journal.trust)
+                let shredded = try SecretBackups.shred(run, in: root)
+                if !shredded.isEmpty {
+                    try journal.append([JournalRecord(.secretsShredded, detail: shredded.joined(separator: " "))], sync: true)
+                }
+            } catch {
+                // The run is committed; only its backups keep the template's secrets until pruned.
+                audit.record(.notice, "Run \(journal.runID) committed, but its secret backups could not be shredded (\(error)); remove them with 'sanitize-clone prune'")
             }
         }
         try? StateDirectory.applyRetention(keep: configuration.number("Journal", "KeepRuns"), in: root, trust: journal.trust)
@@ -436,14 +449,4 @@ final class Scheduler: Sendable {
 
     /// True while a task is applying.
     var isRunning: Bool { state.withLock { $0.running > 0 } }
-}
-
-/// A run whose changes are made but whose commit could not be recorded (exit 4): the next run
-/// treats it as interrupted and rolls it back first.
-public struct UnfinishedRunError: Error, CustomStringConvertible, Sendable {
-    public let runID: String
-    public let reason: String
-    public var description: String {
-        "Run \(runID) applied its changes but could not record its commit (\(reason)); the next 'sanitize-clone run' rolls it back first, or run 'sanitize-clone rollback \(runID)'"
-    }
 }

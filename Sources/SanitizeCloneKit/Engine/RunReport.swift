@@ -29,6 +29,8 @@ public struct RunReport: Sendable {
     public var recoveredRuns: [String]
     /// What is left when a rollback was incomplete.
     public var remaining: [String]
+    /// Why a run whose tasks all applied was undone (its commit could not be recorded).
+    public var failure: String? = nil
 
     /// The process exit code for this report: 0, 1 (rolled back) or 4 (rollback incomplete).
     public var exitCode: Int32 {
@@ -50,6 +52,7 @@ public struct RunReport: Sendable {
         ]
         if !recoveredRuns.isEmpty { members.append(("recovered_runs", .array(recoveredRuns.map(JSON.string)))) }
         if !remaining.isEmpty { members.append(("remaining", .array(remaining.map(JSON.string)))) }
+        if let failure { members.append(("failure", .string(failure))) }
         return .object(members)
     }
 }

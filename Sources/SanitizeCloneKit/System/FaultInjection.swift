@@ -61,6 +61,14 @@ public enum FaultInjection {
         isActive.store(true, ordering: .relaxed)
     }
 
+    /// Forgets the planned fault (in-process tests, between cases).
+    static func clear() {
+        state.withLock { $0.plan = nil }
+    }
+
+    /// True once the planned fault has fired (in-process tests).
+    static var hasFired: Bool { state.withLock { $0.plan == nil && !$0.counting } }
+
     /// Runs `body` as the step `step` of this thread (a task's name, `plan`, `journal`…), so a
     /// site names where in the run a call is made. Free when no fault is configured.
     static func within<T>(_ step: String, _ body: () throws -> T) rethrows -> T {
