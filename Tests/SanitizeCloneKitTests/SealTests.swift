@@ -258,4 +258,21 @@ struct SealTests {
         let verified = try SanitizeClone.json(["verify", "--root", root.path, "--json"])
         #expect(verified["result"]?.string == "verified", "\(verified)")
     }
+
+    @Test("fail forward makes the host keys by the task's own policy: on a Fedora-like root, root:ssh_keys 0640")
+    func failForwardKeepsTheDistributionsKeyPolicy() throws {
+        let root = try FixtureRoot.fedoraLike()
+        defer { root.remove() }
+        try Self.seal(root)
+        let failed = try SanitizeClone.run(["run", "--auto", "--root", root.path, "--json"], failpoint: "hostname:after-apply:error")
+        #expect(failed.exitCode == 1, "\(failed)")
+        let created = try SanitizeClone.requireSingleJSONObject(failed)["created"]?.array?.compactMap(\.string) ?? []
+        let keys = created.filter { $0.hasPrefix("/etc/ssh/") }
+        #expect(!keys.isEmpty, "\(created)")
+        let group = try #require(root.read("/etc/group")?.split(separator: "\n").first { $0.hasPrefix("ssh_keys:") }?.split(separator: ":")[2])
+        for key in keys {
+            try BootFixture.expectMatchingKeyPair(key, in: root)
+            #expect(root.mode(key) == 0o640 && root.ownership(key) == "0:\(group)", "\(key): \(root.mode(key).map { String($0, radix: 8) } ?? "-") \(root.ownership(key) ?? "-")")
+        }
+    }
 }

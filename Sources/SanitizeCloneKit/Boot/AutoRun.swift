@@ -83,7 +83,7 @@ public struct AutoRun: Sendable {
             // that could not finish (exit 4) leaves a sealed clone as unreachable as a failed run:
             // fail forward here too. Not when another run holds the lock: that one is at work.
             if verdict == .sealed, !options.dryRun, !(error is LockHeldError),
-               let created = try? FailForward.createMissingIdentity(in: root, configuration: try loadConfiguration(root, options)),
+               let created = try? FailForward.createMissingIdentity(in: root, configuration: try loadConfiguration(root, options), tasks: engine.tasks),
                !created.isEmpty {
                 let summary = "The run failed (\(error)); created what the sealed template lacked: \(created.joined(separator: ", "))"
                 engine.logger.error("\(summary)")
@@ -96,7 +96,7 @@ public struct AutoRun: Sendable {
         }
 
         guard report.result == .committed else {
-            let created = verdict == .sealed ? try FailForward.createMissingIdentity(in: root, configuration: try loadConfiguration(root, options)) : []
+            let created = verdict == .sealed ? try FailForward.createMissingIdentity(in: root, configuration: try loadConfiguration(root, options), tasks: engine.tasks) : []
             let summary = "The run failed and was rolled back" + (created.isEmpty ? "" : "; created what the sealed template lacked: \(created.joined(separator: ", "))")
             ServiceNotifier.status(summary)
             return Outcome(verdict: verdict, reasons: reasons, report: report, rebootNeeded: false, failForward: created, summary: summary)
@@ -129,29 +129,10 @@ public struct AutoRun: Sendable {
 }
 
 /// Creates what a sealed template lacks when its first boot's run failed, so the clone stays
-/// reachable: a valid machine-id and the host keys sshd needs. Not journaled: it only creates
-/// what is missing.
+/// reachable: each task's `createMissing` (a valid machine-id, the host keys sshd needs), by the
+/// same policy its `apply` follows. Not journaled: it only creates what is missing.
 enum FailForward {
-    static func createMissingIdentity(in root: RootDirectory, configuration: Configuration) throws -> [String] {
-        var created: [String] = []
-        if MachineID.parse(try root.readText("/etc/machine-id")) == nil {
-            try root.writeFileAtomically("/etc/machine-id", contents: Array((try MachineID.random() + "\n").utf8), attributes: FileAttributes(mode: 0o444))
-            created.append("/etc/machine-id")
-        }
-        var paths = try SSHHostKeysTask.keyPaths(in: root)
-        if paths.isEmpty, try root.followedStatus(of: "/etc/ssh")?.kind == .directory {
-            paths = configuration.value("SSH", "KeyTypes").split(separator: " ").map { "/etc/ssh/ssh_host_\($0)_key" }
-        }
-        let keygen = try Program.find("ssh-keygen", package: "openssh-client")
-        for path in paths where try root.followedStatus(of: path) == nil {
-            let name = RootPath.lastComponent(of: path)
-            guard let type = ["rsa", "ecdsa", "ed25519"].first(where: { name == "ssh_host_\($0)_key" }) else { continue }
-            let generation = try KeyGeneration([KeyGeneration.Request(name: name, type: type, bits: nil)], comment: "root@localhost", keygen: keygen)
-            let (privateKey, publicKey) = try generation.result(for: name)
-            try root.writeFileAtomically(path, contents: privateKey, attributes: FileAttributes(mode: 0o600))
-            try root.writeFileAtomically(path + ".pub", contents: publicKey, attributes: FileAttributes(mode: 0o644))
-            created.append(path)
-        }
-        return created
+    static func createMissingIdentity(in root: RootDirectory, configuration: Configuration, tasks: [any SanitizeTask]) throws -> [String] {
+        try tasks.flatMap { try $0.createMissing(in: root, configuration: configuration) }
     }
 }

@@ -46,6 +46,15 @@ public protocol SanitizeTask: Sendable {
     /// After the run committed: let running services pick the change up (e.g. restart sshd over
     /// the bus on a live system). A failure here is reported, never rolled back. Optional.
     func afterCommit(_ decision: Decision, in context: ApplyContext) throws
+
+    /// What `sanitize-clone verify` checks of this task's identity on a clone: that it is valid,
+    /// consistent and not the template's. Reads only. Optional.
+    func cloneChecks(in context: VerificationContext) throws -> [CloneCheck]
+
+    /// Fail-forward on a sealed clone whose first-boot run failed: creates what the clone needs to
+    /// stay reachable where it is missing (never replacing anything, not journaled), by the same
+    /// policy `apply` follows. Returns the paths created. Optional.
+    func createMissing(in root: RootDirectory, configuration: Configuration) throws -> [String]
 }
 
 extension SanitizeTask {
@@ -56,6 +65,8 @@ extension SanitizeTask {
     public var undoKinds: [any UndoKind] { [] }
     public func prepare(_ decision: Decision) throws {}
     public func afterCommit(_ decision: Decision, in context: ApplyContext) throws {}
+    public func cloneChecks(in context: VerificationContext) throws -> [CloneCheck] { [] }
+    public func createMissing(in root: RootDirectory, configuration: Configuration) throws -> [String] { [] }
 }
 
 /// A value set once a run is under way and read later (e.g. work started by `prepare`), shared

@@ -372,3 +372,24 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         return result
     }
 }
+
+extension FilesystemUUIDsTask {
+    /// Every UUID the fstab names is present: on the image's partitions, or (the running system)
+    /// in /dev/disk/by-uuid.
+    public func cloneChecks(in context: VerificationContext) throws -> [CloneCheck] {
+        if let devices = context.devices {
+            let inventory = BlockDeviceInventory(devices: devices)
+            return try FstabReferences.uuids(in: context.root).map { uuid in
+                let device = inventory.device(withUUID: uuid)
+                return CloneCheck("fstab UUID \(uuid) is present", device != nil, device?.device ?? "no partition of the image has it")
+            }
+        }
+        guard context.root.isLiveSystem else { return [] }
+        // udev names vfat ids in upper case (/dev/disk/by-uuid/CE0E-39C2): compare without case.
+        let links = Set(Sysfs.entries(of: "/dev/disk/by-uuid").map { $0.lowercased() })
+        return try FstabReferences.uuids(in: context.root).map { uuid in
+            let present = links.contains(uuid.lowercased())
+            return CloneCheck("fstab UUID \(uuid) is present", present, present ? "/dev/disk/by-uuid/\(uuid)" : "no device has it")
+        }
+    }
+}

@@ -211,3 +211,21 @@ struct KernelHostnameUndo: UndoKind {
         }
     }
 }
+
+extension HostnameTask {
+    /// The name is valid, not the template's, and /etc/hosts names it.
+    public func cloneChecks(in context: VerificationContext) throws -> [CloneCheck] {
+        let root = context.root
+        let hostname = try root.readText("/etc/hostname")?.split(whereSeparator: \.isNewline).first.map { $0.trimmingWhitespace() } ?? ""
+        var checks = [CloneCheck("hostname is valid", (try? Hostname.validate(hostname, source: "/etc/hostname")) != nil,
+                                 hostname.isEmpty ? "/etc/hostname is empty" : hostname)]
+        if let old = context.template?.hostname {
+            checks.append(CloneCheck("hostname differs from the template's", hostname.lowercased() != old.lowercased(), "\(hostname) (template \(old))"))
+        }
+        let shortName = Hostname.split(hostname).name
+        let hosts = try root.readText("/etc/hosts") ?? ""
+        let named = hosts.split(whereSeparator: \.isNewline).contains { HostsFile.fields(String($0)).dropFirst().contains { $0.lowercased() == shortName.lowercased() } }
+        checks.append(CloneCheck("hostname is in /etc/hosts", named, named ? shortName : "no line of /etc/hosts names \(shortName)"))
+        return checks
+    }
+}

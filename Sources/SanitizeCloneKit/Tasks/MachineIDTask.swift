@@ -145,3 +145,35 @@ public struct MachineIDTask: SanitizeTask {
         }
     }
 }
+
+extension MachineIDTask {
+    /// The id is valid, not the template's, not derived from a product UUID clones may share,
+    /// and D-Bus's copy is the same.
+    public func cloneChecks(in context: VerificationContext) throws -> [CloneCheck] {
+        let root = context.root
+        let machineID = MachineID.parse(try root.readText("/etc/machine-id"))
+        var checks = [CloneCheck("machine-id is valid", machineID != nil, machineID ?? "/etc/machine-id holds no valid id")]
+        guard let machineID else { return checks }
+        if let old = context.template?.machineID {
+            checks.append(CloneCheck("machine-id differs from the template's", machineID != old, machineID == old ? "still \(old)" : "\(machineID) (template \(old))"))
+        }
+        // systemd derives a sealed clone's id from the SMBIOS product UUID, which clones started
+        // with one UUID share: such an id was never replaced.
+        if root.isLiveSystem, let uuid = PlatformFacts.live().productUUID {
+            let derived = ProductUUID.derivedMachineIDs(uuid).contains(machineID)
+            checks.append(CloneCheck("machine-id is not derived from the product UUID", !derived, derived ? "\(machineID) comes from product UUID \(uuid)" : machineID))
+        }
+        if try root.followedStatus(of: "/var/lib/dbus/machine-id") != nil {
+            let dbus = MachineID.parse(try root.readText("/var/lib/dbus/machine-id"))
+            checks.append(CloneCheck("D-Bus machine-id equals /etc/machine-id", dbus != nil && dbus == machineID, dbus ?? "invalid"))
+        }
+        return checks
+    }
+
+    /// A random id where /etc/machine-id holds none, so the clone boots with one of its own.
+    public func createMissing(in root: RootDirectory, configuration: Configuration) throws -> [String] {
+        guard MachineID.parse(try? root.readText("/etc/machine-id")) == nil else { return [] }
+        try root.writeFileAtomically("/etc/machine-id", contents: Array((try MachineID.random() + "\n").utf8), attributes: FileAttributes(mode: 0o444))
+        return ["/etc/machine-id"]
+    }
+}

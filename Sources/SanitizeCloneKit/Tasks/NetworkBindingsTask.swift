@@ -182,3 +182,16 @@ public struct NetworkBindingsTask: SanitizeTask {
         NetworkReload.afterChanging(decision.renderers, context: context)
     }
 }
+
+extension NetworkBindingsTask {
+    /// Every MAC the network configuration names is one of the machine's NICs (when they are known).
+    public func cloneChecks(in context: VerificationContext) throws -> [CloneCheck] {
+        guard !context.interfaces.isEmpty else { return [] }
+        let present = Set(context.interfaces.flatMap { [$0.mac, $0.permanentMAC] })
+        return try NetworkConfigMACs.named(in: context.root).map { path, macs in
+            let missing = macs.filter { !present.contains($0) }
+            return CloneCheck("\(path) names only present NICs", missing.isEmpty,
+                              missing.isEmpty ? macs.joined(separator: ", ") : "no NIC has \(missing.joined(separator: ", "))")
+        }
+    }
+}

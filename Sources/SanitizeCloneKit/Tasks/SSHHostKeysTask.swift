@@ -94,7 +94,7 @@ public struct SSHHostKeysTask: SanitizeTask {
     }
 
     /// The key at `path`: type and size from the old key (or its name), attributes kept.
-    private func planKey(_ path: String, root: RootDirectory, sshKeysGroup: UInt32?, rsaBits: Int, notes: inout [String]) throws -> KeyPlan? {
+    func planKey(_ path: String, root: RootDirectory, sshKeysGroup: UInt32?, rsaBits: Int, notes: inout [String]) throws -> KeyPlan? {
         let old = try Self.readKey(path, root: root)
         var type = old?.keygenType
         if type == nil, old == nil {
@@ -222,5 +222,50 @@ public struct SSHHostKeysTask: SanitizeTask {
                 throw VerificationError("\(key.path): owner, group or mode differ from the old key's")
             }
         }
+    }
+}
+
+extension SSHHostKeysTask {
+    /// Each host key's public half matches its private half and is not the template's.
+    public func cloneChecks(in context: VerificationContext) throws -> [CloneCheck] {
+        var checks: [CloneCheck] = []
+        for path in try Self.keyPaths(in: context.root) {
+            let privateKey = try context.root.readTextLeniently(path).flatMap(SSHKey.init(privateKeyText:))
+            guard let publicKey = try context.root.readTextLeniently(path + ".pub").flatMap(SSHKey.init(publicKeyText:)) else {
+                checks.append(CloneCheck("\(path).pub matches its private key", false, "missing or unreadable"))
+                continue
+            }
+            if let privateKey {
+                checks.append(CloneCheck("\(path).pub matches its private key", privateKey.blob == publicKey.blob, publicKey.fingerprint))
+            }
+            if let old = context.template?.sshFingerprints {
+                checks.append(CloneCheck("\(path) is not the template's key", !old.contains(publicKey.fingerprint), publicKey.fingerprint))
+            }
+        }
+        return checks
+    }
+
+    /// The host keys sshd needs where they are missing (a sealed template has none), planned as
+    /// `plan` plans them — type from the name, the distribution's owner, group and mode.
+    public func createMissing(in root: RootDirectory, configuration: Configuration) throws -> [String] {
+        var paths = try Self.keyPaths(in: root)
+        if paths.isEmpty, try root.followedStatus(of: Self.defaultDirectory)?.kind == .directory {
+            paths = configuration.value("SSH", "KeyTypes").split(separator: " ").map { "/etc/ssh/ssh_host_\($0)_key" }
+        }
+        let sshKeysGroup = try Self.groupID(named: "ssh_keys", in: root)
+        var notes: [String] = []
+        let missing = try paths.filter { try root.followedStatus(of: $0) == nil }.compactMap { path in
+            try planKey(path, root: root, sshKeysGroup: sshKeysGroup, rsaBits: configuration.number("SSH", "RSABits"), notes: &notes)
+        }
+        guard !missing.isEmpty else { return [] }
+        let keygen = try Program.find("ssh-keygen", package: "openssh-client")
+        let generation = try KeyGeneration(missing.map { KeyGeneration.Request(name: Self.generationName($0), type: $0.type, bits: $0.bits) },
+                                           comment: "root@localhost", keygen: keygen)
+        for key in missing {
+            let (privateKey, publicKey) = try generation.result(for: Self.generationName(key))
+            try root.writeFileAtomically(key.path, contents: privateKey, attributes: key.privateAttributes)
+            try root.writeFileAtomically(key.path + ".pub", contents: publicKey, attributes: key.publicAttributes)
+        }
+        return missing.map(\.path)
     }
 }
