@@ -60,8 +60,36 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         let references = try FilesystemTable.references(in: context.root)
         guard !references.isEmpty else { return .skip("the root's fstab and crypttab name no local filesystem") }
         let inventory = try context.deviceScope.inventory()
-        let deferred = context.options.deferredFilesystems
         var notes: [String] = []
+        var (chosen, volumeGroups) = try chooseFilesystems(references, inventory: inventory, in: context, notes: &notes)
+        let lvm = try volumeGroupChanges(volumeGroups, inventory: inventory, in: context, notes: &notes)
+        try keepUUIDsEmbeddedInGRUBCore(&chosen, in: context.root, notes: &notes)
+        guard !chosen.isEmpty || !lvm.isEmpty else { return .skip("no filesystem of this root can be changed here", notes: notes) }
+
+        var changes = Self.deviceChanges(chosen, lvm)
+        var (writes, rebuild) = try rewriteReferences(chosen, lvm, in: context, changes: &changes)
+        let nextBoot = chosen.filter(\.atNextBoot)
+        if !nextBoot.isEmpty {
+            writes += Self.nextBootFiles(nextBoot, changes: &changes)
+            notes.append("\(nextBoot.map(\.device).joined(separator: ", ")) get their new UUIDs from the initramfs at the next boot; the boot loader's references follow then")
+            rebuild = true
+        }
+        if rebuild && !(context.root.isLiveSystem || context.options.allowExec) {
+            notes.append("the initramfs embeds a changed UUID (resume or crypttab): run update-initramfs -u in the clone, or run again with --allow-exec")
+            rebuild = false
+        }
+        if rebuild { changes += try Self.initramfsRebuilds(in: context.root) }
+        return TaskPlan(changes: changes, decision: Decision(uuidChanges: chosen, lvmChanges: lvm, writes: writes, removals: [],
+                                                             rebuildInitramfs: rebuild, deferred: context.options.deferredFilesystems),
+                        notes: notes)
+    }
+
+    /// The filesystems the root's fstab and crypttab lead to, each the one device of the run's
+    /// scope that nothing else uses; the volume groups they mount from (name → where). Every
+    /// entry left out becomes a note saying why.
+    func chooseFilesystems(_ references: [FilesystemReference], inventory: BlockDeviceInventory, in context: PlanningContext,
+                           notes: inout [String]) throws -> ([Decision.UUIDChange], [String: String]) {
+        let deferred = context.options.deferredFilesystems
         var chosen: [Decision.UUIDChange] = []
         var seen = Set<String>()
         var volumeGroups: [String: String] = [:]
@@ -103,40 +131,49 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             }
             let isDeferred = deferred?.mountedDevices.contains(device.device) == true
             if !isDeferred, let use = try HostDeviceUse.reason(device.device) {
-                guard context.root.isLiveSystem else {
-                    notes.append("\(place): the build host uses \(device.device) (\(use)); never touched")
-                    continue
-                }
-                guard context.configuration.flag("Storage", "ChangeMountedFilesystems") else {
-                    notes.append("\(place): \(device.device) is \(use); set [Storage] ChangeMountedFilesystems=yes to give it a new UUID through the initramfs at the next boot")
-                    continue
-                }
-                if let obstacle = try NextBootUUIDs.obstacle(for: device.type, in: context.root) {
-                    notes.append("\(place): \(device.device) is \(use), so its UUID can only change before it is mounted, but \(obstacle); left as it is")
-                    continue
-                }
-                var change = Decision.UUIDChange(device: device.device, type: device.type, old: old,
-                                                 new: try FilesystemUUIDChanger.newUUID(for: device.type), deferred: false)
-                change.atNextBoot = true
-                chosen.append(change)
+                if let change = try nextBootChange(device, old: old, use: use, place: place, in: context, notes: &notes) { chosen.append(change) }
                 continue
             }
             chosen.append(.init(device: device.device, type: device.type, old: old, new: try FilesystemUUIDChanger.newUUID(for: device.type),
                                 deferred: isDeferred))
         }
+        return (chosen, volumeGroups)
+    }
 
-        let lvm = try volumeGroupChanges(volumeGroups, inventory: inventory, in: context, notes: &notes)
-
-        // GRUB's BIOS core.img may embed a UUID; changing that one would leave the clone unbootable.
-        if let core = try context.root.readFile("/boot/grub/i386-pc/core.img") {
-            let embedded = Set(UUIDReferences.binary(core, names: chosen.map(\.old)).map { $0.lowercased() })
-            for change in chosen where embedded.contains(change.old.lowercased()) {
-                notes.append("/boot/grub/i386-pc/core.img embeds \(change.old) (\(change.device)): kept, so GRUB still finds it; run grub-install in the clone, then sanitize-clone again")
-            }
-            chosen.removeAll { embedded.contains($0.old.lowercased()) }
+    /// A device something uses now: on the running system, its own mounted filesystem, changed by
+    /// the initramfs at the next boot when configured and possible; never one the build host uses.
+    func nextBootChange(_ device: BlockDeviceIdentity, old: String, use: String, place: String, in context: PlanningContext,
+                        notes: inout [String]) throws -> Decision.UUIDChange? {
+        guard context.root.isLiveSystem else {
+            notes.append("\(place): the build host uses \(device.device) (\(use)); never touched")
+            return nil
         }
-        guard !chosen.isEmpty || !lvm.isEmpty else { return .skip("no filesystem of this root can be changed here", notes: notes) }
+        guard context.configuration.flag("Storage", "ChangeMountedFilesystems") else {
+            notes.append("\(place): \(device.device) is \(use); set [Storage] ChangeMountedFilesystems=yes to give it a new UUID through the initramfs at the next boot")
+            return nil
+        }
+        if let obstacle = try NextBootUUIDs.obstacle(for: device.type, in: context.root) {
+            notes.append("\(place): \(device.device) is \(use), so its UUID can only change before it is mounted, but \(obstacle); left as it is")
+            return nil
+        }
+        var change = Decision.UUIDChange(device: device.device, type: device.type, old: old,
+                                         new: try FilesystemUUIDChanger.newUUID(for: device.type), deferred: false)
+        change.atNextBoot = true
+        return change
+    }
 
+    /// GRUB's BIOS core.img may embed a UUID; changing that one would leave the clone unbootable.
+    func keepUUIDsEmbeddedInGRUBCore(_ chosen: inout [Decision.UUIDChange], in root: RootDirectory, notes: inout [String]) throws {
+        guard let core = try root.readFile("/boot/grub/i386-pc/core.img") else { return }
+        let embedded = Set(UUIDReferences.binary(core, names: chosen.map(\.old)).map { $0.lowercased() })
+        for change in chosen where embedded.contains(change.old.lowercased()) {
+            notes.append("/boot/grub/i386-pc/core.img embeds \(change.old) (\(change.device)): kept, so GRUB still finds it; run grub-install in the clone, then sanitize-clone again")
+        }
+        chosen.removeAll { embedded.contains($0.old.lowercased()) }
+    }
+
+    /// The device changes, as the plan shows them and the journal undoes them.
+    static func deviceChanges(_ chosen: [Decision.UUIDChange], _ lvm: [Decision.LVMChange]) -> [Change] {
         var changes = chosen.map { change in
             Change(path: change.device, action: change.atNextBoot ? "set-uuid (at the next boot)" : change.deferred ? "set-uuid (once unmounted)" : "set-uuid",
                    old: change.old, new: change.new, undo: StorageIdentityUndo.record(type: change.type, current: change.new, original: change.old))
@@ -152,6 +189,14 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                                                                         original: "\(volume.oldPV) \(volume.oldName)")))
             }
         }
+        return changes
+    }
+
+    /// Every reference file rewritten to the new UUIDs, VG UUIDs and names (the boot loader's
+    /// only to those set now), and LVM's devices file to the new PVIDs; adds their changes.
+    /// Returns the writes, and whether the initramfs embeds one of them.
+    func rewriteReferences(_ chosen: [Decision.UUIDChange], _ lvm: [Decision.LVMChange], in context: PlanningContext,
+                           changes: inout [Change]) throws -> ([(path: String, contents: String, attributes: FileAttributes)], Bool) {
         // The boot loader must still find the UUIDs the initramfs has not set yet.
         let map = Dictionary(chosen.map { ($0.old, $0.new) }, uniquingKeysWith: { first, _ in first })
         let mapNow = Dictionary(chosen.filter { !$0.atNextBoot }.map { ($0.old, $0.new) }, uniquingKeysWith: { first, _ in first })
@@ -161,7 +206,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         var writes: [(path: String, contents: String, attributes: FileAttributes)] = []
         var rebuild = false
         for path in try UUIDReferences.candidateFiles(in: context.root) {
-            guard let text = try context.plannedText(path), let status = try context.root.followedStatus(of: path) else { continue }
+            guard let text = try context.plannedText(path), let status = try context.root.regularFileStatus(of: path) else { continue }
             let withUUIDs = UUIDReferences.rewritten(text, replacing: NextBootUUIDs.isBootLoaderFile(path) ? mapNow : map, exactly: volumeGroupUUIDs)
             guard let rewritten = VolumeGroupNames.rewritten(withUUIDs ?? text, renaming: renamed) ?? withUUIDs else { continue }
             context.planText(rewritten, for: path)
@@ -171,36 +216,33 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             if UUIDReferences.initramfsInputs.contains(path) { rebuild = true }
         }
         let devicesFile = "/etc/lvm/devices/system.devices"
-        if !lvm.isEmpty, let text = try context.plannedText(devicesFile), let status = try context.root.followedStatus(of: devicesFile),
+        if !lvm.isEmpty, let text = try context.plannedText(devicesFile), let status = try context.root.regularFileStatus(of: devicesFile),
            let rewritten = LVMIdentityChanger.rewrittenDevicesFile(text, pvids: Dictionary(lvm.map { ($0.oldPV, $0.pvUUID) }, uniquingKeysWith: { a, _ in a })) {
             context.planText(rewritten, for: devicesFile)
             writes.append((devicesFile, rewritten, FileAttributes(of: status)))
             changes.append(Change(path: devicesFile, action: "write", old: "the template's PVIDs", new: "the new PVIDs",
                                   diff: LineDiff.unified(old: text, new: rewritten, path: devicesFile)))
         }
-        let nextBoot = chosen.filter(\.atNextBoot)
-        if !nextBoot.isEmpty {
-            let pending = NextBootUUIDs.text(nextBoot.map { NextBootUUIDs.Change(type: $0.type, old: $0.old, new: $0.new) })
-            for (path, contents, mode) in [(NextBootUUIDs.pendingFile, pending, UInt32(0o644)), (NextBootUUIDs.hookFile, NextBootUUIDs.hook, 0o755),
-                                           (NextBootUUIDs.scriptFile, NextBootUUIDs.script, 0o755)] {
-                writes.append((path, contents, FileAttributes(mode: mode)))
-                changes.append(Change(path: path, action: "create", old: nil, new: "next-boot UUID change", undo: .restorePath(followingSymlinks: false)))
-            }
-            notes.append("\(nextBoot.map(\.device).joined(separator: ", ")) get their new UUIDs from the initramfs at the next boot; the boot loader's references follow then")
-            rebuild = true
+        return (writes, rebuild)
+    }
+
+    /// The initramfs hook, its script and the list of UUIDs it sets at the next boot.
+    static func nextBootFiles(_ nextBoot: [Decision.UUIDChange], changes: inout [Change]) -> [(path: String, contents: String, attributes: FileAttributes)] {
+        let pending = NextBootUUIDs.text(nextBoot.map { NextBootUUIDs.Change(type: $0.type, old: $0.old, new: $0.new) })
+        var writes: [(path: String, contents: String, attributes: FileAttributes)] = []
+        for (path, contents, mode) in [(NextBootUUIDs.pendingFile, pending, UInt32(0o644)), (NextBootUUIDs.hookFile, NextBootUUIDs.hook, 0o755),
+                                       (NextBootUUIDs.scriptFile, NextBootUUIDs.script, 0o755)] {
+            writes.append((path, contents, FileAttributes(mode: mode)))
+            changes.append(Change(path: path, action: "create", old: nil, new: "next-boot UUID change", undo: .restorePath(followingSymlinks: false)))
         }
-        if rebuild && !(context.root.isLiveSystem || context.options.allowExec) {
-            notes.append("the initramfs embeds a changed UUID (resume or crypttab): run update-initramfs -u in the clone, or run again with --allow-exec")
-            rebuild = false
+        return writes
+    }
+
+    /// One rebuild change per initramfs in /boot.
+    static func initramfsRebuilds(in root: RootDirectory) throws -> [Change] {
+        try root.directoryEntries("/boot").sorted().filter { $0.hasPrefix("initrd.img-") }.map {
+            Change(path: "/boot/\($0)", action: "rebuild", old: nil, new: "update-initramfs -u")
         }
-        if rebuild {
-            for name in try context.root.directoryEntries("/boot").sorted() where name.hasPrefix("initrd.img-") {
-                changes.append(Change(path: "/boot/\(name)", action: "rebuild", old: nil, new: "update-initramfs -u"))
-            }
-        }
-        return TaskPlan(changes: changes, decision: Decision(uuidChanges: chosen, lvmChanges: lvm,
-                                                             writes: writes, removals: [], rebuildInitramfs: rebuild, deferred: deferred),
-                        notes: notes)
     }
 
     /// After the next boot's initramfs set the new UUIDs: the boot loader's references follow,
@@ -228,9 +270,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         for path in removals where try context.root.status(of: path) != nil {
             changes.append(Change(path: path, action: "delete", old: "next-boot UUID change", new: nil, undo: .restorePath(followingSymlinks: false)))
         }
-        for name in try context.root.directoryEntries("/boot").sorted() where name.hasPrefix("initrd.img-") {
-            changes.append(Change(path: "/boot/\(name)", action: "rebuild", old: nil, new: "update-initramfs -u"))
-        }
+        changes += try Self.initramfsRebuilds(in: context.root)
         notes.append("the initramfs set \(done.count) of \(pending.count) new UUIDs at this boot")
         return TaskPlan(changes: changes, decision: Decision(uuidChanges: [], lvmChanges: [], writes: writes,
                                                              removals: removals.filter { (try? context.root.status(of: $0)) != nil },
