@@ -39,8 +39,8 @@ extension System {
 
     /// close(2). Never made to fail and never retried: Linux releases the descriptor whatever
     /// close returns (a retry could close a descriptor another thread was just given), and the
-    /// errors it can report (EIO of a delayed write-back) belong to the fsync every write of ours
-    /// does before closing.
+    /// errors it can report (EIO of a delayed write-back) are reported by the fsync that comes
+    /// before every close whose data matter.
     static func close(_ descriptor: Int32) {
         _ = Glibc.close(descriptor)
     }

@@ -81,7 +81,7 @@ public struct HostnameTask: SanitizeTask {
 
         var kernelName: String?
         if root.isLiveSystem {
-            let running = try Self.runningHostname()
+            let running = try System.hostname()
             if running != newName {
                 kernelName = newName
                 changes.append(Change(path: "kernel:hostname", action: "set-hostname", old: running, new: newName,
@@ -151,11 +151,6 @@ public struct HostnameTask: SanitizeTask {
             }
         }
         try System.setHostname(name)
-    }
-
-    /// The running kernel's hostname (uname -n).
-    static func runningHostname() throws -> String {
-        try System.hostname()
     }
 
     static func prettyHostname(in text: String) -> String? {
