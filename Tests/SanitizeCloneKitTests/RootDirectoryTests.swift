@@ -50,7 +50,7 @@ struct RootDirectoryTests {
     }
 
     @Test("a failure at any step of an atomic write leaves the target unchanged and no temporary file",
-          arguments: [(Syscall.Kind.chown, 1), (.chmod, 1), (.write, 1), (.fsync, 1), (.rename, 1)])
+          arguments: [(Syscall.Kind.chown, 1), (.chmod, 1), (.write, 1), (.fsync, 1), (.rename, 1), (.extendedAttribute, 1)])
     func failedWriteLeavesTargetWhole(_ kind: Syscall.Kind, _ call: Int) throws {
         let fixture = try FixtureRoot()
         defer { fixture.remove() }

@@ -18,10 +18,11 @@ public struct JournaldLogHandler: LogHandler {
     /// (the entry is silently dropped), so callers check this first.
     public static let socketPath = "/run/systemd/journal/socket"
 
-    /// True when journald's socket exists on this host.
+    /// True when journald's socket exists on this host. One that cannot be inspected counts as
+    /// absent: messages then go to standard error, where they are still seen.
     public static var isJournaldAvailable: Bool {
-        var info = stat()
-        return lstat(socketPath, &info) == 0 && (info.st_mode & S_IFMT) == S_IFSOCK
+        guard let info = try? System.statusNotFollowing(socketPath) else { return false }
+        return info.st_mode & S_IFMT == S_IFSOCK
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -95,8 +96,7 @@ public enum StandardError {
     public static func write(_ text: String) {
         var bytes = Array(text.utf8)[...]
         while !bytes.isEmpty {
-            let count = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
-            if count <= 0 { return }
+            guard let count = bytes.withUnsafeBytes(System.writeToStandardError), count > 0 else { return }
             bytes = bytes.dropFirst(count)
         }
     }

@@ -43,8 +43,8 @@ public final class SystemBus: Sendable {
             guard let entry = entries[index] else { continue }
             let method = String(cString: dbus_address_entry_get_method(entry))
             guard method == "unix", let path = dbus_address_entry_get_value(entry, "path") else { return true }
-            var status = stat()
-            if stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFSOCK { return true }
+            // A socket that cannot be inspected counts as absent: connecting would fail too.
+            if let status = try? System.status(of: String(cString: path)), status.st_mode & S_IFMT == S_IFSOCK { return true }
         }
         return false
     }
@@ -450,7 +450,7 @@ private struct BusMessage: ~Copyable {
             }
         case TypeCode.unixFileDescriptor:
             dbus_message_iter_get_basic(&iterator, &basic)
-            close(basic.fd)
+            System.close(basic.fd)
             throw BusError(operation: operation, name: "org.freedesktop.DBus.Error.NotSupported",
                            message: "the reply holds a file descriptor, which this client does not read")
         default:

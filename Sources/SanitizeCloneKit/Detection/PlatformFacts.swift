@@ -58,7 +58,7 @@ public struct PlatformFacts: Sendable, Equatable {
         for name in Sysfs.entries(of: "/sys/class/net").sorted() where name != "lo" {
             guard let address = Sysfs.firstLine("/sys/class/net/\(name)/address")?.trimmingWhitespace(),
                   address.count == 17, address != "00:00:00:00:00:00" else { continue }
-            let physical = access("/sys/class/net/\(name)/device", F_OK) == 0
+            let physical = Sysfs.exists("/sys/class/net/\(name)/device")
             interfaces.append(NetworkInterface(name: name, mac: address, permanentMAC: permanentAddress(of: name), isPhysical: physical,
                                                pciAddress: physical ? pciAddress(of: name) : nil))
         }
@@ -68,9 +68,8 @@ public struct PlatformFacts: Sendable, Equatable {
     /// The PCI address the device of interface `name` sits at (the last PCI component of the
     /// device's sysfs path: virtio-net's `…/0000:00:03.0/virtio0` gives 0000:00:03.0).
     static func pciAddress(of name: String) -> String? {
-        guard let resolved = realpath("/sys/class/net/\(name)/device", nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved).split(separator: "/").reversed().first(where: isPCIAddress).map(String.init)
+        guard let resolved = try? System.canonicalPath("/sys/class/net/\(name)/device") else { return nil }
+        return resolved.split(separator: "/").reversed().first(where: isPCIAddress).map(String.init)
     }
 
     /// True for "dddd:bb:ss.f" in hex.
@@ -80,12 +79,13 @@ public struct PlatformFacts: Sendable, Equatable {
         return characters.enumerated().allSatisfy { [4, 7, 10].contains($0.offset) || $0.element.isHexDigit }
     }
 
-    /// The permanent MAC of `name`, or nil when the driver reports none.
+    /// The permanent MAC of `name`, or nil when the driver reports none. A driver that cannot
+    /// tell (EOPNOTSUPP) or an interface gone meanwhile (ENODEV) fails the ioctl: the current
+    /// address then stands in, as it does for a driver that has none.
     static func permanentAddress(of name: String) -> String? {
-        var bytes = [UInt8](repeating: 0, count: 32)
-        let length = bytes.withUnsafeMutableBufferPointer { sc_permanent_mac(name, $0.baseAddress) }
-        guard length == 6, bytes[0..<6].contains(where: { $0 != 0 }) else { return nil }
-        return bytes[0..<6].map { Hex.encode([$0]) }.joined(separator: ":")
+        guard let bytes = try? System.permanentHardwareAddress(name),
+              bytes.count == 6, bytes.contains(where: { $0 != 0 }) else { return nil }
+        return bytes.map { Hex.encode([$0]) }.joined(separator: ":")
     }
 
     /// The permanent MACs of physical NICs (all NICs when none is physical), sorted.
@@ -142,7 +142,7 @@ enum UdevQueue {
     /// alone returns at once then (measured in the e2e guest: the NIC appeared 3 s after it).
     /// Returns at once when udevd does not run.
     static func settle(timeoutMilliseconds: UInt64 = 15_000) {
-        guard access("/run/udev/control", F_OK) == 0 else { return }
+        guard Sysfs.exists("/run/udev/control") else { return }
         let udevadm = try? Program.find("udevadm", package: "udev")
         let deadline = Clock.monotonicNanoseconds() + timeoutMilliseconds * 1_000_000
         repeat {
@@ -158,57 +158,51 @@ enum UdevQueue {
         for device in Sysfs.entries(of: "/sys/bus/pci/devices") {
             let path = "/sys/bus/pci/devices/\(device)"
             guard Sysfs.firstLine("\(path)/class")?.hasPrefix("0x02") == true else { continue }
-            let hasInterface = access("\(path)/net", F_OK) == 0
-                || Sysfs.entries(of: path).contains { $0.hasPrefix("virtio") && access("\(path)/\($0)/net", F_OK) == 0 }
+            let hasInterface = Sysfs.exists("\(path)/net")
+                || Sysfs.entries(of: path).contains { $0.hasPrefix("virtio") && Sysfs.exists("\(path)/\($0)/net") }
             if !hasInterface { return true }
         }
-        for name in Sysfs.entries(of: "/sys/class/net") where access("/sys/class/net/\(name)/device", F_OK) == 0 {
+        for name in Sysfs.entries(of: "/sys/class/net") where Sysfs.exists("/sys/class/net/\(name)/device") {
             guard let index = Sysfs.firstLine("/sys/class/net/\(name)/ifindex") else { continue }
-            if access("/run/udev/data/n\(index)", F_OK) != 0 { return true }
+            if !Sysfs.exists("/run/udev/data/n\(index)") { return true }
         }
         return false
     }
 }
 
 /// Reading sysfs (and other small kernel files) by plain host paths.
+///
+/// What cannot be read reads as absent: these are facts the kernel may or may not offer (an
+/// attribute a driver does not implement fails to read with EINVAL or EOPNOTSUPP, one that is
+/// root-only with EACCES, a device may vanish meanwhile), and every caller has an answer for
+/// "not there".
 enum Sysfs {
+    /// True when something is at the host path (access(2) F_OK).
+    static func exists(_ path: String) -> Bool {
+        (try? System.isAccessible(path, F_OK)) ?? false
+    }
+
     /// The names in a host directory, or none.
     static func entries(of directory: String) -> [String] {
-        guard let stream = opendir(directory) else { return [] }
-        defer { closedir(stream) }
-        var names: [String] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
-                pointer.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
+        (try? System.directoryEntries(directory)) ?? []
     }
 
     /// The lines of a small host file (/proc/filesystems…).
     static func lines(_ path: String) -> [String] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return [] }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = read(fd, &buffer, buffer.count)
-            if count <= 0 { break }
-            bytes += buffer[0..<count]
-        }
+        guard let bytes = try? read(path, limit: 16 << 20) else { return [] }
         return String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline).map(String.init)
     }
 
     /// The first line of a small host file (sysfs attributes), trimmed.
     static func firstLine(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 256)
-        let count = read(fd, &buffer, buffer.count)
-        guard count > 0 else { return nil }
-        return String(decoding: buffer[0..<count], as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init)
+        guard let bytes = try? read(path, limit: 4096), !bytes.isEmpty else { return nil }
+        return String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init)
+    }
+
+    /// The bytes of the host file `path`.
+    static func read(_ path: String, limit: Int) throws -> [UInt8] {
+        let fd = try System.open(path, O_RDONLY)
+        defer { System.close(fd) }
+        return try FileDescriptorIO.readAll(fd, path: path, limit: limit)
     }
 }

@@ -61,10 +61,13 @@ public struct ImageRun {
             defer { try? remount.unmount() }
             _ = try engine.rollback(rootPath: remount.path, target: .last, force: true,
                                     binding: RunEngine.RootBinding(image: image, blockDevices: try attached.probedPartitions()))
-            unlink(pending)
-            throw ImageUUIDChangeError(image: image, reason: "\(error)")
+            // The error that undid the run comes first; a pending file that stays is named too,
+            // since it would make the next run refuse the image.
+            var reason = "\(error)"
+            do { try Self.removePendingFile(pending) } catch { reason += "; then: \(error)" }
+            throw ImageUUIDChangeError(image: image, reason: reason)
         }
-        unlink(pending)
+        try Self.removePendingFile(pending)
         return report
     }
 
@@ -110,7 +113,7 @@ public struct ImageRun {
         for change in changes.reversed() {
             try StorageIdentityUndo.setBack(type: change.type, from: change.from, to: change.to, devices: inventory)
         }
-        unlink(Self.pendingFile(for: image))
+        try Self.removePendingFile(Self.pendingFile(for: image))
         // …then undo the run inside the image, its fstab still naming the new UUIDs (its UUID
         // entries are no-ops now).
         let fresh = try attached.probedPartitions()
@@ -126,7 +129,7 @@ public struct ImageRun {
     @discardableResult
     static func refuseIfUnfinished(_ image: String) throws -> String {
         let pending = pendingFile(for: image)
-        guard access(pending, F_OK) != 0 else { throw UnfinishedImageRunError(image: image, pendingFile: pending) }
+        guard try !System.isAccessible(pending, F_OK) else { throw UnfinishedImageRunError(image: image, pendingFile: pending) }
         return pending
     }
 
@@ -166,7 +169,7 @@ public struct ImageRun {
         var found: (PrivateMount, BlockDeviceIdentity)?
         for device in devices where mountable.contains(device.type) {
             guard let mount = try? PrivateMount(device: device.device, readOnly: true) else { continue }
-            if access(mount.path + "/etc/fstab", F_OK) == 0 {
+            if try System.isAccessible(mount.path + "/etc/fstab", F_OK) {
                 if readOnly {
                     found = (mount, device)
                 } else {
@@ -204,11 +207,16 @@ public struct ImageRun {
     /// Writes the UUID changes begun so far beside the image, synced, before the next is made.
     static func record(_ changes: [DeferredFilesystemChanges.Change], in path: String) throws {
         let text = changes.map { "\($0.device) \($0.type) \($0.old) \($0.new)" }.joined(separator: "\n") + "\n"
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw SystemError(code: errno, operation: "create", path: path) }
-        defer { close(fd) }
-        let bytes = Array(text.utf8)
-        guard write(fd, bytes, bytes.count) == bytes.count, fsync(fd) == 0 else { throw SystemError(code: errno, operation: "write", path: path) }
+        let fd = try System.open(path, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600, operation: "create")
+        defer { System.close(fd) }
+        try FileDescriptorIO.writeAll(fd, Array(text.utf8), path: path)
+        try System.fsync(fd, operation: "write", path: path)
+    }
+
+    /// Removes the pending file once its UUID changes are done or undone (absent is fine). One
+    /// that cannot be removed is an error: left, it would make the next run refuse the image.
+    static func removePendingFile(_ path: String) throws {
+        _ = try System.allowing([ENOENT]) { try System.unlink(path) }
     }
 }
 

@@ -88,8 +88,8 @@ public struct Failpoint: Sendable, Equatable {
         guard task == self.task, point == self.point else { return }
         switch effect {
         case .crash:
-            kill(getpid(), SIGKILL)
-            pause()
+            try System.kill(getpid(), SIGKILL)
+            System.pauseUntilSignal()
         case .error:
             throw FailpointError(description: "failpoint \(task):\(point) fired")
         }

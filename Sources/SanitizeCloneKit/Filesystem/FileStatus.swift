@@ -71,20 +71,23 @@ public struct FileAttributes: Sendable, Equatable, Codable {
 
 /// Reading and setting extended attributes through a descriptor.
 enum ExtendedAttributes {
-    /// Every extended attribute of the open file `fd` (empty when the file system has none).
-    static func all(of fd: Int32) -> [String: [UInt8]] {
-        let size = flistxattr(fd, nil, 0)
-        guard size > 0 else { return [:] }
-        var names = [CChar](repeating: 0, count: size)
-        let length = flistxattr(fd, &names, size)
-        guard length > 0 else { return [:] }
+    /// The errors that mean "no such attribute" (ENODATA: removed since it was listed) or "none
+    /// at all" (ENOTSUP, which is EOPNOTSUPP on Linux: the file system keeps no extended
+    /// attributes).
+    private static let none: Set<Int32> = [ENODATA, EOPNOTSUPP]
+
+    /// Every extended attribute of the open file `fd` (empty when its file system has none).
+    /// Throws `SystemError` naming `path` when they cannot be read: a file rewritten without
+    /// them would lose its SELinux label.
+    static func all(of fd: Int32, path: String) throws -> [String: [UInt8]] {
+        guard let names = try System.allowing(none, {
+            try System.extendedAttributeNames(of: fd, path: path)
+        }) else { return [:] }
         var result: [String: [UInt8]] = [:]
-        for name in names[0..<length].split(separator: 0).map({ String(decoding: $0.map { UInt8(bitPattern: $0) }, as: UTF8.self) }) {
-            let valueSize = fgetxattr(fd, name, nil, 0)
-            guard valueSize >= 0 else { continue }
-            var value = [UInt8](repeating: 0, count: valueSize)
-            let read = value.withUnsafeMutableBytes { fgetxattr(fd, name, $0.baseAddress, valueSize) }
-            if read >= 0 { result[name] = Array(value[0..<read]) }
+        for name in names {
+            result[name] = try System.allowing(none) {
+                try System.extendedAttribute(name, of: fd, path: path)
+            }
         }
         return result
     }
@@ -92,10 +95,7 @@ enum ExtendedAttributes {
     /// Sets `attributes` on `fd`.
     static func set(_ attributes: [String: [UInt8]], on fd: Int32, path: String) throws {
         for (name, value) in attributes.sorted(by: { $0.key < $1.key }) {
-            let result = value.withUnsafeBytes { fsetxattr(fd, name, $0.baseAddress, value.count, 0) }
-            if result != 0 {
-                throw SystemError(code: errno, operation: "set extended attribute \(name) on", path: path)
-            }
+            try System.setExtendedAttribute(name, to: value, on: fd, operation: "set extended attribute \(name) on", path: path)
         }
     }
 }

@@ -62,16 +62,18 @@ extension RootDirectory {
 
         /// Syncs the data and renames the file over its target.
         func install() throws {
-            try Syscall.call(.fsync, "flush", path: target) { fsync(descriptor) }
-            try Syscall.call(.rename, "replace", path: target) { renameat(directory, temporary, directory, name) }
+            try System.fsync(descriptor, path: target)
+            try System.rename(temporary, in: directory, to: name, in: directory, path: target)
             installed = true
         }
 
-        /// Removes the temporary file unless it was installed; closes the descriptors.
+        /// Removes the temporary file unless it was installed; closes the descriptors. A failed
+        /// removal is ignored: this runs on the way out of another error, which is the one to
+        /// report, and the hidden tagged file left is removed by the next run's recovery.
         func discard() {
-            if !installed { unlinkat(directory, temporary, 0) }
-            close(descriptor)
-            close(directory)
+            if !installed { try? System.unlink(temporary, in: directory, path: target) }
+            System.close(descriptor)
+            System.close(directory)
         }
     }
 
@@ -85,22 +87,21 @@ extension RootDirectory {
         let extended: [String: [UInt8]]
         let fd: Int32
         do {
-            extended = try attributes.extendedAttributes ?? existingExtendedAttributes(name, in: directory)
-            fd = try Syscall.call(.open, "create a temporary file beside", path: target) {
-                openat(directory, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            }
+            extended = try attributes.extendedAttributes ?? existingExtendedAttributes(name, in: directory, path: target)
+            fd = try System.open(temporary, in: directory, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600,
+                                 operation: "create a temporary file beside", path: target)
         } catch {
-            close(directory)
+            System.close(directory)
             throw error
         }
         // From here the staged file owns both descriptors.
         let file = StagedFile(directory: directory, descriptor: fd, temporary: temporary, name: name, target: target)
         do {
-            try Syscall.call(.chown, "set the owner of", path: target) { fchown(fd, attributes.owner, attributes.group) }
-            try Syscall.call(.chmod, "set the mode of", path: target) { fchmod(fd, attributes.mode) }
+            try System.setOwner(of: fd, to: attributes.owner, group: attributes.group, path: target)
+            try System.setMode(of: fd, to: attributes.mode, path: target)
             try ExtendedAttributes.set(extended, on: fd, path: target)
             try FileDescriptorIO.writeAll(fd, write.contents, path: target)
-            _ = sc_start_writeback(fd)
+            System.startWriteback(fd)
         } catch {
             file.discard()
             throw error
@@ -112,38 +113,42 @@ extension RootDirectory {
     /// bind mount and so cannot be replaced by a rename. Not atomic: used for /run files only.
     public func overwriteInPlace(_ path: String, contents: [UInt8]) throws {
         let fd = try openDescriptor(path, flags: O_WRONLY | O_TRUNC | O_NOFOLLOW)
-        defer { close(fd) }
+        defer { System.close(fd) }
         try FileDescriptorIO.writeAll(fd, contents, path: path)
-        try Syscall.call(.fsync, "flush", path: path) { fsync(fd) }
+        try System.fsync(fd, path: path)
     }
 
-    /// The extended attributes of `name` in `directory` (none when it does not exist).
-    private func existingExtendedAttributes(_ name: String, in directory: Int32) throws -> [String: [UInt8]] {
-        let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return [:] }
-        defer { close(fd) }
-        return ExtendedAttributes.all(of: fd)
+    /// The extended attributes of `name` in `directory` (none when it does not exist), at
+    /// `path`. Throws when it exists but cannot be opened: writing without its label would lose it.
+    private func existingExtendedAttributes(_ name: String, in directory: Int32, path: String) throws -> [String: [UInt8]] {
+        guard let fd = try System.allowing([ENOENT], {
+            try System.open(name, in: directory, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, operation: "read the extended attributes of", path: path)
+        }) else { return [:] }
+        defer { System.close(fd) }
+        return try ExtendedAttributes.all(of: fd, path: path)
     }
 
     /// The extended attributes of the file `path` leads to (none when absent).
     public func extendedAttributes(of path: String) throws -> [String: [UInt8]] {
         guard let fd = try openIfPresent(path, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY) else { return [:] }
-        defer { close(fd) }
-        return ExtendedAttributes.all(of: fd)
+        defer { System.close(fd) }
+        return try ExtendedAttributes.all(of: fd, path: path)
     }
 
     /// Makes `path` a symlink to `target`, atomically replacing what is there (a symlink is
     /// never followed here: the link itself is replaced).
     public func createSymlink(_ path: String, pointingTo linkTarget: String) throws {
         let directory = try openParent(of: path)
-        defer { close(directory) }
+        defer { System.close(directory) }
         let name = RootPath.lastComponent(of: path)
         let temporary = temporaryName(for: name)
-        try Syscall.call(.symlink, "create a link at", path: path) { symlinkat(linkTarget, directory, temporary) }
+        try System.makeSymlink(temporary, in: directory, pointingTo: linkTarget, path: path)
         do {
-            try Syscall.call(.rename, "replace", path: path) { renameat(directory, temporary, directory, name) }
+            try System.rename(temporary, in: directory, to: name, in: directory, path: path)
         } catch {
-            unlinkat(directory, temporary, 0)
+            // The rename's error is the one to report; a link left behind is hidden, tagged and
+            // removed by the next run's recovery.
+            try? System.unlink(temporary, in: directory, path: path)
             throw error
         }
         try syncDirectory(directory, of: path)
@@ -152,9 +157,9 @@ extension RootDirectory {
     /// Removes the file or symlink `path` itself (not what a symlink points to). Absent is fine.
     public func removeFile(_ path: String) throws {
         guard let directory = try openIfPresent(RootPath.parent(of: path), flags: O_RDONLY | O_DIRECTORY) else { return }
-        defer { close(directory) }
-        let removed = try Syscall.call(.unlink, "remove", path: path, allowing: [ENOENT]) {
-            unlinkat(directory, RootPath.lastComponent(of: path), 0)
+        defer { System.close(directory) }
+        let removed: Void? = try System.allowing([ENOENT]) {
+            try System.unlink(RootPath.lastComponent(of: path), in: directory, path: path)
         }
         guard removed != nil else { return }
         try syncDirectory(directory, of: path)
@@ -167,7 +172,7 @@ extension RootDirectory {
             deferred.pending.withLock { _ = $0.insert(RootPath.parent(of: path)) }
             return
         }
-        try Syscall.call(.fsync, "flush the directory of", path: path) { fsync(directory) }
+        try System.fsync(directory, operation: "flush the directory of", path: path)
     }
 
     /// Syncs every directory whose sync was deferred, once each.
@@ -179,8 +184,8 @@ extension RootDirectory {
         }
         for path in directories {
             guard let fd = try openIfPresent(path, flags: O_RDONLY | O_DIRECTORY) else { continue }
-            defer { close(fd) }
-            try Syscall.call(.fsync, "flush the directory", path: path) { fsync(fd) }
+            defer { System.close(fd) }
+            try System.fsync(fd, operation: "flush the directory", path: path)
         }
     }
 
@@ -192,9 +197,9 @@ extension RootDirectory {
             try removeTree(RootPath.join(path, name))
         }
         let directory = try openParent(of: path)
-        defer { close(directory) }
-        _ = try Syscall.call(.unlink, "remove", path: path, allowing: [ENOENT]) {
-            unlinkat(directory, RootPath.lastComponent(of: path), AT_REMOVEDIR)
+        defer { System.close(directory) }
+        _ = try System.allowing([ENOENT]) {
+            try System.unlink(RootPath.lastComponent(of: path), in: directory, flags: AT_REMOVEDIR, path: path)
         }
     }
 
@@ -202,21 +207,20 @@ extension RootDirectory {
     /// both inside the root; the new name's directory is synced.
     public func move(_ path: String, to newPath: String) throws {
         let from = try openParent(of: path)
-        defer { close(from) }
+        defer { System.close(from) }
         let to = try openParent(of: newPath)
-        defer { close(to) }
-        try Syscall.call(.rename, "rename \(path) to", path: newPath) {
-            sc_renameat_noreplace(from, RootPath.lastComponent(of: path), to, RootPath.lastComponent(of: newPath))
-        }
+        defer { System.close(to) }
+        try System.renameWithoutReplacing(RootPath.lastComponent(of: path), in: from, to: RootPath.lastComponent(of: newPath), in: to,
+                                          operation: "rename \(path) to", path: newPath)
         try syncDirectory(to, of: newPath)
     }
 
     /// Removes the directory `path` itself; it must be empty. Absent is fine.
     public func removeEmptyDirectory(_ path: String) throws {
         guard let directory = try openIfPresent(RootPath.parent(of: path), flags: O_RDONLY | O_DIRECTORY) else { return }
-        defer { close(directory) }
-        _ = try Syscall.call(.unlink, "remove the directory", path: path, allowing: [ENOENT]) {
-            unlinkat(directory, RootPath.lastComponent(of: path), AT_REMOVEDIR)
+        defer { System.close(directory) }
+        _ = try System.allowing([ENOENT]) {
+            try System.unlink(RootPath.lastComponent(of: path), in: directory, flags: AT_REMOVEDIR, operation: "remove the directory", path: path)
         }
         try syncDirectory(directory, of: path)
     }
@@ -226,9 +230,9 @@ extension RootDirectory {
     public func makeDirectory(_ path: String, attributes: FileAttributes) throws {
         if try status(of: path) == nil {
             let directory = try openParent(of: path)
-            defer { close(directory) }
-            _ = try Syscall.call(.mkdir, "create directory", path: path, allowing: [EEXIST]) {
-                mkdirat(directory, RootPath.lastComponent(of: path), 0o700)
+            defer { System.close(directory) }
+            _ = try System.allowing([EEXIST]) {
+                try System.makeDirectory(RootPath.lastComponent(of: path), in: directory, mode: 0o700, path: path)
             }
             try syncDirectory(directory, of: path)
         }
@@ -243,9 +247,9 @@ extension RootDirectory {
             let next = RootPath.join(current, String(component))
             if try followedStatus(of: next)?.kind != .directory {
                 let directory = try openDescriptor(current, flags: O_RDONLY | O_DIRECTORY)
-                defer { close(directory) }
-                _ = try Syscall.call(.mkdir, "create directory", path: next, allowing: [EEXIST]) {
-                    mkdirat(directory, String(component), mode)
+                defer { System.close(directory) }
+                _ = try System.allowing([EEXIST]) {
+                    try System.makeDirectory(String(component), in: directory, mode: mode, path: next)
                 }
             }
             current = try canonicalPath(next)
@@ -255,9 +259,9 @@ extension RootDirectory {
     /// Sets owner, group and mode of the file `path` leads to.
     public func setAttributes(_ path: String, _ attributes: FileAttributes) throws {
         let fd = try openDescriptor(path, flags: O_RDONLY | O_NONBLOCK)
-        defer { close(fd) }
-        try Syscall.call(.chown, "set the owner of", path: path) { fchown(fd, attributes.owner, attributes.group) }
-        try Syscall.call(.chmod, "set the mode of", path: path) { fchmod(fd, attributes.mode) }
+        defer { System.close(fd) }
+        try System.setOwner(of: fd, to: attributes.owner, group: attributes.group, path: path)
+        try System.setMode(of: fd, to: attributes.mode, path: path)
     }
 
     /// Removes temporary files carrying `tag` from `directory` (left behind by a killed run).
@@ -287,19 +291,17 @@ extension RootDirectory {
             // The directory does not exist yet; its nearest existing ancestor decides.
             return try checkChangeable(RootPath.parent(of: probe))
         }
-        defer { close(fd) }
-        var info = statvfs()
-        if fstatvfs(fd, &info) == 0, info.f_flag & UInt(ST_RDONLY) != 0 {
+        defer { System.close(fd) }
+        if try System.fileSystemStatus(of: fd, path: probe).f_flag & UInt(ST_RDONLY) != 0 {
             throw SystemError(code: EROFS, operation: "change", path: path)
         }
-        var flags = 0
-        if sc_inode_flags(fd, &flags) == 0, sc_flags_forbid_change(flags) != 0 {
+        if try System.isImmutableOrAppendOnly(fd, path: probe) {
             throw SystemError(code: EPERM, operation: "change (the file is immutable or append-only: chattr -i)", path: probe)
         }
         if existing {
             let directory = try openParent(of: try canonicalPath(path))
-            defer { close(directory) }
-            if sc_inode_flags(directory, &flags) == 0, sc_flags_forbid_change(flags) != 0 {
+            defer { System.close(directory) }
+            if try System.isImmutableOrAppendOnly(directory, path: RootPath.parent(of: path)) {
                 throw SystemError(code: EPERM, operation: "change (its directory is immutable: chattr -i)", path: path)
             }
         }
@@ -310,9 +312,8 @@ extension RootDirectory {
         var probe = path
         while try followedStatus(of: probe) == nil, probe != "/" { probe = RootPath.parent(of: probe) }
         let fd = try openDescriptor(probe, flags: SC_O_PATH)
-        defer { close(fd) }
-        var info = statvfs()
-        guard fstatvfs(fd, &info) == 0 else { throw SystemError(code: sc_errno(), operation: "measure free space", path: path) }
+        defer { System.close(fd) }
+        let info = try System.fileSystemStatus(of: fd, operation: "measure free space", path: path)
         return Int64(info.f_bavail) * Int64(info.f_frsize)
     }
 }

@@ -24,9 +24,7 @@ public final class RootDirectory: @unchecked Sendable {
 
     /// Opens `path` as the root. Throws `SystemError` when it is missing or not a directory.
     public init(path: String, temporaryTag: String = "sanitize-clone") throws {
-        let fd = try Syscall.call(.open, "open root directory", path: path) {
-            open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        }
+        let fd = try System.open(path, O_RDONLY | O_DIRECTORY, operation: "open root directory")
         descriptor = fd
         hostPath = (try? RootDirectory.procPath(of: fd)) ?? path
         self.temporaryTag = temporaryTag
@@ -40,13 +38,13 @@ public final class RootDirectory: @unchecked Sendable {
         deferredDirectorySyncs = deferringDirectorySyncs ? DeferredDirectorySyncs() : nil
     }
 
-    deinit { close(descriptor) }
+    deinit { System.close(descriptor) }
 
     /// A second handle on the same root whose temporary files carry `tag`. With
     /// `deferringDirectorySyncs`, the fsync of a directory after a rename waits for
     /// `flushDirectorySyncs()`, so a task that writes several files in one directory syncs it once.
     public func withTemporaryTag(_ tag: String, deferringDirectorySyncs: Bool = false) throws -> RootDirectory {
-        let fd = try Syscall.call(.open, "reopen root directory", path: hostPath) { dup(descriptor) }
+        let fd = try System.duplicate(descriptor, operation: "reopen root directory", path: hostPath)
         return RootDirectory(descriptor: fd, hostPath: hostPath, temporaryTag: tag, deferringDirectorySyncs: deferringDirectorySyncs)
     }
 
@@ -67,21 +65,12 @@ public final class RootDirectory: @unchecked Sendable {
     /// Opens `path` like `openDescriptor`, or returns nil when it (or a directory on the way)
     /// does not exist.
     func openIfPresent(_ path: String, flags: Int32, mode: UInt32 = 0, allowing allowed: Set<Int32> = [ENOENT, ENOTDIR]) throws -> Int32? {
-        let relative = RootPath.relative(path)
-        let operation = "open"
         do {
-            return try openat2IfPresent(relative, path: path, operation: operation, flags: flags, mode: mode, allowed: allowed)
-        } catch let error as SystemError where error.code == ENOSYS {
+            return try System.openInsideRoot(descriptor, RootPath.relative(path), flags, mode: mode, path: path)
+        } catch where allowed.contains(error.code) {
+            return nil
+        } catch where error.code == ENOSYS {
             throw SystemError(code: ENOSYS, operation: "open (openat2(2) is refused: a kernel older than 5.6, or a seccomp filter such as systemd's RestrictSUIDSGID=; sanitize-clone never resolves guest paths without it)", path: path)
-        }
-    }
-
-    private func openat2IfPresent(_ relative: String, path: String, operation: String, flags: Int32, mode: UInt32, allowed: Set<Int32>) throws -> Int32? {
-        try Syscall.call(.open, operation, path: path, allowing: allowed) {
-            sc_openat2(
-                descriptor, relative.isEmpty ? "." : relative,
-                UInt64(UInt32(bitPattern: flags | O_CLOEXEC)), UInt64(mode),
-                UInt64(SC_RESOLVE_IN_ROOT | SC_RESOLVE_NO_MAGICLINKS))
         }
     }
 
@@ -97,21 +86,17 @@ public final class RootDirectory: @unchecked Sendable {
     public func status(of path: String) throws -> FileStatus? {
         if RootPath.relative(path).isEmpty { return try followedStatus(of: path) }
         guard let parent = try openIfPresent(RootPath.parent(of: path), flags: O_RDONLY | O_DIRECTORY) else { return nil }
-        defer { close(parent) }
-        var raw = stat()
-        let found = try Syscall.call(.stat, "inspect", path: path, allowing: [ENOENT, ENOTDIR]) {
-            fstatat(parent, RootPath.lastComponent(of: path), &raw, AT_SYMLINK_NOFOLLOW)
-        }
-        return found == nil ? nil : FileStatus(raw)
+        defer { System.close(parent) }
+        return try System.allowing([ENOENT, ENOTDIR]) {
+            try System.statusNotFollowing(RootPath.lastComponent(of: path), in: parent, path: path)
+        }.map(FileStatus.init)
     }
 
     /// The status of what `path` leads to after following symlinks inside the root, or nil.
     public func followedStatus(of path: String) throws -> FileStatus? {
         guard let fd = try openIfPresent(path, flags: SC_O_PATH) else { return nil }
-        defer { close(fd) }
-        var raw = stat()
-        try Syscall.call(.stat, "inspect", path: path) { fstat(fd, &raw) }
-        return FileStatus(raw)
+        defer { System.close(fd) }
+        return FileStatus(try System.status(of: fd, path: path))
     }
 
     /// The status of the regular file `path` leads to (symlinks followed inside the root), or nil
@@ -136,11 +121,9 @@ public final class RootDirectory: @unchecked Sendable {
     public func readFile(_ path: String, limit: Int = 64 << 20) throws -> [UInt8]? {
         guard try regularFileStatus(of: path) != nil,
               let fd = try openIfPresent(path, flags: O_RDONLY | O_NOCTTY | O_NONBLOCK) else { return nil }
-        defer { close(fd) }
-        var raw = stat()
-        try Syscall.call(.stat, "inspect", path: path) { fstat(fd, &raw) }
+        defer { System.close(fd) }
         // Checked again on what was opened: the path may have been replaced in between.
-        try requireRegularFile(FileStatus(raw), at: path)
+        try requireRegularFile(FileStatus(try System.status(of: fd, path: path)), at: path)
         return try FileDescriptorIO.readAll(fd, path: path, limit: limit)
     }
 
@@ -163,30 +146,14 @@ public final class RootDirectory: @unchecked Sendable {
     public func symlinkTarget(_ path: String) throws -> String? {
         guard try status(of: path)?.kind == .symlink else { return nil }
         let parent = try openParent(of: path)
-        defer { close(parent) }
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let count = try Syscall.call(.readlink, "read link", path: path) {
-            readlinkat(parent, RootPath.lastComponent(of: path), &buffer, Int(PATH_MAX))
-        }
-        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        defer { System.close(parent) }
+        return try System.symlinkTarget(RootPath.lastComponent(of: path), in: parent, path: path)
     }
 
     /// The names in directory `path`, sorted; empty when it does not exist.
     public func directoryEntries(_ path: String) throws -> [String] {
         guard let fd = try openIfPresent(path, flags: O_RDONLY | O_DIRECTORY) else { return [] }
-        guard let dir = fdopendir(fd) else {
-            close(fd)
-            throw SystemError(code: sc_errno(), operation: "list", path: path)
-        }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
+        return try System.directoryEntries(consuming: fd, path: path).sorted()
     }
 
     /// Where `path` really lives inside the root once every symlink on the way — the last
@@ -197,9 +164,8 @@ public final class RootDirectory: @unchecked Sendable {
         // The common case in one open: the path exists and its last component is no symlink;
         // the kernel followed every link on the way inside the root.
         if let fd = try openIfPresent(current, flags: SC_O_PATH | O_NOFOLLOW) {
-            defer { close(fd) }
-            var raw = stat()
-            if fstat(fd, &raw) == 0, raw.st_mode & S_IFMT != S_IFLNK {
+            defer { System.close(fd) }
+            if try System.status(of: fd, path: path).st_mode & S_IFMT != S_IFLNK {
                 return try insideRoot(hostPath: try RootDirectory.procPath(of: fd), for: path)
             }
         }
@@ -217,7 +183,7 @@ public final class RootDirectory: @unchecked Sendable {
     /// The canonical path of an existing directory, through /proc/self/fd.
     private func canonicalDirectory(_ path: String) throws -> String {
         let fd = try openDescriptor(path, flags: SC_O_PATH | O_DIRECTORY)
-        defer { close(fd) }
+        defer { System.close(fd) }
         let host = try RootDirectory.procPath(of: fd)
         return try insideRoot(hostPath: host, for: path)
     }
@@ -234,11 +200,7 @@ public final class RootDirectory: @unchecked Sendable {
 
     /// The host path behind a descriptor (readlink of /proc/self/fd/N).
     static func procPath(of fd: Int32) throws -> String {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let count = try Syscall.call(.readlink, "resolve descriptor") {
-            readlink("/proc/self/fd/\(fd)", &buffer, Int(PATH_MAX))
-        }
-        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        try System.symlinkTarget("/proc/self/fd/\(fd)", operation: "resolve descriptor")
     }
 
     /// A path another program can open to reach `name` in the directory held by `directory`:
@@ -255,7 +217,7 @@ enum FileDescriptorIO {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let count = try chunk.withUnsafeMutableBytes { (buffer) throws -> Int in
-                try Syscall.call(.read, "read", path: path) { read(fd, buffer.baseAddress, buffer.count) }
+                try System.read(fd, into: buffer, path: path)
             }
             if count == 0 { return result }
             result.append(contentsOf: chunk[0..<count])
@@ -269,9 +231,7 @@ enum FileDescriptorIO {
         var offset = 0
         while offset < bytes.count {
             let count = try bytes.withUnsafeBytes { (buffer) throws -> Int in
-                try Syscall.call(.write, "write", path: path) {
-                    write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                }
+                try System.write(fd, UnsafeRawBufferPointer(rebasing: buffer[offset...]), path: path)
             }
             offset += count
         }

@@ -82,12 +82,12 @@ public enum JournalKey {
         let key = try RandomBytes.generate(32)
         let fd = try directory.openIfPresent(name, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode: 0o600, allowing: [EEXIST])
         guard let fd else { return try load() ?? key }  // another run made it a moment ago
-        defer { close(fd) }
+        defer { System.close(fd) }
         try FileDescriptorIO.writeAll(fd, key, path: path)
-        try Syscall.call(.fsync, "flush", path: path) { fsync(fd) }
+        try System.fsync(fd, path: path)
         let parent = try directory.openDescriptor("/", flags: O_RDONLY | O_DIRECTORY)
-        defer { close(parent) }
-        try Syscall.call(.fsync, "flush the directory of", path: path) { fsync(parent) }
+        defer { System.close(parent) }
+        try System.fsync(parent, operation: "flush the directory of", path: path)
         return key
     }
 

@@ -51,8 +51,8 @@ public final class RollbackJournal: @unchecked Sendable {
 
     deinit {
         state.withLock { state in
-            close(state.descriptor)
-            state.packs.values.forEach { close($0.descriptor) }
+            System.close(state.descriptor)
+            state.packs.values.forEach { System.close($0.descriptor) }
         }
     }
 
@@ -62,7 +62,7 @@ public final class RollbackJournal: @unchecked Sendable {
         let path = RootPath.join(directory, "journal")
         try state.withLock { state in
             try FileDescriptorIO.writeAll(state.descriptor, bytes, path: path)
-            if sync { try Syscall.call(.fsync, "flush", path: path) { fdatasync(state.descriptor) } }
+            if sync { try System.fdatasync(state.descriptor, path: path) }
         }
     }
 
@@ -109,9 +109,9 @@ public final class RollbackJournal: @unchecked Sendable {
     public func syncBackups() throws {
         try state.withLock { state in
             // Start every pack's writeback before waiting for any: one journal commit for all.
-            for pack in state.packs.values { _ = sc_start_writeback(pack.descriptor) }
+            for pack in state.packs.values { System.startWriteback(pack.descriptor) }
             for (name, pack) in state.packs {
-                try Syscall.call(.fsync, "flush the backups", path: name) { fdatasync(pack.descriptor) }
+                try System.fdatasync(pack.descriptor, operation: "flush the backups", path: name)
             }
         }
     }
@@ -124,8 +124,8 @@ public final class RollbackJournal: @unchecked Sendable {
 
     private func syncDirectory(_ path: String) throws {
         let fd = try root.openDescriptor(path, flags: O_RDONLY | O_DIRECTORY)
-        defer { close(fd) }
-        try Syscall.call(.fsync, "flush", path: path) { fsync(fd) }
+        defer { System.close(fd) }
+        try System.fsync(fd, path: path)
     }
 }
 
@@ -145,15 +145,15 @@ final class JournalAppender: Sendable {
         let bytes = try root.readFile(path) ?? []
         if let last = bytes.last, last != 0x0a {
             let keep = (bytes.lastIndex(of: 0x0a) ?? -1) + 1
-            try Syscall.call(.write, "cut the torn record off", path: path) { ftruncate(descriptor, off_t(keep)) }
+            try System.truncate(descriptor, to: keep, operation: "cut the torn record off", path: path)
         }
     }
 
-    deinit { close(descriptor) }
+    deinit { System.close(descriptor) }
 
     func append(_ records: [JournalRecord], sync: Bool) throws {
         let bytes = try records.flatMap { try $0.encodedLine(trust: trust, runID: runID) }
         try FileDescriptorIO.writeAll(descriptor, bytes, path: path)
-        if sync { try Syscall.call(.fsync, "flush", path: path) { fdatasync(descriptor) } }
+        if sync { try System.fdatasync(descriptor, path: path) }
     }
 }

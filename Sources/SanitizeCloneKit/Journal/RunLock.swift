@@ -12,27 +12,29 @@ public final class RunLock: Sendable {
     public init(in root: RootDirectory) throws {
         try StateDirectory.ensureSafeDirectories(in: root)
         let fd = try root.openDescriptor(StateDirectory.lockPath, flags: O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let code = sc_errno()
-            close(fd)
-            if code == EWOULDBLOCK { throw LockHeldError(path: StateDirectory.lockPath) }
-            throw SystemError(code: code, operation: "lock", path: StateDirectory.lockPath)
+        do throws(SystemError) {
+            try System.lock(fd, LOCK_EX | LOCK_NB, path: StateDirectory.lockPath)
+        } catch {
+            System.close(fd)
+            if error.code == EWOULDBLOCK { throw LockHeldError(path: StateDirectory.lockPath) }
+            throw error
         }
         descriptor = fd
     }
 
     /// True when some process holds the lock on `root` now (checked without taking it for long).
+    /// A lock that cannot be asked about (any failure but EWOULDBLOCK too) counts as held: the
+    /// answer then says "a run may be in progress" rather than "none is".
     public static func isHeld(in root: RootDirectory) -> Bool {
         guard let fd = try? root.openDescriptor(StateDirectory.lockPath, flags: O_RDONLY | O_NOFOLLOW) else { return false }
-        defer { close(fd) }
-        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
-            flock(fd, LOCK_UN)
-            return false
-        }
-        return true
+        defer { System.close(fd) }
+        guard (try? System.lock(fd, LOCK_SH | LOCK_NB, path: StateDirectory.lockPath)) != nil else { return true }
+        // Closing the descriptor right after releases the lock as well, should this fail.
+        try? System.lock(fd, LOCK_UN, operation: "unlock", path: StateDirectory.lockPath)
+        return false
     }
 
-    deinit { close(descriptor) }
+    deinit { System.close(descriptor) }
 }
 
 /// Another run holds the lock (exit 5).

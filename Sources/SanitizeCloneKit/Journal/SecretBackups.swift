@@ -34,9 +34,9 @@ enum SecretBackups {
         guard let status = try root.status(of: path), status.kind == .regular else { return }
         let fd = try root.openDescriptor(path, flags: O_WRONLY | O_NOFOLLOW)
         do {
-            defer { close(fd) }
+            defer { System.close(fd) }
             try FileDescriptorIO.writeAll(fd, try RandomBytes.generate(Int(status.size)), path: path)
-            try Syscall.call(.fsync, "flush", path: path) { fsync(fd) }
+            try System.fsync(fd, path: path)
         }
         try root.removeFile(path)
     }

@@ -258,37 +258,29 @@ extension AddressProbe {
 
         init(interface: String) throws {
             self.interface = interface
-            descriptor = try Syscall.call(.socket, "open an ARP socket for", path: interface) { sc_arp_socket() }
+            descriptor = try System.openARPSocket(path: interface)
         }
 
-        deinit { close(descriptor) }
+        deinit { System.close(descriptor) }
 
         /// The interface's index, or nil when no interface has that name.
         func interfaceIndex() throws -> Int32? {
-            try Syscall.call(.ioctl, "look up the network interface", path: interface, allowing: [ENODEV]) {
-                sc_interface_index(descriptor, interface)
-            }
+            try System.allowing([ENODEV]) { try System.interfaceIndex(interface, socket: descriptor) }
         }
 
         /// The interface's ARPHRD_ hardware type and its MAC address.
         func hardwareAddress() throws -> (type: Int32, mac: [UInt8]) {
-            var mac = [UInt8](repeating: 0, count: 6)
-            let type = try Syscall.call(.ioctl, "read the MAC address of", path: interface) {
-                sc_interface_hardware_address(descriptor, interface, &mac)
-            }
-            return (type, mac)
+            try System.interfaceHardwareAddress(interface, socket: descriptor)
         }
 
         /// Makes the socket hear and send on the interface only.
         func bind(toIndex index: Int32) throws {
-            try Syscall.call(.socket, "bind an ARP socket to", path: interface) { sc_arp_socket_bind(descriptor, index) }
+            try System.bindARPSocket(descriptor, toInterface: index, path: interface)
         }
 
         /// The interface's flags (SIOCGIFFLAGS).
         func flags() throws -> Int32 {
-            var flags: Int32 = 0
-            try Syscall.call(.ioctl, "read the flags of", path: interface) { sc_interface_flags(descriptor, interface, &flags) }
-            return flags
+            try System.interfaceFlags(interface, socket: descriptor)
         }
 
         /// True when the interface has a carrier and the kernel has taken note of it.
@@ -301,27 +293,24 @@ extension AddressProbe {
         /// transmit queue, which it does when it takes note of the carrier.
         func hasCarrier() throws -> Bool {
             guard try flags() & SC_IFF_RUNNING != 0 else { return false }
-            let link = try Syscall.call(.ioctl, "read the link state of", path: interface, allowing: [EOPNOTSUPP]) {
-                sc_interface_link_detected(descriptor, interface)
+            let link = try System.allowing([EOPNOTSUPP]) {
+                try System.interfaceLinkDetected(interface, socket: descriptor)
             }
-            return link.map { $0 == 1 } ?? true
+            return link ?? true
         }
 
         /// Sets the interface's flags (SIOCSIFFLAGS); `operation` says what for, in the error.
         func setFlags(_ flags: Int32, _ operation: String) throws {
-            try Syscall.call(.ioctl, operation, path: interface) { sc_set_interface_flags(descriptor, interface, flags) }
+            try System.setInterfaceFlags(interface, to: flags, socket: descriptor, operation: operation)
         }
 
         func sendBroadcast(_ packet: [UInt8], interfaceIndex: Int32) throws {
-            try Syscall.call(.send, "send an ARP probe on", path: interface) {
-                packet.withUnsafeBytes { sc_arp_send_broadcast(descriptor, interfaceIndex, $0.baseAddress, $0.count) }
-            }
+            try System.sendARPBroadcast(descriptor, packet, interfaceIndex: interfaceIndex, path: interface)
         }
 
         /// Waits up to `milliseconds` for a packet; true when one is ready.
         func waitForPacket(milliseconds: Int32) throws -> Bool {
-            var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            return try Syscall.call(.receive, "wait for ARP packets on", path: interface) { poll(&entry, 1, milliseconds) } > 0
+            try System.waitForInput(on: descriptor, milliseconds: milliseconds, operation: "wait for ARP packets on", path: interface)
         }
 
         /// The next ARP payload another host sent, or nil when none is waiting. Copies of our
@@ -329,14 +318,13 @@ extension AddressProbe {
         func receive() throws -> [UInt8]? {
             var buffer = [UInt8](repeating: 0, count: 256)
             while true {
-                var sentByUs: Int32 = 0
-                let length = try buffer.withUnsafeMutableBytes { raw in
-                    try Syscall.call(.receive, "receive ARP packets on", path: interface, allowing: [EAGAIN, EWOULDBLOCK]) {
-                        sc_arp_receive(descriptor, raw.baseAddress, raw.count, &sentByUs)
+                let received = try buffer.withUnsafeMutableBytes { raw in
+                    try System.allowing([EAGAIN, EWOULDBLOCK]) {
+                        try System.receiveARP(descriptor, into: raw, path: interface)
                     }
                 }
-                guard let length else { return nil }
-                if sentByUs == 0 { return Array(buffer[..<length]) }
+                guard let received else { return nil }
+                if !received.sentByUs { return Array(buffer[..<received.length]) }
             }
         }
     }

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CShims
 
 /// A host program we run (ssh-keygen, dbus-uuidgen, …), found on `PATH`.
 ///
@@ -19,7 +18,8 @@ public struct Program: Sendable, Equatable {
         let search = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         for directory in search.split(separator: ":") where !directory.isEmpty {
             let candidate = "\(directory)/\(name)"
-            if access(candidate, X_OK) == 0 { return Program(path: candidate) }
+            // As execvp(3) does, a directory on PATH that cannot be searched is passed over.
+            if (try? System.isAccessible(candidate, X_OK)) == true { return Program(path: candidate) }
         }
         throw MissingProgramError(name: name, package: package)
     }
@@ -32,42 +32,17 @@ public struct Program: Sendable, Equatable {
 
     /// Starts the program without waiting, so several can run at once.
     public func start(_ arguments: [String], environment: [String] = Program.defaultEnvironment) throws -> RunningProgram {
-        var pipeEnds: [Int32] = [-1, -1]
-        guard sc_pipe_cloexec(&pipeEnds) == 0 else {
-            throw SystemError(code: sc_errno(), operation: "create a pipe for", path: path)
+        let pipe = try System.pipe(path: path)
+        let pid: pid_t
+        do {
+            pid = try System.spawn(path, arguments: arguments, environment: environment, output: pipe.write)
+        } catch {
+            System.close(pipe.write)
+            System.close(pipe.read)
+            throw error
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2)
-
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup($0) } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        // The child starts with no signal blocked and every signal at its default action, whatever
-        // the spawning thread had (a dispatch thread may block SIGTERM; libdbus may ignore SIGPIPE).
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t(), allSignals = sigset_t()
-        sigemptyset(&noSignals)
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var pid: pid_t = 0
-        let status = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
-        close(pipeEnds[1])
-        guard status == 0 else {
-            close(pipeEnds[0])
-            throw SystemError(code: status, operation: "start", path: path)
-        }
-        return RunningProgram(program: self, arguments: arguments, pid: pid, output: pipeEnds[0])
+        System.close(pipe.write)
+        return RunningProgram(program: self, arguments: arguments, pid: pid, output: pipe.read)
     }
 
     /// This program run chrooted into `root` (the guest's own copy of it), through chroot(8).
@@ -90,18 +65,17 @@ public struct RunningProgram: Sendable {
     let output: Int32
 
     /// Reads all output and waits for the exit. Never throws for a non-zero exit: see `ProgramOutput`.
+    /// Throws `SystemError` when the output cannot be read (after the program has ended: the
+    /// pipe is closed first, so it cannot block on a full one) or the wait fails.
     public func wait() throws -> ProgramOutput {
-        defer { close(output) }
-        let bytes = (try? FileDescriptorIO.readAll(output, path: program.path, limit: 16 << 20)) ?? []
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard sc_errno() == EINTR else { throw SystemError(code: sc_errno(), operation: "wait for", path: program.path) }
-        }
+        let bytes = Result { try FileDescriptorIO.readAll(output, path: program.path, limit: 16 << 20) }
+        System.close(output)
+        let status = try System.waitForExit(of: pid, path: program.path)
         let exited = status & 0x7f == 0
         return ProgramOutput(
             command: ([program.path] + arguments).joined(separator: " "),
             exitCode: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f),
-            output: String(decoding: bytes, as: UTF8.self))
+            output: String(decoding: try bytes.get(), as: UTF8.self))
     }
 }
 

@@ -111,13 +111,10 @@ public enum HostDeviceUse {
         }
         // open(2) with O_EXCL on a block device asks the kernel for an exclusive claim, which
         // fails with EBUSY while a filesystem, swap, dm or md holds it, in any namespace.
-        let fd = open(device, O_RDONLY | O_EXCL | O_CLOEXEC | O_NONBLOCK)
-        if fd < 0 {
-            let code = sc_errno()
-            if code == EBUSY { return "busy (the kernel refuses an exclusive open: something holds it)" }
-            throw SystemError(code: code, operation: "open (exclusively)", path: device)
-        }
-        close(fd)
+        guard let fd = try System.allowing([EBUSY], {
+            try System.open(device, O_RDONLY | O_EXCL | O_NONBLOCK, operation: "open (exclusively)")
+        }) else { return "busy (the kernel refuses an exclusive open: something holds it)" }
+        System.close(fd)
         return nil
     }
 
@@ -139,7 +136,7 @@ public enum HostDeviceUse {
 
     /// The paths in /proc/swaps (the first column, with the kernel's octal escapes undone).
     private static func swapDevices() throws -> [String] {
-        let text = try readHostFile("/proc/swaps")
+        let text = try hostFileText("/proc/swaps")
         return text.split(whereSeparator: \.isNewline).dropFirst().compactMap { line in
             line.split(separator: " ", omittingEmptySubsequences: true).first.map { MountTable.unescape(String($0)) }
         }
@@ -158,7 +155,7 @@ enum MountTable {
 
     /// Parses /proc/self/mountinfo (proc(5)): `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL…] - TYPE SOURCE SUPER`.
     static func read() throws -> [Entry] {
-        let text = try readHostFile("/proc/self/mountinfo")
+        let text = try hostFileText("/proc/self/mountinfo")
         return text.split(whereSeparator: \.isNewline).compactMap { line in
             let fields = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
             guard fields.count >= 7, let separator = fields.firstIndex(of: "-"), separator >= 6,
@@ -203,9 +200,7 @@ struct BlockDeviceNumber: Equatable, Sendable {
     /// The number of the block device at `path` (symlinks followed, as stat(2) does).
     /// Throws `InputError` when nothing is there or it is no block device.
     init(of path: String) throws {
-        var info = stat()
-        let result = try Syscall.call(.stat, "inspect", path: path, allowing: [ENOENT, ENOTDIR]) { stat(path, &info) }
-        guard result != nil else {
+        guard let info = try System.allowing([ENOENT, ENOTDIR], { try System.status(of: path) }) else {
             throw InputError("\(path) does not exist (give a block device such as /dev/vdb1)")
         }
         guard info.st_mode & S_IFMT == S_IFBLK else {
@@ -230,8 +225,7 @@ struct BlockDeviceNumber: Equatable, Sendable {
     func partitions() -> [(name: String, number: BlockDeviceNumber)] {
         let directory = "/sys/dev/block/\(text)"
         return Sysfs.entries(of: directory).sorted().compactMap { name in
-            guard access("\(directory)/\(name)/partition", F_OK) == 0,
-                  let dev = try? readHostFile("\(directory)/\(name)/dev") else { return nil }
+            guard Sysfs.exists("\(directory)/\(name)/partition"), let dev = Sysfs.firstLine("\(directory)/\(name)/dev") else { return nil }
             let parts = dev.split(whereSeparator: { $0 == ":" || $0.isNewline })
             guard parts.count == 2, let major = UInt64(parts[0]), let minor = UInt64(parts[1]) else { return nil }
             return (name, BlockDeviceNumber(major: major, minor: minor))
@@ -239,9 +233,7 @@ struct BlockDeviceNumber: Equatable, Sendable {
     }
 }
 
-/// The whole text of a small host file (/proc, /sys), read through one descriptor.
-private func readHostFile(_ path: String) throws -> String {
-    let fd = try Syscall.call(.open, "open", path: path) { open(path, O_RDONLY | O_CLOEXEC) }
-    defer { close(fd) }
-    return String(decoding: try FileDescriptorIO.readAll(fd, path: path, limit: 16 << 20), as: UTF8.self)
+/// The whole text of a small host file (/proc), read through one descriptor.
+private func hostFileText(_ path: String) throws -> String {
+    String(decoding: try Sysfs.read(path, limit: 16 << 20), as: UTF8.self)
 }

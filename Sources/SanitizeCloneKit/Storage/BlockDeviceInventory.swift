@@ -16,7 +16,7 @@ public struct BlockDeviceInventory: Sendable {
         // Plain sysfs paths: its entries are symlinks into /sys/devices (see `Sysfs`).
         for name in Sysfs.entries(of: "/sys/class/block").sorted() {
             let path = "/dev/\(name)"
-            guard access(path, F_OK) == 0, let size = Sysfs.firstLine("/sys/class/block/\(name)/size"), size != "0" else { continue }
+            guard Sysfs.exists(path), let size = Sysfs.firstLine("/sys/class/block/\(name)/size"), size != "0" else { continue }
             if let identity = try BlockDeviceIdentity.probe(path) { devices.append(identity) }
         }
         return BlockDeviceInventory(devices: devices)

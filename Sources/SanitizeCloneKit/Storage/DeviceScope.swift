@@ -73,7 +73,7 @@ public struct DeviceScope: Sendable {
         let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~0xfff)
         let minor = (device & 0xff) | ((device >> 12) & ~0xff)
         let directory = "/sys/dev/block/\(major):\(minor)"
-        guard access(directory, F_OK) == 0 else { return [] }
+        guard Sysfs.exists(directory) else { return [] }
         let slaves = Sysfs.entries(of: directory + "/slaves").sorted()
         if !slaves.isEmpty {
             return slaves.flatMap { name -> [String] in
@@ -87,10 +87,10 @@ public struct DeviceScope: Sendable {
     /// The disk of the sysfs block directory `directory` (itself, or its parent for a
     /// partition) and its partitions.
     private static func wholeDisk(at directory: String) -> [String] {
-        let disk = access(directory + "/partition", F_OK) == 0 ? directory + "/.." : directory
+        let disk = Sysfs.exists(directory + "/partition") ? directory + "/.." : directory
         guard let name = Sysfs.lines(disk + "/uevent").first(where: { $0.hasPrefix("DEVNAME=") }) else { return [] }
         let diskName = String(name.dropFirst("DEVNAME=".count))
-        let partitions = Sysfs.entries(of: disk).sorted().filter { access("\(disk)/\($0)/partition", F_OK) == 0 }
-        return (["/dev/" + diskName] + partitions.map { "/dev/" + $0 }).filter { access($0, F_OK) == 0 }
+        let partitions = Sysfs.entries(of: disk).sorted().filter { Sysfs.exists("\(disk)/\($0)/partition") }
+        return (["/dev/" + diskName] + partitions.map { "/dev/" + $0 }).filter(Sysfs.exists)
     }
 }

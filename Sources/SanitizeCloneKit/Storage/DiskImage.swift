@@ -77,10 +77,8 @@ public final class AttachedDiskImage: Sendable {
             let layout = try PartitionLayout.read(image: image, size: size)
             var partitions: [Partition] = []
             for entry in layout {
-                var number: Int32 = -1
-                let loopDescriptor = try Syscall.call(.ioctl, "attach a loop device to", path: image) {
-                    sc_loop_attach(descriptor, entry.offset, entry.size, readOnly ? 1 : 0, &number)
-                }
+                let (loopDescriptor, number) = try System.attachLoopDevice(to: descriptor, offset: entry.offset, size: entry.size,
+                                                                           readOnly: readOnly, path: image)
                 attached.append(LoopAttachment(descriptor: loopDescriptor, registration: DeviceCleanup.register(loop: loopDescriptor)))
                 partitions.append(Partition(
                     number: entry.number, device: "/dev/loop\(number)", offset: entry.offset, size: entry.size,
@@ -89,7 +87,7 @@ public final class AttachedDiskImage: Sendable {
             self.partitions = partitions
         } catch {
             attached.forEach { $0.detach() }
-            close(descriptor)
+            System.close(descriptor)
             throw error
         }
         self.image = image
@@ -111,8 +109,10 @@ public final class AttachedDiskImage: Sendable {
             return current
         }) else { return }
         attachments.forEach { $0.detach() }
-        if !isReadOnly { fsync(descriptor) }
-        close(descriptor)
+        // Belt and braces, so its failure is ignored: every flush inside the image (the journal's
+        // fsyncs) already reached the file, since the loop driver passes a flush on to it as fsync.
+        if !isReadOnly { try? System.fsync(descriptor, path: image) }
+        System.close(descriptor)
     }
 
     deinit {
@@ -125,21 +125,19 @@ public final class AttachedDiskImage: Sendable {
 extension AttachedDiskImage {
     /// Opens a regular file (checked before opening, so a FIFO cannot block us) for the loop devices.
     private static func openImage(_ image: String, readOnly: Bool) throws -> Int32 {
-        var status = stat()
-        guard try Syscall.call(.stat, "inspect", path: image, allowing: [ENOENT, ENOTDIR], { stat(image, &status) }) != nil else {
+        guard let status = try System.allowing([ENOENT, ENOTDIR], { try System.status(of: image) }) else {
             throw InputError("\(image) does not exist (give the path of a raw disk image file, e.g. 'sanitize-clone plan --image /var/lib/libvirt/images/web-07.raw'; convert others with 'qemu-img convert -O raw')")
         }
         guard status.st_mode & S_IFMT == S_IFREG else {
             throw InputError("\(image) is not a regular file (--image takes a raw disk image file; for a disk or partition device, mount its root filesystem and pass --root)")
         }
-        return try Syscall.call(.open, "open", path: image) { open(image, (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC) }
+        return try System.open(image, readOnly ? O_RDONLY : O_RDWR)
     }
 
     /// The image's size, once it is known to be a raw disk: non-empty and not one of qemu's
     /// other formats, which a loop device would show as garbage.
     private static func sizeOfRawImage(_ image: String, descriptor: Int32) throws -> UInt64 {
-        var status = stat()
-        try Syscall.call(.stat, "inspect", path: image) { fstat(descriptor, &status) }
+        let status = try System.status(of: descriptor, path: image)
         guard status.st_mode & S_IFMT == S_IFREG else {
             throw InputError("\(image) is not a regular file (--image takes a raw disk image file)")
         }
@@ -147,7 +145,7 @@ extension AttachedDiskImage {
             throw InputError("\(image) is \(status.st_size == 0 ? "empty" : "smaller than one sector") (give a raw disk image of the VM, not an empty file)")
         }
         var header = [UInt8](repeating: 0, count: 512)
-        let count = try Syscall.call(.read, "read", path: image) { pread(descriptor, &header, header.count, 0) }
+        let count = try header.withUnsafeMutableBytes { buffer in try System.read(descriptor, into: buffer, at: 0, path: image) }
         if let format = DiskImageFormat.nonRaw(header: Array(header[0..<count])) {
             throw InputError("\(image) is a \(format) image, not a raw disk (convert it first: qemu-img convert -O raw \(image) \(rawName(of: image)), then pass the .raw file)")
         }
@@ -164,7 +162,9 @@ extension AttachedDiskImage {
     /// Locks the image for the time it is attached, or refuses it when someone holds a lock that
     /// conflicts: a running VM, or another run changing it.
     private static func lock(_ image: String, descriptor: Int32, exclusive: Bool) throws {
-        guard try Syscall.call(.open, "lock", path: image, allowing: [EAGAIN, EACCES], { sc_lock_whole_file(descriptor, exclusive ? 1 : 0) }) == nil else { return }
+        guard try System.allowing([EAGAIN, EACCES], {
+            try System.lockWholeFile(descriptor, exclusive: exclusive, path: image)
+        }) == nil else { return }
         throw InputError("\(image) is locked by another program, most likely a running VM (qemu locks its disk images) or another sanitize-clone run: shut the VM down (or let the run finish) first")
     }
 
@@ -337,7 +337,9 @@ private struct LoopAttachment: Sendable {
     /// cleanup of a signal did both already.
     func detach() {
         if let registration, !registration.cancel() { return }
-        _ = sc_loop_clear(descriptor)
-        close(descriptor)
+        // Ignored: the device was attached with autoclear, so closing our descriptor, its last
+        // user once the mounts are gone, detaches it anyway.
+        try? System.clearLoopDevice(descriptor)
+        System.close(descriptor)
     }
 }

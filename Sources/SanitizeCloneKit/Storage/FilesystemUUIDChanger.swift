@@ -287,11 +287,11 @@ struct ExtSuperblock {
     /// Reads the primary superblock of `device` with pread(2).
     /// Throws `SystemError`, or `InputError` when the ext magic number is missing.
     init(reading device: String) throws {
-        let fd = try Syscall.call(.open, "open", path: device) { open(device, O_RDONLY | O_CLOEXEC) }
-        defer { close(fd) }
+        let fd = try System.open(device, O_RDONLY)
+        defer { System.close(fd) }
         var bytes = [UInt8](repeating: 0, count: 1024)
         let count = try bytes.withUnsafeMutableBytes { buffer in
-            try Syscall.call(.read, "read the superblock of", path: device) { pread(fd, buffer.baseAddress, buffer.count, 1024) }
+            try System.read(fd, into: buffer, at: 1024, operation: "read the superblock of", path: device)
         }
         func little(_ offset: Int, _ size: Int) -> UInt64 {
             (0..<size).reduce(UInt64(0)) { $0 | UInt64(bytes[offset + $1]) << (8 * UInt64($1)) }

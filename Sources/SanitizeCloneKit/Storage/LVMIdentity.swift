@@ -381,11 +381,11 @@ public enum LVMIdentityChanger {
               let uuid = identity.uuid else {
             throw InputError("\(device) is not an LVM physical volume (blkid -p finds no LVM2_member signature): probe it again before changing its LVM identity")
         }
-        let fd = try Syscall.call(.open, "open", path: device) { open(device, O_RDONLY | O_CLOEXEC) }
-        defer { close(fd) }
+        let fd = try System.open(device, O_RDONLY)
+        defer { System.close(fd) }
         var bytes = [UInt8](repeating: 0, count: 2048)
         let count = try bytes.withUnsafeMutableBytes { buffer in
-            try Syscall.call(.read, "read the LVM label of", path: device) { pread(fd, buffer.baseAddress, buffer.count, 0) }
+            try System.read(fd, into: buffer, at: 0, operation: "read the LVM label of", path: device)
         }
         let magic = Array("LABELONE".utf8)
         let sector = (0..<4).first { sector in
@@ -494,11 +494,7 @@ struct ConfinedLVM {
     /// characters we do not put into an LVM filter; `MissingProgramError` without lvm2.
     init(device: String) throws {
         _ = try BlockDeviceNumber(of: device)
-        guard let resolved = realpath(device, nil) else {
-            throw SystemError(code: sc_errno(), operation: "resolve", path: device)
-        }
-        defer { free(resolved) }
-        let path = String(cString: resolved)
+        let path = try System.canonicalPath(device)
         guard path.hasPrefix("/"), path.utf8.allSatisfy(Self.isPathCharacter) else {
             throw InputError("\(device) resolves to \(path), a name LVM's device filter cannot be given safely (attach the image as a loop device and pass /dev/loopN)")
         }
@@ -540,12 +536,10 @@ struct ConfinedLVM {
                 device: device, toolOutput: result.output,
                 summary: "Failed to read the LVM metadata on \(device) with pvck\(LVMIdentityChanger.reasonSuffix(result.output)) (check it with `pvck --dump headers \(device)`)")
         }
-        let fd = openat(directory.descriptor, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        if fd < 0 {
-            guard sc_errno() == ENOENT else { throw SystemError(code: sc_errno(), operation: "open", path: "\(directory.path)/\(name)") }
-            return nil
-        }
-        defer { close(fd) }
+        guard let fd = try System.allowing([ENOENT], {
+            try System.open(name, in: directory.descriptor, O_RDONLY | O_NOFOLLOW, path: "\(directory.path)/\(name)")
+        }) else { return nil }
+        defer { System.close(fd) }
         let text = String(decoding: try FileDescriptorIO.readAll(fd, path: name, limit: 64 << 20), as: UTF8.self)
         return try LVMMetadataText(parsing: text, device: device)
     }

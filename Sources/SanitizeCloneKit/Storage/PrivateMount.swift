@@ -53,7 +53,9 @@ public final class PrivateMount: Sendable {
             try Self.mount(device, on: directory, type: type, readOnly: readOnly)
         } catch {
             registration?.cancel()
-            rmdir(directory)
+            // The mount's error is the one to report; an empty mount point left behind is
+            // removed by the next run (`removeAbandonedMountPoints`).
+            try? System.removeDirectory(directory)
             throw error
         }
         self.device = device
@@ -76,7 +78,7 @@ public final class PrivateMount: Sendable {
                 throw InputError("cannot mount \(device) on \(pathInsideRoot): \(self.device) is no longer mounted")
             }
             let target = try resolveDirectory(pathInsideRoot, for: device)
-            defer { close(target) }
+            defer { System.close(target) }
             let hostPath = try RootDirectory.procPath(of: target)
             guard hostPath == path || hostPath.hasPrefix(path + "/") else {
                 throw InputError("\(pathInsideRoot) resolves outside \(path); cannot mount \(device) there")
@@ -110,14 +112,16 @@ public final class PrivateMount: Sendable {
     private func unmount(lazily: Bool) throws {
         try mounts.withLock { mounted in
             while let last = mounted.last {
-                if sc_unmount(last.path, lazily ? 1 : 0) != 0 {
-                    let code = sc_errno()
-                    if code == EBUSY {
-                        throw InputError("\(last.path) is still in use (`fuser -vm \(last.path)` lists who uses it); close what is open there and unmount again")
-                    }
+                do throws(SystemError) {
+                    try System.unmount(last.path, lazilyIfBusy: lazily)
+                } catch where error.code == EBUSY {
+                    throw InputError("\(last.path) is still in use (`fuser -vm \(last.path)` lists who uses it); close what is open there and unmount again")
+                } catch {
                     // EINVAL: not mounted (any more); anything else leaves nothing we can do.
                 }
-                if mounted.count == 1 { rmdir(last.path) }
+                // An empty mount point that stays (still a mount point for another namespace:
+                // EBUSY) is removed by the next run (`removeAbandonedMountPoints`).
+                if mounted.count == 1 { try? System.removeDirectory(last.path) }
                 last.registration?.cancel()
                 mounted.removeLast()
             }
@@ -134,7 +138,9 @@ public final class PrivateMount: Sendable {
     public static func hideMountsFromHost() -> Bool {
         namespaceDetached.withLock { detached in
             if let detached { return detached }
-            let result = threadCount() == 1 && sc_detach_mount_namespace() == 0
+            // When the kernel refuses (no CAP_SYS_ADMIN, a seccomp filter), mounts are made in the
+            // host's namespace, where `unmount()` and `DeviceCleanup` still remove every one.
+            let result = threadCount() == 1 && (try? System.detachMountNamespace()) != nil
             detached = result
             return result
         }
@@ -142,25 +148,18 @@ public final class PrivateMount: Sendable {
 
     private static let namespaceDetached = Mutex<Bool?>(nil)
 
-    /// The number of threads of this process (the entries of /proc/self/task).
+    /// The number of threads of this process (the entries of /proc/self/task); 0 when it cannot
+    /// be read, which keeps the mounts in the host's namespace.
     private static func threadCount() -> Int {
-        guard let directory = opendir("/proc/self/task") else { return 0 }
-        defer { closedir(directory) }
-        var count = 0
-        while let entry = readdir(directory) {
-            if entry.pointee.d_name.0 != UInt8(ascii: ".") { count += 1 }
-        }
-        return count
+        Sysfs.entries(of: "/proc/self/task").count
     }
 
     /// A descriptor (O_PATH) of the directory `pathInsideRoot`, resolved inside this mount.
     private func resolveDirectory(_ pathInsideRoot: String, for device: String) throws -> Int32 {
-        let root = try Syscall.call(.open, "open", path: path) { open(path, SC_O_PATH | O_DIRECTORY | O_CLOEXEC) }
-        defer { close(root) }
-        let flags = UInt64(SC_O_PATH | O_DIRECTORY | O_CLOEXEC)
-        let resolve = UInt64(SC_RESOLVE_IN_ROOT | SC_RESOLVE_NO_MAGICLINKS)
-        guard let target = try Syscall.call(.open, "open", path: pathInsideRoot, allowing: [ENOENT, ENOTDIR], {
-            sc_openat2(root, pathInsideRoot, flags, 0, resolve)
+        let root = try System.open(path, SC_O_PATH | O_DIRECTORY)
+        defer { System.close(root) }
+        guard let target = try System.allowing([ENOENT, ENOTDIR], {
+            try System.openInsideRoot(root, pathInsideRoot, SC_O_PATH | O_DIRECTORY, path: pathInsideRoot)
         }) else {
             throw InputError("\(pathInsideRoot) is not a directory in the filesystem of \(self.device); cannot mount \(device) there (create it in the image, or fix the image's fstab)")
         }
@@ -184,8 +183,10 @@ public final class PrivateMount: Sendable {
     private static func mount(_ device: String, on target: String, type: String, readOnly: Bool, naming shownTarget: String? = nil) throws {
         // A clone's XFS has its template's UUID, which XFS refuses to mount twice.
         let options = type == "xfs" ? "nouuid" : ""
-        guard sc_mount_filesystem(device, target, type, readOnly ? 1 : 0, options) == 0 else {
-            let error = SystemError(code: sc_errno(), operation: "mount \(device) (\(type)) on", path: shownTarget ?? target)
+        do throws(SystemError) {
+            try System.mount(device, on: target, type: type, readOnly: readOnly, options: options,
+                             operation: "mount \(device) (\(type)) on", path: shownTarget ?? target)
+        } catch {
             let advice = error.code == ENODEV
                 ? "this kernel has no \(type) driver: load it with `modprobe \(type)`"
                 : "`dmesg | tail` shows the kernel's reason; a damaged or unclean filesystem needs `fsck` first"
@@ -196,33 +197,23 @@ public final class PrivateMount: Sendable {
     /// Creates `/run/sanitize-clone/mnt-PID-XXXXXX` (0700), after removing empty mount points
     /// of runs whose process is gone.
     private static func makeMountPoint() throws -> String {
-        if mkdir(parentDirectory, 0o700) != 0, sc_errno() != EEXIST {
-            throw SystemError(code: sc_errno(), operation: "create", path: parentDirectory)
-        }
-        var status = stat()
-        guard lstat(parentDirectory, &status) == 0, status.st_mode & S_IFMT == S_IFDIR, status.st_uid == 0 || status.st_uid == getuid() else {
+        _ = try System.allowing([EEXIST]) { try System.makeDirectory(parentDirectory, mode: 0o700) }
+        guard let status = try? System.statusNotFollowing(parentDirectory),
+              status.st_mode & S_IFMT == S_IFDIR, status.st_uid == 0 || status.st_uid == getuid() else {
             throw InputError("\(parentDirectory) is not a directory owned by root; remove it and run again")
         }
         removeAbandonedMountPoints()
-        var template = Array("\(parentDirectory)/mnt-\(getpid())-XXXXXX".utf8CString)
-        guard let created = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw SystemError(code: sc_errno(), operation: "create a mount point in", path: parentDirectory)
-        }
-        return String(cString: created)
+        return try System.makeUniqueDirectory("\(parentDirectory)/mnt-\(getpid())-", operation: "create a mount point in", path: parentDirectory)
     }
 
     /// Removes `mnt-PID-*` directories whose process is gone; rmdir leaves one that is still a
-    /// mount point (EBUSY) or not empty alone.
+    /// mount point (EBUSY) or not empty alone, so its failures are ignored, as is a directory
+    /// that cannot be listed: this is tidying, and the new mount point does not depend on it.
     private static func removeAbandonedMountPoints() {
-        guard let directory = opendir(parentDirectory) else { return }
-        defer { closedir(directory) }
-        while let entry = readdir(directory) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
+        for name in (try? System.directoryEntries(parentDirectory)) ?? [] {
             let parts = name.split(separator: "-")
             guard parts.count == 3, parts[0] == "mnt", let pid = Int32(parts[1]), pid != getpid() else { continue }
-            if kill(pid, 0) != 0 && sc_errno() == ESRCH { rmdir("\(parentDirectory)/\(name)") }
+            if System.processIsGone(pid) { try? System.removeDirectory("\(parentDirectory)/\(name)") }
         }
     }
 }
@@ -244,12 +235,12 @@ public enum DeviceCleanup {
         /// Forgets the registration before its owner undoes it. Returns false when
         /// `releaseAll()` (a signal) already undid it: a loop descriptor is then closed.
         @discardableResult
-        func cancel() -> Bool { sc_cleanup_remove(slot) == 1 }
+        func cancel() -> Bool { System.forgetSignalCleanup(slot: slot) }
     }
 
     /// Installs the signal handlers (once per process; later calls do nothing).
     public static func installSignalHandlers() {
-        _ = sc_cleanup_install_signal_handlers()
+        System.installSignalCleanupHandlers()
     }
 
     /// Undoes everything registered, now: unmounts (the last mounted first, lazily when busy),
@@ -257,21 +248,19 @@ public enum DeviceCleanup {
     /// runs before the process ends; the objects that registered them find their work done (their
     /// own `detach()` and `unmount()` stay safe to call).
     public static func releaseAll() {
-        sc_cleanup_run()
+        System.runSignalCleanup()
     }
 
     /// Registers a loop device's descriptor; nil when the list is full (64 entries), in which case
     /// only the kernel's autoclear detaches it after a signal.
     static func register(loop descriptor: Int32) -> Registration? {
         installSignalHandlers()
-        let slot = sc_cleanup_add_loop(descriptor)
-        return slot < 0 ? nil : Registration(slot: slot)
+        return System.registerLoopDeviceForSignalCleanup(descriptor).map(Registration.init)
     }
 
     /// Registers a mount point; `removingDirectory` when it is our own directory.
     static func register(mount path: String, removingDirectory: Bool) -> Registration? {
         installSignalHandlers()
-        let slot = sc_cleanup_add_mount(path, removingDirectory ? 1 : 0)
-        return slot < 0 ? nil : Registration(slot: slot)
+        return System.registerMountForSignalCleanup(path, removingDirectory: removingDirectory).map(Registration.init)
     }
 }

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CShims
 
 /// A private 0700 directory under `/run` (a tmpfs at boot; `/tmp` when `/run` is not writable),
 /// outside any root, where host programs make new secrets (SSH keys, a TLS key) before they are
@@ -14,17 +13,17 @@ final class PrivateWorkDirectory: Sendable {
 
     /// Creates `<parent>/<prefix><pid>.XXXXXX`, after shredding abandoned ones with that prefix.
     init(prefix: String, purpose: String) throws {
-        let parent = access("/run", W_OK) == 0 ? "/run" : "/tmp"
+        // Any doubt about /run (absent, read-only, not ours to write) sends the secrets to /tmp.
+        let parent = (try? System.isAccessible("/run", W_OK)) == true ? "/run" : "/tmp"
         Self.removeAbandoned(prefix: prefix, in: parent)
-        var template = Array("\(parent)/\(prefix)\(getpid()).XXXXXX".utf8CString)
-        guard let created = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw SystemError(code: sc_errno(), operation: "create a private directory for \(purpose) under", path: parent)
-        }
-        let path = String(cString: created)
+        let path = try System.makeUniqueDirectory("\(parent)/\(prefix)\(getpid()).",
+                                                  operation: "create a private directory for \(purpose) under", path: parent)
         do {
-            descriptor = try Syscall.call(.open, "open", path: path) { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+            descriptor = try System.open(path, O_RDONLY | O_DIRECTORY)
         } catch {
-            rmdir(path)
+            // The open's error is the one to report; the empty directory left behind is removed
+            // by the next run that makes one (`removeAbandoned`).
+            try? System.removeDirectory(path)
             throw error
         }
         self.path = path
@@ -37,22 +36,20 @@ final class PrivateWorkDirectory: Sendable {
 
     /// The bytes of `name`.
     func read(_ name: String) throws -> [UInt8] {
-        let fd = try Syscall.call(.open, "read", path: name) { openat(descriptor, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
-        defer { close(fd) }
+        let fd = try System.open(name, in: descriptor, O_RDONLY | O_NOFOLLOW, operation: "read")
+        defer { System.close(fd) }
         return try FileDescriptorIO.readAll(fd, path: name, limit: 1 << 20)
     }
 
     /// Creates `name` (0600) holding `contents`.
     func write(_ name: String, _ contents: [UInt8]) throws {
-        let fd = try Syscall.call(.open, "create", path: name) {
-            openat(descriptor, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        }
-        defer { close(fd) }
+        let fd = try System.open(name, in: descriptor, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600, operation: "create")
+        defer { System.close(fd) }
         try FileDescriptorIO.writeAll(fd, contents, path: "\(path)/\(name)")
     }
 
     deinit {
-        close(descriptor)
+        System.close(descriptor)
         Self.shred(path)
     }
 
@@ -61,30 +58,31 @@ final class PrivateWorkDirectory: Sendable {
         guard let entries = try? RootDirectory(path: parent).directoryEntries("/") else { return }
         for name in entries where name.hasPrefix(prefix) {
             guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "." }), pid != getpid(),
-                  kill(pid, 0) != 0, sc_errno() == ESRCH else { continue }
+                  System.processIsGone(pid) else { continue }
             shred("\(parent)/\(name)")
         }
     }
 
     /// Overwrites every file in `path` with random bytes, removes them and the directory.
+    ///
+    /// Best effort, so nothing here throws: it runs from deinit and when tidying up after a
+    /// killed run, and what it cannot shred now (a file that cannot be opened or overwritten)
+    /// is removed all the same, or — when even that fails — tried again by the next run.
     static func shred(_ path: String) {
-        let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard descriptor >= 0 else { return }
+        guard let descriptor = try? System.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) else { return }
         defer {
-            close(descriptor)
-            rmdir(path)
+            System.close(descriptor)
+            try? System.removeDirectory(path)
         }
         guard let names = try? RootDirectory(path: path).directoryEntries("/") else { return }
         for name in names {
-            let fd = openat(descriptor, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
-            if fd >= 0 {
-                var info = stat()
-                if fstat(fd, &info) == 0, let noise = try? RandomBytes.generate(Int(info.st_size)) {
+            if let fd = try? System.open(name, in: descriptor, O_WRONLY | O_NOFOLLOW) {
+                if let size = try? System.status(of: fd, path: name).st_size, let noise = try? RandomBytes.generate(Int(size)) {
                     try? FileDescriptorIO.writeAll(fd, noise, path: name)
                 }
-                close(fd)
+                System.close(fd)
             }
-            unlinkat(descriptor, name, 0)
+            try? System.unlink(name, in: descriptor, path: "\(path)/\(name)")
         }
     }
 }

@@ -81,7 +81,7 @@ public struct HostnameTask: SanitizeTask {
 
         var kernelName: String?
         if root.isLiveSystem {
-            let running = Self.runningHostname()
+            let running = try System.hostname()
             if running != newName {
                 kernelName = newName
                 changes.append(Change(path: "kernel:hostname", action: "set-hostname", old: running, new: newName,
@@ -150,16 +150,7 @@ public struct HostnameTask: SanitizeTask {
                 context.notice("hostnamed did not take the hostname (\(error)); setting it directly")
             }
         }
-        guard sethostname(name, name.utf8.count) == 0 else {
-            throw SystemError(code: errno, operation: "set the running hostname to", path: name)
-        }
-    }
-
-    /// The running kernel's hostname (uname -n).
-    static func runningHostname() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        gethostname(&buffer, buffer.count)
-        return String(cString: buffer)
+        try System.setHostname(name)
     }
 
     static func prettyHostname(in text: String) -> String? {
@@ -206,9 +197,7 @@ struct KernelHostnameUndo: UndoKind {
 
     func undo(_ values: [String], in context: UndoContext) throws {
         guard context.root.isLiveSystem, let name = values.first else { return }
-        guard sethostname(name, name.utf8.count) == 0 else {
-            throw SystemError(code: errno, operation: "set the running hostname to", path: name)
-        }
+        try System.setHostname(name)
     }
 }
 

@@ -93,9 +93,7 @@ public struct MachineIDTask: SanitizeTask {
     /// system's view, as with systemd-machine-id-commit.
     public func prepare(_ decision: Decision) throws {
         guard decision.replacesTransientID else { return }
-        guard sc_detach_mount(Self.path) == 0 else {
-            throw SystemError(code: sc_errno(), operation: "detach systemd's transient mount of", path: Self.path)
-        }
+        try System.detachMount(Self.path, operation: "detach systemd's transient mount of")
     }
 
     public func apply(_ decision: Decision, in context: ApplyContext) throws {
@@ -136,7 +134,7 @@ public struct MachineIDTask: SanitizeTask {
     private func validateWithUUIDGen(_ uuidgen: Program, path: String, root: RootDirectory) throws {
         let target = try root.canonicalPath(path)
         let directory = try root.openParent(of: target)
-        defer { _ = closeDescriptor(directory) }
+        defer { System.close(directory) }
         let before = try root.readFile(target)
         let file = RootDirectory.pathForOtherProgram(directory: directory, name: RootPath.lastComponent(of: target))
         let result = try uuidgen.run(["--ensure=\(file)"])

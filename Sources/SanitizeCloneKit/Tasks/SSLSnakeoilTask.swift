@@ -291,10 +291,8 @@ extension SSLSnakeoilTask {
         /// Throws `SystemError` when it is absent or not a regular file.
         static func withFile<Result>(_ path: String, in root: RootDirectory, _ body: (String) throws -> Result) throws -> Result {
             let fd = try root.openDescriptor(path, flags: O_RDONLY | O_NOCTTY | O_NONBLOCK)
-            defer { close(fd) }
-            var raw = stat()
-            try Syscall.call(.stat, "inspect", path: path) { fstat(fd, &raw) }
-            guard raw.st_mode & S_IFMT == S_IFREG else {
+            defer { System.close(fd) }
+            guard try System.status(of: fd, path: path).st_mode & S_IFMT == S_IFREG else {
                 throw SystemError(code: EINVAL, operation: "read (not a regular file)", path: path)
             }
             return try body("/proc/\(getpid())/fd/\(fd)")
