@@ -64,7 +64,7 @@ struct ImageModeTests {
     /// configuration naming both filesystems by UUID. With `physicalVolume` (a file holding an
     /// LVM PV), a third partition gets its bytes and the fstab mounts `/srv` from `fstabLVM`.
     static func makeImage(physicalVolume: String? = nil, fstabLVM: String = "", sealed: Bool = false,
-                          prepare: (FixtureRoot) throws -> Void = { _ in }) throws -> Image {
+                          prepare: (FixtureRoot) throws -> Void = { _ in }, prepareBoot: (String) throws -> Void = { _ in }) throws -> Image {
         let template = try FixtureRoot.debianLike()
         defer { template.remove() }
         if sealed { try SanitizeClone.json(["seal", "--root", template.path, "--json"]) }
@@ -78,6 +78,7 @@ struct ImageModeTests {
         let boot = directory + "/boot"
         try FileManager.default.createDirectory(atPath: boot + "/grub", withIntermediateDirectories: true)
         try "search --fs-uuid --set=root \(bootUUID)\nlinux /vmlinuz root=UUID=\(rootUUID) ro\n".write(toFile: boot + "/grub/grub.cfg", atomically: true, encoding: .utf8)
+        try prepareBoot(boot)
         try HostCommand.succeed("truncate", ["-s", "200M", path])
         try HostCommand.succeed("sfdisk", ["-q", path], stdin: physicalVolume == nil ? "label: gpt\n,40M,L\n,,L\n" : "label: gpt\n,40M,L\n,100M,L\n,,L\n")
         let table = try HostCommand.succeed("sfdisk", ["--json", path]).json
@@ -111,6 +112,19 @@ struct ImageModeTests {
         try SanitizeClone.expectError(rollback, exitCode: 4)
         #expect(!FileManager.default.fileExists(atPath: marker), "no program ran on the host")
         #expect(try image.rootFile("/etc/hostname") == "golden\n" && image.uuid(ofPartition: 1) == image.rootUUID, "the image is as it was")
+        #expect(try image.attachments().isEmpty)
+    }
+
+    @Test("a partition whose /etc/fstab is an absolute symlink (to the host's) is not taken for the root: it is looked up inside the partition")
+    func fstabSymlinkIsResolvedInsideThePartition() throws {
+        let image = try Self.makeImage(prepareBoot: { boot in
+            try FileManager.default.createDirectory(atPath: boot + "/etc", withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: boot + "/etc/fstab", withDestinationPath: "/etc/fstab")
+        })
+        defer { try? FileManager.default.removeItem(atPath: image.directory) }
+        let plan = try SanitizeClone.json(["run", "--image", image.path, "--dry-run", "--json", "--hostname", "img-01"])
+        let hostname = plan.task("hostname")?["changes"]?.array?.first { $0["path"]?.string == "/etc/hostname" }
+        #expect(hostname?["old"]?.string == "golden", "the root partition (the second) was planned, not /boot: \(plan)")
         #expect(try image.attachments().isEmpty)
     }
 

@@ -169,7 +169,8 @@ public struct ImageRun {
         var found: (PrivateMount, BlockDeviceIdentity)?
         for device in devices where mountable.contains(device.type) {
             guard let mount = try? PrivateMount(device: device.device, readOnly: true) else { continue }
-            if try System.isAccessible(mount.path + "/etc/fstab", F_OK) {
+            // Looked up inside the partition: an absolute symlink there must not reach the host's fstab.
+            if (try? RootDirectory(path: mount.path).followedStatus(of: "/etc/fstab"))??.kind == .regular {
                 if readOnly {
                     found = (mount, device)
                 } else {
