@@ -47,9 +47,9 @@ struct ImageModeTests {
             try HostCommand.run("losetup", ["-j", path]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
-        /// The attachments once a killed process's are gone: the kernel releases a killed
-        /// process's mount namespace, and with it the autoclear loop devices, shortly after it
-        /// dies, not at once. Waits up to 10 s.
+        /// The attachments once the last command's are gone: the kernel releases a process's
+        /// private mount namespace, and with it the autoclear loop devices, shortly after it
+        /// exits (or is killed), not at once — on a loaded machine noticeably later. Waits up to 10 s.
         func attachmentsAfterTeardown() throws -> String {
             for _ in 0..<100 {
                 let now = try attachments()
@@ -112,7 +112,7 @@ struct ImageModeTests {
         try SanitizeClone.expectError(rollback, exitCode: 4)
         #expect(!FileManager.default.fileExists(atPath: marker), "no program ran on the host")
         #expect(try image.rootFile("/etc/hostname") == "golden\n" && image.uuid(ofPartition: 1) == image.rootUUID, "the image is as it was")
-        #expect(try image.attachments().isEmpty)
+        #expect(try image.attachmentsAfterTeardown().isEmpty)
     }
 
     @Test("a partition whose /etc/fstab is an absolute symlink (to the host's) is not taken for the root: it is looked up inside the partition")
@@ -125,7 +125,7 @@ struct ImageModeTests {
         let plan = try SanitizeClone.json(["run", "--image", image.path, "--dry-run", "--json", "--hostname", "img-01"])
         let hostname = plan.task("hostname")?["changes"]?.array?.first { $0["path"]?.string == "/etc/hostname" }
         #expect(hostname?["old"]?.string == "golden", "the root partition (the second) was planned, not /boot: \(plan)")
-        #expect(try image.attachments().isEmpty)
+        #expect(try image.attachmentsAfterTeardown().isEmpty)
     }
 
     @Test("a dry run changes no byte of the image and leaves nothing attached")
@@ -136,7 +136,7 @@ struct ImageModeTests {
         let plan = try SanitizeClone.json(["run", "--image", image.path, "--dry-run", "--json", "--hostname", "img-01"])
         #expect(plan["result"]?.string == "planned" && plan.status(of: "fs-uuids") == "planned", "\(plan)")
         #expect(try HostCommand.succeed("sha256sum", [image.path]).stdout == before)
-        #expect(try image.attachments().isEmpty)
+        #expect(try image.attachmentsAfterTeardown().isEmpty)
     }
 
     @Test("run: every identity, both filesystems' UUIDs and their references; rollback --image gives them back")
@@ -146,7 +146,7 @@ struct ImageModeTests {
         let run = try SanitizeClone.json(["run", "--image", image.path, "--json", "--hostname", "img-01"])
         #expect(run["result"]?.string == "committed", "\(run)")
         for task in ["machine-id", "hostname", "ssh-host-keys", "fs-uuids"] { #expect(run.status(of: task) == "applied", "\(task): \(run)") }
-        #expect(try image.attachments().isEmpty, "nothing left attached")
+        #expect(try image.attachmentsAfterTeardown().isEmpty, "nothing left attached")
         #expect(!FileManager.default.fileExists(atPath: image.path + ".sanitize-clone-pending"))
         let newBoot = try #require(try image.uuid(ofPartition: 0)), newRoot = try #require(try image.uuid(ofPartition: 1))
         #expect(newBoot != image.bootUUID && newRoot != image.rootUUID)
@@ -159,7 +159,7 @@ struct ImageModeTests {
         #expect(try image.uuid(ofPartition: 1) == image.rootUUID)
         #expect(try image.rootFile("/etc/fstab") == "UUID=\(image.rootUUID) / ext4 errors=remount-ro 0 1\nUUID=\(image.bootUUID) /boot ext4 defaults 0 2\n")
         #expect(try image.rootFile("/etc/hostname") == "golden\n")
-        #expect(try image.attachments().isEmpty)
+        #expect(try image.attachmentsAfterTeardown().isEmpty)
     }
 
     @Test("a run killed inside the image is recovered by rollback --image; a pending UUID change stops the next run (exit 4)",
@@ -215,14 +215,14 @@ struct ImageModeTests {
             #expect(after.vgName == "vgimage1" && after.pvUUID != before.pvUUID && after.vgUUID != before.vgUUID, "\(after)")
             #expect(try image.rootFile("/etc/fstab")?.contains("/dev/mapper/vgimage1-srv /srv ext4") == true)
             #expect(try LVMPhysicalVolume.read(hostDisk.path) == hostBefore, "the host's volume group is never touched")
-            #expect(try image.attachments().isEmpty)
+            #expect(try image.attachmentsAfterTeardown().isEmpty)
 
             let rollback = try SanitizeClone.json(["rollback", "--image", image.path, "--last", "--json"])
             #expect(rollback["result"]?.string == "rolled-back", "\(rollback)")
             let back = try image.withPartition(2) { try #require(try LVMPhysicalVolume.read($0)) }
             #expect(back.vgName == before.vgName && back.pvUUID == before.pvUUID && back.vgUUID == before.vgUUID, "\(back)")
             #expect(try image.rootFile("/etc/fstab")?.contains("/dev/mapper/vgimage-srv /srv ext4") == true)
-            #expect(try image.attachments().isEmpty)
+            #expect(try image.attachmentsAfterTeardown().isEmpty)
         }
     }
 
@@ -234,7 +234,7 @@ struct ImageModeTests {
         let sealed = try SanitizeClone.run(["verify", "--image", image.path, "--json"])
         #expect(sealed.exitCode == 1, "a sealed template is no sanitized clone: \(sealed)")
         #expect(try HostCommand.succeed("sha256sum", [image.path]).stdout == before, "verify changes nothing")
-        #expect(try image.attachments().isEmpty)
+        #expect(try image.attachmentsAfterTeardown().isEmpty)
 
         try SanitizeClone.json(["run", "--image", image.path, "--json", "--hostname", "img-03"])
         let verified = try SanitizeClone.run(["verify", "--image", image.path, "--json"])
@@ -244,7 +244,7 @@ struct ImageModeTests {
         #expect(fstab.count == 2 && fstab.allSatisfy { $0["passed"]?.bool == true && $0["detail"]?.string?.hasPrefix("/dev/loop") == true },
                 "both fstab UUIDs name a partition of the image: \(fstab)")
         #expect(!fstab.contains { $0["check"]?.string?.contains(image.rootUUID) == true }, "the new UUIDs, not the template's")
-        #expect(try image.attachments().isEmpty)
+        #expect(try image.attachmentsAfterTeardown().isEmpty)
 
         let both = try SanitizeClone.run(["verify", "--image", image.path, "--root", "/tmp"])
         #expect(both.exitCode == 2 && both.stderr.contains("either --root or --image"), "\(both)")

@@ -146,6 +146,7 @@ struct JournalBoundaryTests {
             let plan = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--only", "fs-uuids"])
             let notes = plan.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
             #expect(notes.contains { $0.contains(loop.path) && $0.contains("never touched") && $0.contains("--device") }, "\(plan)")
+            #expect(notes.first?.hasPrefix("only the root's disk") == true && notes.first?.contains("may get new UUIDs") == true, "the plan says which devices may change: \(notes)")
             let refused = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"])
             #expect(refused.task("fs-uuids")?["status"]?.string == "skipped", "\(refused)")
             #expect(try loop.blkid("UUID") == uuid, "a device the command line does not name keeps its UUID")

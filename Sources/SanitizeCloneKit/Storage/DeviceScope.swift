@@ -66,6 +66,16 @@ public struct DeviceScope: Sendable {
         }
     }
 
+    /// What the plan says of the scope, e.g. "only the root's disk (/dev/vda) may get new UUIDs;
+    /// name another disk of the clone with --device".
+    public var planNote: String {
+        switch source {
+        case .host: return "every block device of this machine may get a new UUID"
+        case .image: return "only the image's own partitions may get new UUIDs"
+        case .rootDisk: return "only \(summary) may get new UUIDs; name another disk of the clone with --device"
+        }
+    }
+
     /// The whole disk that holds the filesystem on device number `device` (st_dev), with all its
     /// partitions, as /dev paths; through device-mapper, the disks below. Empty for a filesystem
     /// on no block device (tmpfs, overlay).

@@ -60,7 +60,8 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         let references = try FilesystemTable.references(in: context.root)
         guard !references.isEmpty else { return .skip("the root's fstab and crypttab name no local filesystem") }
         let inventory = try context.deviceScope.inventory()
-        var notes: [String] = []
+        // A guest's fstab is a stranger's input: say which devices it may lead to at all.
+        var notes = context.deviceScope.coversHost ? [] : [context.deviceScope.planNote]
         var (chosen, volumeGroups) = try chooseFilesystems(references, inventory: inventory, in: context, notes: &notes)
         let lvm = try volumeGroupChanges(volumeGroups, inventory: inventory, in: context, notes: &notes)
         try keepUUIDsEmbeddedInGRUBCore(&chosen, in: context.root, notes: &notes)
