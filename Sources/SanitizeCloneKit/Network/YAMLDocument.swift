@@ -247,6 +247,12 @@ struct YAMLParser {
     // MARK: Document
 
     mutating func parseDocument() throws(YAMLSyntaxError) -> YAMLNode? {
+        // Lines end at "\n" (or "\r\n"). A carriage return alone, an old Mac line end YAML reads
+        // as a line break, starts no line in `lines`: the reader would skip it as a break and
+        // find itself back at the same line start, forever.
+        if let carriageReturn = bytes.indices.first(where: { bytes[$0] == YAMLByte.carriageReturn && bytes[($0 + 1)...].first != YAMLByte.newline }) {
+            throw error("a carriage return without a line feed (an old Mac line end); save the file with LF line ends", at: carriageReturn)
+        }
         var indent = try nextBlockLine()
         if indent == 0, bytes[position] == YAMLByte.percent {
             throw error("directives ('%YAML', '%TAG') are not supported; remove the line", at: position)
