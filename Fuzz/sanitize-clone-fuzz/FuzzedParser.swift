@@ -29,6 +29,7 @@ struct FuzzedParser: Sendable {
         FuzzedParser(name: "address-assignment", feed: NetworkFileFuzzing.feedAddressAssignments),
         FuzzedParser(name: "fstab", feed: StorageFuzzing.feedFilesystemTables),
         FuzzedParser(name: "uuid-references", feed: StorageFuzzing.feedReferences),
+        FuzzedParser(name: "lvm-metadata", feed: StorageFuzzing.feedLVMMetadata),
         FuzzedParser(name: "blkid-export", feed: StorageFuzzing.feedBlkidExport),
         FuzzedParser(name: "partition-table", feed: StorageFuzzing.feedPartitionTable),
         FuzzedParser(name: "sshd-config", feed: SSHFuzzing.feedServerConfiguration),

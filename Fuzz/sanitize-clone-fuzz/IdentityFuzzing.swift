@@ -26,12 +26,16 @@ enum IdentityFuzzing {
         _ = try? MACRebinding(references: references, current: NetworkFileFuzzing.clone, template: recorded.template.interfaces ?? [])
     }
 
-    /// The input as each of the small files naming the machine, renamed as `hostname` renames.
+    /// The input as each of the small files naming the machine, renamed as `hostname` renames,
+    /// and as `openssl x509` describing a guest's certificate (`ssl-snakeoil`).
     static func feedHostFiles(_ bytes: [UInt8]) {
         let scratch = FuzzRoot.shared
         scratch.write("/etc/group", bytes)
+        scratch.write("/etc/hosts", bytes)
         _ = try? SSHHostKeysTask.groupID(named: "ssh_keys", in: scratch.root)
+        _ = try? SSLSnakeoilTask.hostsFileDomain(of: "golden", in: scratch.root)
         guard let text = FuzzInput.text(bytes) else { return }
+        _ = SSLSnakeoilTask.CertificateFacts(text)?.summary
         _ = MachineID.parse(text)
         _ = HostnameTask.prettyHostname(in: text)
         _ = HostnameTask.settingPrettyHostname(in: text, to: "web-01")

@@ -55,6 +55,14 @@ enum StorageFuzzing {
         }
     }
 
+    /// The LVM metadata a stranger's PV holds (`pvck --dump metadata`), with its VG and PV ids
+    /// replaced as `fs-uuids` replaces them.
+    static func feedLVMMetadata(_ bytes: [UInt8]) {
+        guard let text = FuzzInput.text(bytes), let metadata = try? LVMMetadataText(parsing: text, device: "/dev/vda2") else { return }
+        let edited = metadata.replacingIdentity(pvUUID: "Pf6tRu-2CvB-nM8k-Qs4w-Ex7y-Lz3a-Dh5gTj", vgUUID: "Xq3vWd-8HkT-mN2p-Lr7s-Yb4c-Zf9g-Ae1hJk")
+        NetworkFileFuzzing.show(old: text, new: edited, path: "/dev/vda2")
+    }
+
     /// `blkid -p -o export` of a device whose label and UUIDs a stranger wrote; `/proc/self/mountinfo`
     /// escapes.
     static func feedBlkidExport(_ bytes: [UInt8]) {
