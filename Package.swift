@@ -41,3 +41,21 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The libFuzzer harness for every parser of guest files (`make fuzz`, see docs/testing.md). It
+// exists only when SANITIZE_CLONE_FUZZ is set, because it links only with `-sanitize=fuzzer`
+// (libFuzzer's driver) and reaches internal parsers with `@testable import`: a plain `swift build`,
+// `swift build -c release` or `swift test` never sees it.
+if Context.environment["SANITIZE_CLONE_FUZZ"] != nil {
+    package.targets += [
+        // The declaration of libFuzzer's driver (LLVMFuzzerRunDriver).
+        .systemLibrary(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"),
+        .executableTarget(
+            name: "sanitize-clone-fuzz",
+            dependencies: ["SanitizeCloneKit", "CLibFuzzer"],
+            path: "Fuzz/sanitize-clone-fuzz",
+            // No top-level code and no @main: libFuzzer's driver calls LLVMFuzzerTestOneInput.
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
+    ]
+}

@@ -133,7 +133,8 @@ extension UndoAction {
         case .restore(let snapshot):
             guard RootPath.isSafeJournalPath(snapshot.path) else { throw InputError("path \(snapshot.path) is outside the root") }
             if case .regular(let backup, _, _, _) = snapshot.state {
-                guard [RollbackJournal.filesPack, RollbackJournal.secretsPack].contains(backup.file), backup.offset >= 0, backup.length >= 0 else {
+                guard [RollbackJournal.filesPack, RollbackJournal.secretsPack].contains(backup.file), backup.offset >= 0, backup.length >= 0,
+                      backup.offset <= Int.max - backup.length else {
                     throw InputError("backup \(backup.file) is not one of the run's packs")
                 }
             }

@@ -79,7 +79,10 @@ enum IPFamily: String, Sendable {
     static func of(_ text: String) -> IPFamily? {
         let address = text.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
         let octets = address.split(separator: ".", omittingEmptySubsequences: false)
-        if octets.count == 4, octets.allSatisfy({ !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isNumber) && Int($0)! <= 255 }) { return .v4 }
+        // ASCII digits only: `isNumber` also holds for '½' or '٣', which `Int` does not read.
+        if octets.count == 4, octets.allSatisfy({ !$0.isEmpty && $0.count <= 3 && $0.allSatisfy({ $0.isASCII && $0.isNumber }) && Int($0)! <= 255 }) {
+            return .v4
+        }
         if address.contains(":"), address.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }),
            address.split(separator: ":", omittingEmptySubsequences: false).count <= 8 { return .v6 }
         return nil

@@ -76,15 +76,29 @@ public struct SSHDConfig: Sendable {
 
 /// Shell-style matching of one path component with `*` and `?`.
 enum Glob {
+    /// Whether `pattern` matches all of `text`, in time proportional to their lengths' product:
+    /// trying every split at every `*` in turn (exponential in the number of `*`s) would let
+    /// a guest's `Include *****…x` hang the run.
     static func matches(_ text: [Character], _ pattern: [Character]) -> Bool {
-        guard let first = pattern.first else { return text.isEmpty }
-        switch first {
-        case "*":
-            return (0...text.count).contains { matches(Array(text[$0...]), Array(pattern.dropFirst())) }
-        case "?":
-            return !text.isEmpty && matches(Array(text.dropFirst()), Array(pattern.dropFirst()))
-        default:
-            return text.first == first && matches(Array(text.dropFirst()), Array(pattern.dropFirst()))
+        var textIndex = 0, patternIndex = 0
+        // The last `*` seen and where in `text` its match ends so far: on a mismatch, it takes
+        // one more character and matching goes on after it.
+        var lastStar: (pattern: Int, textEnd: Int)?
+        while textIndex < text.count {
+            if patternIndex < pattern.count, pattern[patternIndex] == "*" {
+                lastStar = (patternIndex, textIndex)
+                patternIndex += 1
+            } else if patternIndex < pattern.count, pattern[patternIndex] == "?" || pattern[patternIndex] == text[textIndex] {
+                textIndex += 1
+                patternIndex += 1
+            } else if let star = lastStar {
+                lastStar = (star.pattern, star.textEnd + 1)
+                textIndex = star.textEnd + 1
+                patternIndex = star.pattern + 1
+            } else {
+                return false
+            }
         }
+        return pattern[patternIndex...].allSatisfy { $0 == "*" }
     }
 }

@@ -3,8 +3,9 @@
 /// This reads the YAML that netplan files use (block and flow collections, plain and quoted
 /// scalars, comments) and nothing more, so that `YAMLEdits` can change values in place and leave
 /// every comment and every other byte of the file as it was. Anything netplan never writes
-/// (anchors, aliases, tags, block scalars, several documents) is refused with a `YAMLSyntaxError`
-/// rather than guessed at.
+/// (anchors, aliases, tags, block scalars, several documents, collections nested more than 64
+/// deep, a carriage return without a line feed) is refused with a `YAMLSyntaxError` rather than
+/// guessed at.
 public struct YAMLDocument: Sendable {
     /// The text the document was parsed from.
     public let text: String
@@ -237,6 +238,11 @@ struct YAMLParser {
     let bytes: [UInt8]
     let lines: YAMLLineTable
     var position: Int
+    /// How many collections hold the one being read.
+    var depth = 0
+    /// How deep collections may nest. Netplan's nest 6 deep; each level is a few frames of this
+    /// recursive reader, so a hostile `[[[[…` must be refused before it overflows the stack.
+    static let maximumDepth = 64
 
     init(bytes: [UInt8]) {
         self.bytes = bytes
@@ -247,6 +253,12 @@ struct YAMLParser {
     // MARK: Document
 
     mutating func parseDocument() throws(YAMLSyntaxError) -> YAMLNode? {
+        // Lines end at "\n" (or "\r\n"). A carriage return alone, an old Mac line end YAML reads
+        // as a line break, starts no line in `lines`: the reader would skip it as a break and
+        // find itself back at the same line start, forever.
+        if let carriageReturn = bytes.indices.first(where: { bytes[$0] == YAMLByte.carriageReturn && bytes[($0 + 1)...].first != YAMLByte.newline }) {
+            throw error("a carriage return without a line feed (an old Mac line end); save the file with LF line ends", at: carriageReturn)
+        }
         var indent = try nextBlockLine()
         if indent == 0, bytes[position] == YAMLByte.percent {
             throw error("directives ('%YAML', '%TAG') are not supported; remove the line", at: position)
@@ -330,6 +342,8 @@ struct YAMLParser {
 
     mutating func parseBlockMapping(indent: Int, introducerEnd: Int?) throws(YAMLSyntaxError) -> YAMLNode {
         let start = position
+        try enterCollection(at: start)
+        defer { depth -= 1 }
         var entries: [(key: YAMLNode, value: YAMLNode)] = []
         var firstLines: [String: Int] = [:]
         while true {
@@ -377,6 +391,8 @@ struct YAMLParser {
 
     mutating func parseBlockSequence(indent: Int, introducerEnd: Int?) throws(YAMLSyntaxError) -> YAMLNode {
         let start = position
+        try enterCollection(at: start)
+        defer { depth -= 1 }
         var items: [YAMLNode] = []
         while true {
             let dashEnd = position + 1
@@ -497,6 +513,8 @@ struct YAMLParser {
 
     mutating func parseFlowSequence(introducerEnd: Int?, isInsideFlowCollection: Bool) throws(YAMLSyntaxError) -> YAMLNode {
         let start = position
+        try enterCollection(at: start)
+        defer { depth -= 1 }
         position += 1
         var items: [YAMLNode] = []
         loop: while true {
@@ -526,6 +544,8 @@ struct YAMLParser {
 
     mutating func parseFlowMapping(introducerEnd: Int?, isInsideFlowCollection: Bool) throws(YAMLSyntaxError) -> YAMLNode {
         let start = position
+        try enterCollection(at: start)
+        defer { depth -= 1 }
         position += 1
         var entries: [(key: YAMLNode, value: YAMLNode)] = []
         var firstLines: [String: Int] = [:]
@@ -774,6 +794,15 @@ struct YAMLParser {
     }
 
     // MARK: Helpers
+
+    /// Counts one more level of nesting for the collection starting at `start`; fails past
+    /// `maximumDepth`.
+    mutating func enterCollection(at start: Int) throws(YAMLSyntaxError) {
+        guard depth < Self.maximumDepth else {
+            throw error("collections nested more than \(Self.maximumDepth) deep; netplan needs a handful", at: start)
+        }
+        depth += 1
+    }
 
     func isBlankOrEnd(_ offset: Int) -> Bool {
         offset >= bytes.count || YAMLByte.isSpaceOrTab(bytes[offset]) || YAMLByte.isBreak(bytes[offset])
