@@ -76,7 +76,7 @@ public struct PlatformFacts: Sendable, Equatable {
     static func isPCIAddress(_ text: Substring) -> Bool {
         let characters = Array(text)
         guard characters.count == 12, characters[4] == ":", characters[7] == ":", characters[10] == "." else { return false }
-        return characters.enumerated().allSatisfy { [4, 7, 10].contains($0.offset) || $0.element.isHexDigit }
+        return characters.enumerated().allSatisfy { [4, 7, 10].contains($0.offset) || $0.element.isASCIIHexDigit }
     }
 
     /// The permanent MAC of `name`, or nil when the driver reports none. A driver that cannot
@@ -102,7 +102,7 @@ public enum ProductUUID {
     public static func normalized(_ text: String) -> String? {
         let value = text.trimmingWhitespace().lowercased()
         let hex = value.filter { $0 != "-" }
-        guard hex.count == 32, hex.allSatisfy({ $0.isHexDigit }),
+        guard hex.count == 32, hex.allSatisfy({ $0.isASCIIHexDigit }),
               hex != String(repeating: "0", count: 32), hex != String(repeating: "f", count: 32) else { return nil }
         let characters = Array(hex)
         func part(_ range: Range<Int>) -> String { String(characters[range]) }

@@ -83,7 +83,7 @@ enum IPFamily: String, Sendable {
         if octets.count == 4, octets.allSatisfy({ !$0.isEmpty && $0.count <= 3 && $0.allSatisfy({ $0.isASCII && $0.isNumber }) && Int($0)! <= 255 }) {
             return .v4
         }
-        if address.contains(":"), address.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }),
+        if address.contains(":"), address.allSatisfy({ $0.isASCIIHexDigit || $0 == ":" || $0 == "." }),
            address.split(separator: ":", omittingEmptySubsequences: false).count <= 8 { return .v6 }
         return nil
     }

@@ -13,7 +13,7 @@ public struct MACAddress: Sendable, Hashable, CustomStringConvertible {
         var bytes: [UInt8] = []
         for index in stride(from: 0, to: 17, by: 3) {
             if index > 0 && characters[index - 1] != separator { return nil }
-            guard let high = characters[index].hexDigitValue, let low = characters[index + 1].hexDigitValue else { return nil }
+            guard let high = characters[index].asciiHexDigitValue, let low = characters[index + 1].asciiHexDigitValue else { return nil }
             bytes.append(UInt8(high * 16 + low))
         }
         self.bytes = bytes

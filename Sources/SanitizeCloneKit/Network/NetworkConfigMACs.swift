@@ -37,8 +37,8 @@ public enum NetworkConfigMACs {
             var index = 0
             while index + 17 <= characters.count {
                 let candidate = characters[index..<index + 17]
-                if isMAC(candidate) && (index == 0 || !characters[index - 1].isHexDigit) &&
-                    (index + 17 == characters.count || !characters[index + 17].isHexDigit) {
+                if isMAC(candidate) && (index == 0 || !characters[index - 1].isASCIIHexDigit) &&
+                    (index + 17 == characters.count || !characters[index + 17].isASCIIHexDigit) {
                     found.append(String(candidate).lowercased().replacingDashes())
                     index += 17
                 } else {
@@ -54,7 +54,7 @@ public enum NetworkConfigMACs {
         let separator = array[2]
         guard separator == ":" || separator == "-" else { return false }
         for (offset, character) in array.enumerated() {
-            if offset % 3 == 2 { if character != separator { return false } } else if !character.isHexDigit { return false }
+            if offset % 3 == 2 { if character != separator { return false } } else if !character.isASCIIHexDigit { return false }
         }
         return true
     }

@@ -193,7 +193,7 @@ public enum FilesystemUUIDChanger {
         let groups = type == "vfat" ? [4, 4] : [8, 4, 4, 4, 12]
         let parts = uuid.split(separator: "-", omittingEmptySubsequences: false)
         let wellFormed = parts.count == groups.count
-            && zip(parts, groups).allSatisfy { part, length in part.count == length && part.allSatisfy(\.isHexDigit) }
+            && zip(parts, groups).allSatisfy { part, length in part.count == length && part.allSatisfy(\.isASCIIHexDigit) }
         guard wellFormed else {
             let example = type == "vfat" ? "ABCD-1234" : "0f6e2b9c-3d1a-4c5e-9b7a-2e4d6f8a0c1b"
             throw InputError("\(uuid) is not a \(type) UUID (expected the form \(example); use FilesystemUUIDChanger.newUUID(for:))")

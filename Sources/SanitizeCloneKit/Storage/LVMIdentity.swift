@@ -475,8 +475,8 @@ struct LVMReport {
         }
         return LVMReport(
             pvUUID: pvUUID, vgName: text("VG_NAME"), vgUUID: text("VG_UUID"), systemID: text("VG_SYSTEMID"),
-            lockType: text("VG_LOCK_TYPE"), physicalVolumeCount: Int(number("PV_COUNT")),
-            metadataAreaCount: Int(number("PV_MDA_COUNT")),
+            lockType: text("VG_LOCK_TYPE"), physicalVolumeCount: Int(clamping: number("PV_COUNT")),
+            metadataAreaCount: Int(clamping: number("PV_MDA_COUNT")),
             metadataAreaSize: number("PV_MDA_SIZE"), dataStart: number("PE_START"), bootloaderAreaSize: number("PV_BA_SIZE"))
     }
 }

@@ -171,7 +171,7 @@ public struct SSLSnakeoilTask: SanitizeTask {
     /// True for "1a2b3c4d.0": OpenSSL's CApath naming.
     static func isHashLinkName(_ name: String) -> Bool {
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 2 && parts[0].utf8.count == 8 && parts[0].allSatisfy(\.isHexDigit)
+        return parts.count == 2 && parts[0].utf8.count == 8 && parts[0].allSatisfy(\.isASCIIHexDigit)
             && !parts[1].isEmpty && parts[1].allSatisfy(\.isASCII) && parts[1].allSatisfy(\.isNumber)
     }
 
