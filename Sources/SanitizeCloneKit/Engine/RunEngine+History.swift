@@ -113,17 +113,13 @@ extension RunEngine {
 
     /// Checks that `target` can be rolled back in `rootPath` without changing anything (the same
     /// refusals `rollback` gives): `rollback --image` asks before it sets the image's UUIDs back.
-    /// Returns the run's block-device identity changes (type, from, to), newest last.
-    @discardableResult
-    public func checkRollback(rootPath: String, target: RollbackTarget, force: Bool,
-                              binding: RootBinding = RootBinding()) throws -> [(type: String, from: String, to: String)] {
+    public func checkRollback(rootPath: String, target: RollbackTarget, force: Bool, binding: RootBinding = RootBinding()) throws {
         let root = try openRoot(rootPath)
         guard try !StateDirectory.runIDs(in: root).isEmpty else {
             throw InputError("no run recorded under \(rootPath) (see 'sanitize-clone status')")
         }
         let trust = try self.trust(for: root, image: binding.image, creatingKey: false)
-        let (_, run) = try rollbackCandidate(root: root, trust: trust, target: target, force: force)
-        return run.undoEntries.compactMap { StorageIdentityUndo.change(in: $0.action) }
+        _ = try rollbackCandidate(root: root, trust: trust, target: target, force: force)
     }
 
     /// The run `target` names, once every refusal is checked.
