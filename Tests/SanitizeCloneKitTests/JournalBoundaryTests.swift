@@ -56,6 +56,17 @@ struct JournalBoundaryTests {
         #expect(!FileManager.default.fileExists(atPath: marker) && !root.exists("/planted"))
     }
 
+    @Test("discarding a foreign journal whose backup pack is a sparse 1 TiB file removes it without writing a terabyte")
+    func discardingAHugeForeignPack() throws {
+        let root = try FixtureRoot.debianLike()
+        defer { root.remove() }
+        try Self.plant(root, undo: #"{"setKernelHostname":{"_0":"evil"}}"#)
+        try HostCommand.succeed("truncate", ["-s", "1T", root.hostPath("/var/lib/sanitize-clone/runs/\(Self.plantedID)/backups/secrets")])
+        let pruned = try SanitizeClone.json(["prune", "--root", root.path, "--discard-foreign", "--json"])
+        #expect(pruned["runs"]?.array?.compactMap(\.string) == [Self.plantedID], "\(pruned)")
+        #expect(!root.exists("/var/lib/sanitize-clone/runs/\(Self.plantedID)"))
+    }
+
     @Test("a run's journal copied into another root is foreign there; the original still recovers")
     func replayedJournalFromAnotherRoot() throws {
         let original = try FixtureRoot.debianLike()

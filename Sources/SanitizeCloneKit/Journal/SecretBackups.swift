@@ -29,9 +29,16 @@ enum SecretBackups {
         try root.removeTree(directory)
     }
 
-    /// Overwrites `path` in place with random bytes of the same length, syncs, removes it.
+    /// The largest file overwritten before removal. A secrets pack holds keys and seeds (a few
+    /// KiB); a larger file in a run directory — a foreign one's, planted, perhaps sparse and huge —
+    /// is only removed, so shredding can never be made to fill the disk or the memory.
+    static let shredLimit: Int64 = 16 << 20
+
+    /// Overwrites `path` in place with random bytes of the same length, syncs, removes it
+    /// (a file over `shredLimit` is only removed).
     static func shredFile(_ path: String, in root: RootDirectory) throws {
         guard let status = try root.status(of: path), status.kind == .regular else { return }
+        guard status.size <= shredLimit else { return try root.removeFile(path) }
         let fd = try root.openDescriptor(path, flags: O_WRONLY | O_NOFOLLOW)
         do {
             defer { System.close(fd) }
