@@ -2,14 +2,14 @@ import Testing
 
 /// `hostname`: /etc/hostname, /etc/hosts (whole tokens only) and PRETTY_HOSTNAME, from
 /// --hostname, else configuration, else a name derived from the new machine-id.
-@Suite("hostname task", .requiresRoot)
+@Suite("hostname task", .requiresFileOwnership)
 struct HostnameTaskTests {
     @Test("--hostname wins over [Hostname] Hostname= in the configuration")
     func commandLineWins() throws {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
         try root.configure("[Hostname]\nHostname=from-config\n")
-        try SanitizeClone.json(["run", "--root", root.path, "--only", "hostname", "--hostname", "web-01", "--json"])
+        try InProcess.json(["run", "--root", root.path, "--only", "hostname", "--hostname", "web-01", "--json"])
         #expect(root.read("/etc/hostname") == "web-01\n")
     }
 
@@ -18,7 +18,7 @@ struct HostnameTaskTests {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
         try root.configure("# the site's choice\n[Hostname]\nHostname=from-config\n")
-        try SanitizeClone.json(["run", "--root", root.path, "--only", "hostname", "--json"])
+        try InProcess.json(["run", "--root", root.path, "--only", "hostname", "--json"])
         #expect(root.read("/etc/hostname") == "from-config\n")
     }
 
@@ -28,7 +28,7 @@ struct HostnameTaskTests {
         defer { root.remove() }
         try root.configure("[Hostname]\nHostname=from-config\n")
         try root.write("/etc/sanitize-clone/conf.d/50-site.conf", "[Hostname]\nHostname=from-drop-in\n")
-        let plan = try SanitizeClone.json(["plan", "--root", root.path, "--only", "hostname", "--json"])
+        let plan = try InProcess.json(["plan", "--root", root.path, "--only", "hostname", "--json"])
         #expect(plan.change("hostname", path: "/etc/hostname")?["new"]?.string == "from-drop-in")
     }
 
@@ -36,7 +36,7 @@ struct HostnameTaskTests {
     func derivesTheNameFromTheNewMachineID(_ kind: FixtureRoot.Kind) throws {
         let root = try kind.make()
         defer { root.remove() }
-        try SanitizeClone.json(["run", "--root", root.path, "--json"])
+        try InProcess.json(["run", "--root", root.path, "--json"])
         let machineID = try #require(root.read("/etc/machine-id"))
         #expect(machineID != FixtureRoot.templateMachineID + "\n")
         let expected = "clone-" + machineID.prefix(8)
@@ -49,7 +49,7 @@ struct HostnameTaskTests {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
         try root.configure("[Hostname]\nPrefix=web\n")
-        try SanitizeClone.json(["run", "--root", root.path, "--only", "hostname", "--json"])
+        try InProcess.json(["run", "--root", root.path, "--only", "hostname", "--json"])
         // machine-id did not run: the name comes from the template's id.
         #expect(root.read("/etc/hostname") == "web-\(FixtureRoot.templateMachineID.prefix(8))\n")
     }
@@ -65,7 +65,7 @@ struct HostnameTaskTests {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
         let before = try root.signature()
-        let result = try SanitizeClone.run(["run", "--root", root.path, "--hostname=\(name)", "--json"])
+        let result = try InProcess.run(["run", "--root", root.path, "--hostname=\(name)", "--json"])
         let message = try SanitizeClone.expectError(result, exitCode: 2)
         #expect(message.lowercased().contains("hostname"), "the message names the problem: \(message)")
         try expectUnchanged(root, since: before, "a refused run")
@@ -78,7 +78,7 @@ struct HostnameTaskTests {
         defer { root.remove() }
         try root.configure("[Hostname]\n\nHostname=bad_name!\n")
         let before = try root.signature()
-        let message = try SanitizeClone.expectError(try SanitizeClone.run(["run", "--root", root.path, "--json"]), exitCode: 2)
+        let message = try SanitizeClone.expectError(try InProcess.run(["run", "--root", root.path, "--json"]), exitCode: 2)
         #expect(message.contains("/etc/sanitize-clone/sanitize-clone.conf:3"), "\(message)")
         try expectUnchanged(root, since: before, "a refused run")
     }
@@ -87,7 +87,7 @@ struct HostnameTaskTests {
     func rewritesHostsByWholeTokens() throws {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
-        try SanitizeClone.json(["run", "--root", root.path, "--only", "hostname", "--hostname", "web-01", "--json"])
+        try InProcess.json(["run", "--root", root.path, "--only", "hostname", "--hostname", "web-01", "--json"])
         #expect(root.read("/etc/hostname") == "web-01\n")
         #expect(root.read("/etc/hosts") == """
             127.0.0.1\tlocalhost
@@ -107,7 +107,7 @@ struct HostnameTaskTests {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
         try root.write("/etc/hosts", "127.0.0.1 localhost\n127.0.1.1 golden.example.com golden\n10.0.0.5 GOLDEN.example.com Golden goldenrod # golden\n")
-        try SanitizeClone.json(["run", "--root", root.path, "--only", "hostname", "--hostname", "web-01", "--json"])
+        try InProcess.json(["run", "--root", root.path, "--only", "hostname", "--hostname", "web-01", "--json"])
         #expect(root.read("/etc/hosts") == "127.0.0.1 localhost\n127.0.1.1\tweb-01.example.com web-01\n10.0.0.5 web-01.example.com web-01 goldenrod # golden\n")
     }
 
@@ -115,7 +115,7 @@ struct HostnameTaskTests {
     func addsTheLoopbackLine() throws {
         let root = try FixtureRoot.fedoraLike()
         defer { root.remove() }
-        try SanitizeClone.json(["run", "--root", root.path, "--only", "hostname", "--hostname", "web-01", "--json"])
+        try InProcess.json(["run", "--root", root.path, "--only", "hostname", "--hostname", "web-01", "--json"])
         #expect(root.read("/etc/hostname") == "web-01.example.com\n", "Fedora's FQDN style is kept")
         #expect(root.read("/etc/hosts") == """
             127.0.0.1   localhost localhost.localdomain localhost4 localhost4.localdomain4
@@ -130,7 +130,7 @@ struct HostnameTaskTests {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
         try root.write("/etc/hosts", "127.0.0.1\tlocalhost\n127.0.1.1\tgolden\n")
-        try SanitizeClone.json(["run", "--root", root.path, "--only", "hostname", "--hostname", "web-01", "--json"])
+        try InProcess.json(["run", "--root", root.path, "--only", "hostname", "--hostname", "web-01", "--json"])
         #expect(root.read("/etc/hosts") == "127.0.0.1\tlocalhost\n127.0.1.1\tweb-01\n")
     }
 
@@ -138,7 +138,7 @@ struct HostnameTaskTests {
     func updatesPrettyHostname() throws {
         let root = try FixtureRoot.fedoraLike()
         defer { root.remove() }
-        let report = try SanitizeClone.json(["run", "--root", root.path, "--only", "hostname", "--hostname", "web-01", "--json"])
+        let report = try InProcess.json(["run", "--root", root.path, "--only", "hostname", "--hostname", "web-01", "--json"])
         #expect(root.read("/etc/machine-info") == "PRETTY_HOSTNAME=\"web-01.example.com\"\nDEPLOYMENT=production\n")
         #expect(report.change("hostname", path: "/etc/machine-info")?["old"]?.string == "Golden Template")
     }
@@ -149,7 +149,7 @@ struct HostnameTaskTests {
         defer { root.remove() }
         try root.setAttributes("/etc/hostname", mode: 0o640, owner: 0, group: 4)
         try root.setAttributes("/etc/hosts", mode: 0o664, owner: 0, group: 10)
-        try SanitizeClone.json(["run", "--root", root.path, "--only", "hostname", "--hostname", "web-01", "--json"])
+        try InProcess.json(["run", "--root", root.path, "--only", "hostname", "--hostname", "web-01", "--json"])
         #expect(root.mode("/etc/hostname") == 0o640 && root.ownership("/etc/hostname") == "0:4")
         #expect(root.mode("/etc/hosts") == 0o664 && root.ownership("/etc/hosts") == "0:10")
     }
@@ -158,11 +158,11 @@ struct HostnameTaskTests {
     func onlyHostnameIsIdempotent() throws {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
-        let report = try SanitizeClone.json(["run", "--root", root.path, "--only", "hostname", "--hostname", "web-01", "--json"])
+        let report = try InProcess.json(["run", "--root", root.path, "--only", "hostname", "--hostname", "web-01", "--json"])
         #expect(report["tasks"]?.array?.count == 1)
         #expect(root.read("/etc/machine-id") == FixtureRoot.templateMachineID + "\n")
         let afterFirst = try root.signature()
-        let again = try SanitizeClone.json(["run", "--root", root.path, "--only", "hostname", "--hostname", "web-01", "--json"])
+        let again = try InProcess.json(["run", "--root", root.path, "--only", "hostname", "--hostname", "web-01", "--json"])
         #expect(again.status(of: "hostname") == "skipped")
         #expect(again.task("hostname")?["reason"]?.string?.isEmpty == false)
         try expectUnchanged(root, since: afterFirst, "a second run with the same name")

@@ -277,11 +277,14 @@ public struct RunEngine: Sendable {
                audit: Audit, observer: (any RunObserver)?) -> [String: TaskOutcome] {
         let scheduler = Scheduler(planned: planned, limit: max(1, options.concurrency))
         let finished = DispatchSemaphore(value: 0)
+        let owner = Syscall.currentOwner()
         while true {
             for task in scheduler.takeReady() {
                 DispatchQueue.global().async {
-                    let outcome = FaultInjection.within(task.name) {
-                        applyOne(task, root: root, journal: journal, options: options, audit: audit, observer: observer)
+                    let outcome = Syscall.onBehalf(of: owner) {
+                        FaultInjection.within(task.name) {
+                            applyOne(task, root: root, journal: journal, options: options, audit: audit, observer: observer)
+                        }
                     }
                     scheduler.finish(task.name, outcome: outcome)
                     finished.signal()

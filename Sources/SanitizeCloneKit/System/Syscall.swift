@@ -48,9 +48,10 @@ enum Syscall {
 
     /// Makes the `call`-th following call of `kind` fail with `errno` (1 = the next one).
     ///
-    /// Counted are the calls made by the task that asks (a Swift Testing test) and those made on
-    /// threads that run no task (one the code under test starts); calls of other tests running
-    /// at the same time are not, and they may have failures of their own pending.
+    /// Counted are the calls made by the task that asks (a Swift Testing test), by the threads
+    /// working on its behalf (the engine's workers, `onBehalf`), and those made on other threads
+    /// that run no task; calls of other tests running at the same time — their in-process runs
+    /// included — are not, and they may have failures of their own pending.
     static func injectFailure(_ kind: Kind, onCall call: Int, errno: Int32) {
         let owner = currentTask()
         injections.withLock { state in
@@ -65,14 +66,39 @@ enum Syscall {
         injections.withLock { $0[kind]?.removeAll { $0.owner == owner } }
     }
 
-    /// An identity of the task running now, nil on a thread that runs none.
+    /// An identity of the task running now; on a thread that runs none, the task that started
+    /// the work it does (`onBehalf`), else nil.
     private static func currentTask() -> Int? {
-        withUnsafeCurrentTask { $0?.hashValue }
+        if let task = withUnsafeCurrentTask(body: { $0?.hashValue }) { return task }
+        guard hasInheritedOwners.load(ordering: .relaxed) else { return nil }
+        let thread = UInt(pthread_self())
+        return inheritedOwners.withLock { $0[thread] }
+    }
+
+    /// The tasks on whose behalf threads work, by thread (`onBehalf`).
+    private static let inheritedOwners = Mutex<[UInt: Int]>([:])
+    private static let hasInheritedOwners = Atomic<Bool>(false)
+
+    /// Who asks for the calls made now: hand it to `onBehalf` on a thread doing this work.
+    static func currentOwner() -> Int? { currentTask() }
+
+    /// Runs `body` on this thread counting its calls as `owner`'s — the engine's worker threads
+    /// take the failures injected by the test that started the run, and no other test's.
+    static func onBehalf<T>(of owner: Int?, _ body: () throws -> T) rethrows -> T {
+        guard let owner else { return try body() }
+        let thread = UInt(pthread_self())
+        hasInheritedOwners.store(true, ordering: .relaxed)
+        let previous = inheritedOwners.withLock { owners in
+            defer { owners[thread] = owner }
+            return owners[thread]
+        }
+        defer { inheritedOwners.withLock { $0[thread] = previous } }
+        return try body()
     }
 
     /// Returns an errno to fail with when a test asked for it, counting down otherwise. A call
-    /// in a task counts against that task's failure (or one asked for outside any task); a call
-    /// on a thread outside any task counts against the first pending one.
+    /// in a task, or on a thread working on its behalf, counts against that task's failure (or one
+    /// asked for outside any task); a call on any other thread counts against the first pending one.
     private static func injected(_ kind: Kind) -> Int32? {
         let caller = currentTask()
         return injections.withLock { state -> Int32? in

@@ -70,7 +70,7 @@ final class FixtureRoot: @unchecked Sendable {
 
     func setAttributes(_ inside: String, mode: mode_t, owner: uid_t = 0, group: gid_t = 0) throws {
         let host = hostPath(inside)
-        if Privileges.isRoot, lchown(host, owner, group) != 0 {
+        if Privileges.ownsFiles, lchown(host, owner, group) != 0 {
             throw FixtureError("chown \(host): \(String(cString: strerror(errno)))")
         }
         guard chmod(host, mode) == 0 else { throw FixtureError("chmod \(host): \(String(cString: strerror(errno)))") }

@@ -129,13 +129,34 @@ enum Scratch {
 
 /// Conditions under which a test can run at all.
 enum Privileges {
-    static var isRoot: Bool { getuid() == 0 }
+    /// Real root: uid 0 in the machine's first user namespace. Loop devices, mounts, network
+    /// namespaces, chattr and the system bus need it.
+    static var isRoot: Bool { getuid() == 0 && isInitialUserNamespace }
+
+    /// uid 0, perhaps only inside an unprivileged user namespace (`make unit-unprivileged`):
+    /// enough to give a fixture's files any owner the namespace maps — root, Fedora's ssh_keys,
+    /// Debian's _ssh — which is all a run on a `--root` directory needs.
+    static var ownsFiles: Bool { getuid() == 0 }
+
+    /// Whether this process runs in the initial user namespace (its uid map is the identity).
+    static let isInitialUserNamespace: Bool = {
+        guard let map = try? String(contentsOfFile: "/proc/self/uid_map", encoding: .utf8) else { return true }
+        let fields = map.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        return fields.count == 3 && fields[0] == "0" && fields[1] == "0" && fields[2] == "4294967295"
+    }()
 }
 
 extension Trait where Self == ConditionTrait {
-    /// sanitize-clone gives every file it writes its intended owner and group (root, Fedora's
-    /// ssh_keys…): tests that run it, chattr, or enter namespaces need root. CI runs as root.
+    /// Loop devices, mounts, network namespaces, chattr, the system bus: tests that use them
+    /// need real root. CI runs the suite as root, and once more unprivileged (`make unit-unprivileged`).
     static var requiresRoot: Self {
-        .enabled(if: Privileges.isRoot, "needs root (chown to root and ssh_keys, chattr, namespaces); CI runs the suite as root")
+        .enabled(if: Privileges.isRoot, "needs real root (loop devices, mounts, namespaces, chattr); CI runs the suite as root")
+    }
+
+    /// sanitize-clone gives every file it writes its intended owner and group (root, Fedora's
+    /// ssh_keys…): tests of runs on a fixture root need uid 0, which an unprivileged user
+    /// namespace gives (`make unit-unprivileged`).
+    static var requiresFileOwnership: Self {
+        .enabled(if: Privileges.ownsFiles, "needs uid 0, at least in a user namespace (unshare --map-root-user --map-auto)")
     }
 }
