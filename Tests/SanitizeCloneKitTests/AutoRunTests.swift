@@ -3,7 +3,7 @@ import Testing
 
 /// `run --auto`, what the first-boot service runs: it acts only on a sealed template or a detected
 /// clone, records a fingerprint on a machine that has none, and leaves an unchanged one alone.
-@Suite("run --auto on an unsealed root", .requiresRoot)
+@Suite("run --auto on an unsealed root", .requiresFileOwnership)
 struct AutoRunTests {
     static let templateFacts = BootFixture.platform(uuid: BootFixture.templateUUID, macs: [BootFixture.templateMAC])
     static let cloneFacts = BootFixture.platform(uuid: BootFixture.cloneUUID, macs: [BootFixture.cloneMAC])
@@ -180,11 +180,11 @@ struct AutoRunTests {
         #expect(lstatOf(backups + "/files") != nil, "the other backups stay for rollback")
         let newPrivateKeys = BootFixture.privateHostKeys(in: root).map { root.read($0) }
 
-        let refused = try SanitizeClone.run(["rollback", "--root", root.path, "--last", "--json"])
+        let refused = try InProcess.run(["rollback", "--root", root.path, "--last", "--json"])
         let message = try SanitizeClone.expectError(refused, exitCode: 2)
         #expect(message.contains("shredded") && message.contains("private keys") && message.contains("--force"), "\(message)")
 
-        try SanitizeClone.json(["rollback", "--root", root.path, "--last", "--force", "--json"])
+        try InProcess.json(["rollback", "--root", root.path, "--last", "--force", "--json"])
         let rolledBack = try root.signature()
         for path in ["/etc/machine-id", "/var/lib/dbus/machine-id", "/etc/hostname", "/etc/hosts"] {
             #expect(rolledBack.entries[path] == template.entries[path], "\(path) is the template's again")
@@ -198,7 +198,7 @@ struct AutoRunTests {
         defer { root.remove() }
         try Self.autoRun(root, Self.templateFacts)
         try Self.autoRun(root, Self.cloneFacts)
-        try SanitizeClone.json(["rollback", "--root", root.path, "--last", "--force", "--json"])
+        try InProcess.json(["rollback", "--root", root.path, "--last", "--force", "--json"])
         // The private keys stay the new ones (their backups were shredded): a .pub restored to the
         // template's would name a key sshd does not hold, and verify would fail on it.
         for key in BootFixture.privateHostKeys(in: root) { try BootFixture.expectMatchingKeyPair(key, in: root) }

@@ -187,7 +187,7 @@ struct ProductUUIDTests {
 }
 
 /// `detect` and `run --auto` decide from the facts given with `--root`: `--product-uuid` and `--nic NAME=MAC`.
-@Suite("detect: the clone verdict on a root", .requiresRoot)
+@Suite("detect: the clone verdict on a root", .requiresFileOwnership)
 struct DetectCommandTests {
     /// A Debian-like root whose identity `run --auto` recorded with these facts.
     static func recordedRoot(uuid: String?, macs: [String]) throws -> FixtureRoot {

@@ -80,7 +80,7 @@ struct ConfigurationTests {
         #expect(error.description.contains("KeyTypes") && error.description.contains("RSABits"), "\(error)")
     }
 
-    @Test("cat-config shows every key's effective value with the file and line it came from, drop-ins last", .requiresRoot)
+    @Test("cat-config shows every key's effective value with the file and line it came from, drop-ins last", .requiresFileOwnership)
     func catConfig() throws {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }

@@ -4,7 +4,7 @@ import Testing
 /// A run killed at any point (SIGKILL, as a power cut) is undone from its journal alone: `status`
 /// says a run waits for recovery, the next `run` rolls it back first and says so, and
 /// `rollback RUN_ID` does the same on request. Either way the root is exactly the original.
-@Suite("Crash recovery", .requiresRoot)
+@Suite("Crash recovery", .requiresFileOwnership)
 struct CrashRecoveryTests {
     /// How many changes each task plans on each template (checked by `matrixCoversEveryChange`).
     static let changeCounts: [FixtureRoot.Kind: [(task: String, changes: Int)]] = [
@@ -41,7 +41,7 @@ struct CrashRecoveryTests {
 
     /// `status --json` and the entry of run `id` in it.
     static func status(_ root: FixtureRoot, run id: String) throws -> (status: JSONValue, run: JSONValue?) {
-        let status = try SanitizeClone.json(["status", "--root", root.path, "--json"])
+        let status = try InProcess.json(["status", "--root", root.path, "--json"])
         return (status, status["runs"]?.element(where: "run_id", is: id))
     }
 
@@ -50,7 +50,7 @@ struct CrashRecoveryTests {
         for kind in FixtureRoot.Kind.allCases {
             let root = try kind.make()
             defer { root.remove() }
-            let plan = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--hostname", "web-01"])
+            let plan = try InProcess.json(["plan", "--root", root.path, "--json", "--hostname", "web-01"])
             for (task, changes) in Self.changeCounts[kind]! {
                 #expect(plan.task(task)?["changes"]?.array?.count == changes, "\(task) on \(kind): \(plan)")
             }
@@ -68,7 +68,7 @@ struct CrashRecoveryTests {
         #expect(waiting["recovery_pending"]?.bool == true, "\(waiting)")
         #expect(crashedRun?["outcome"]?.string == "unfinished", "\(waiting)")
 
-        let next = try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-02"])
+        let next = try InProcess.json(["run", "--root", root.path, "--json", "--hostname", "web-02"])
         #expect(next["result"]?.string == "committed")
         #expect(next["recovered_runs"]?.array?.compactMap(\.string) == [crashedID], "\(next)")
         #expect(root.read("/etc/hostname")?.hasPrefix("web-02") == true)
@@ -78,7 +78,7 @@ struct CrashRecoveryTests {
         #expect(recoveredRun?["outcome"]?.string == "rolled-back", "\(settled)")
 
         // Undoing the recovering run must give back the original: recovery restored it exactly.
-        try SanitizeClone.json(["rollback", "--root", root.path, "--last", "--json"])
+        try InProcess.json(["rollback", "--root", root.path, "--last", "--json"])
         try expectUnchanged(root, since: original, "crash at \(point.failpoint), recovery, rollback of the recovering run")
     }
 
@@ -122,7 +122,7 @@ struct CrashRecoveryTests {
         let root = try Self.templateWithAWeakRSAKey()
         defer { root.remove() }
         let original = try root.signature()
-        let plain = try SanitizeClone.run(["run", "--root", root.path, "--json", "--hostname", "web-01"])
+        let plain = try InProcess.run(["run", "--root", root.path, "--json", "--hostname", "web-01"])
         try #require(plain.exitCode == 1 && plain.json?.status(of: "ssh-host-keys") == "failed",
                      "the weak key makes ssh-host-keys fail after the other tasks applied: \(plain)")
         try expectUnchanged(root, since: original, "a failed, rolled-back run")
@@ -131,9 +131,9 @@ struct CrashRecoveryTests {
         let (waiting, crashedRun) = try Self.status(root, run: crashedID)
         #expect(waiting["recovery_pending"]?.bool == true && crashedRun?["outcome"]?.string == "unfinished", "\(waiting)")
 
-        let next = try SanitizeClone.json(["run", "--root", root.path, "--json", "--skip", "ssh-host-keys"])
+        let next = try InProcess.json(["run", "--root", root.path, "--json", "--skip", "ssh-host-keys"])
         #expect(next["recovered_runs"]?.array?.compactMap(\.string) == [crashedID], "\(next)")
-        try SanitizeClone.json(["rollback", "--root", root.path, "--last", "--json"])
+        try InProcess.json(["rollback", "--root", root.path, "--last", "--json"])
         try expectUnchanged(root, since: original, "crash during a failed run's rollback, recovery, rollback")
     }
 
@@ -142,16 +142,16 @@ struct CrashRecoveryTests {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
         let original = try root.signature()
-        let report = try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])
+        let report = try InProcess.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])
         let id = try #require(report["run_id"]?.string)
 
         let interrupted = try SanitizeClone.run(["rollback", "--root", root.path, "--last"], failpoint: point + ":crash")
         try #require(interrupted.wasKilled, "\(interrupted)")
         #expect(try Self.status(root, run: id).status["recovery_pending"]?.bool == true)
 
-        let next = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "hostname", "--hostname", "web-02"])
+        let next = try InProcess.json(["run", "--root", root.path, "--json", "--only", "hostname", "--hostname", "web-02"])
         #expect(next["recovered_runs"]?.array?.compactMap(\.string) == [id], "\(next)")
-        try SanitizeClone.json(["rollback", "--root", root.path, "--last", "--json"])
+        try InProcess.json(["rollback", "--root", root.path, "--last", "--json"])
         try expectUnchanged(root, since: original, "interrupted rollback, recovery, rollback")
     }
 
@@ -160,13 +160,13 @@ struct CrashRecoveryTests {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
         let original = try root.signature()
-        let id = try #require(try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])["run_id"]?.string)
+        let id = try #require(try InProcess.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])["run_id"]?.string)
         let interrupted = try SanitizeClone.run(["rollback", "--root", root.path, "--last"], failpoint: "hostname:undo-1:crash")
         try #require(interrupted.wasKilled, "\(interrupted)")
         let advice = try SanitizeClone.run(["status", "--root", root.path])
         #expect(advice.stdout.contains("rollback"), "\(advice)")
 
-        let finish = try SanitizeClone.run(["rollback", "--root", root.path, id, "--json"])
+        let finish = try InProcess.run(["rollback", "--root", root.path, id, "--json"])
         #expect(finish.exitCode == 0, "the files the interrupted rollback already restored are not 'changed since the run': \(finish)")
         try expectUnchanged(root, since: original, "interrupted rollback finished by rollback \(id)")
     }

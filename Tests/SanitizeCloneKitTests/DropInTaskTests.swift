@@ -4,7 +4,7 @@ import Testing
 /// A site's own tasks in `/etc/sanitize-clone/tasks.d/*.task`: listed by a dry run, run chrooted
 /// only with `--allow-exec` under `--root`, their `Backup=` paths restored by rollback, and a
 /// failing one rolls the whole run back.
-@Suite("Drop-in tasks", .requiresRoot)
+@Suite("Drop-in tasks", .requiresFileOwnership)
 struct DropInTaskTests {
     static let busybox = "/bin/busybox"
 
@@ -33,7 +33,7 @@ struct DropInTaskTests {
         let root = try Self.template()
         defer { root.remove() }
         let before = try root.signature()
-        let plan = try SanitizeClone.json(["plan", "--root", root.path, "--allow-exec", "--json", "--hostname", "web-01"])
+        let plan = try InProcess.json(["plan", "--root", root.path, "--allow-exec", "--json", "--hostname", "web-01"])
         #expect(plan.status(of: "zabbix-agent-hostname") == "planned", "\(plan)")
         let changes = plan.task("zabbix-agent-hostname")?["changes"]?.array ?? []
         #expect(changes.contains { $0["action"]?.string == "exec" && $0["new"]?.string?.contains("sed -i") == true }, "\(changes)")
@@ -46,12 +46,12 @@ struct DropInTaskTests {
         let root = try Self.template(exec: #"printf '%s %s %s\n' "$SANITIZE_HOSTNAME" "$SANITIZE_MACHINE_ID" "$SANITIZE_ROOT" > /etc/zabbix/seen"#,
                                      extra: "Backup=/etc/zabbix/seen")
         defer { root.remove() }
-        let without = try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])
+        let without = try InProcess.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])
         #expect(without.status(of: "zabbix-agent-hostname") == "skipped", "\(without)")
         #expect(without.task("zabbix-agent-hostname")?["reason"]?.string?.contains("--allow-exec") == true)
         #expect(!root.exists("/etc/zabbix/seen"))
 
-        let with = try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-02", "--allow-exec"])
+        let with = try InProcess.json(["run", "--root", root.path, "--json", "--hostname", "web-02", "--allow-exec"])
         #expect(with.status(of: "zabbix-agent-hostname") == "applied", "\(with)")
         let seen = root.read("/etc/zabbix/seen")?.split(separator: " ").map(String.init) ?? []
         #expect(seen.count == 3 && seen[0] == "web-02" && seen[1] == root.read("/etc/machine-id")?.trimmingCharacters(in: .newlines)
@@ -63,7 +63,7 @@ struct DropInTaskTests {
         let root = try Self.template()
         defer { root.remove() }
         let before = try root.signature()
-        let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-01", "--allow-exec"])
+        let run = try InProcess.json(["run", "--root", root.path, "--json", "--hostname", "web-01", "--allow-exec"])
         #expect(run["result"]?.string == "committed", "\(run)")
         #expect(root.read("/etc/zabbix/zabbix_agentd.conf") == "Server=zabbix.example.com\nHostname=web-01\n")
         let rollback = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
@@ -73,7 +73,7 @@ struct DropInTaskTests {
         let failing = try Self.template(exec: "sed -i s/golden/x/ /etc/zabbix/zabbix_agentd.conf && exit 3")
         defer { failing.remove() }
         let failingBefore = try failing.signature()
-        let failedRun = try SanitizeClone.run(["run", "--root", failing.path, "--json", "--hostname", "web-01", "--allow-exec"])
+        let failedRun = try InProcess.run(["run", "--root", failing.path, "--json", "--hostname", "web-01", "--allow-exec"])
         #expect(failedRun.exitCode == 1, "\(failedRun)")
         let failed = try SanitizeClone.requireSingleJSONObject(failedRun)
         #expect(failed["result"]?.string == "rolled-back", "\(failed)")
@@ -86,7 +86,7 @@ struct DropInTaskTests {
     func beforeOrdersBuiltIns() throws {
         let root = try Self.template(exec: "test ! -e /etc/ssh/ssh_host_ed25519_key.pub.new", extra: "Before=ssh-host-keys")
         defer { root.remove() }
-        let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-01", "--allow-exec"])
+        let run = try InProcess.json(["run", "--root", root.path, "--json", "--hostname", "web-01", "--allow-exec"])
         #expect(run["result"]?.string == "committed", "\(run)")
         let names = run["tasks"]?.array?.compactMap { $0["name"]?.string } ?? []
         let dropIn = try #require(names.firstIndex(of: "zabbix-agent-hostname"))
@@ -113,7 +113,7 @@ struct DropInTaskTests {
     }
 }
 
-@Suite("tasks --root lists drop-ins", .requiresRoot)
+@Suite("tasks --root lists drop-ins", .requiresFileOwnership)
 struct TasksListingDropInsTests {
     @Test("tasks --root shows the root's drop-ins in graph order, and tasks alone does not")
     func listing() throws {

@@ -2,7 +2,7 @@ import Testing
 
 /// For each task alone and for the whole graph, on both templates: a dry run changes nothing at
 /// all, and a run followed by `rollback --last` gives back the exact root.
-@Suite("Dry run and rollback leave the root as it was", .requiresRoot)
+@Suite("Dry run and rollback leave the root as it was", .requiresFileOwnership)
 struct DryRunAndRollbackTests {
     /// One template and one selection of tasks (nil: the whole graph).
     struct Selection: Sendable, CustomTestStringConvertible {
@@ -30,7 +30,7 @@ struct DryRunAndRollbackTests {
         defer { root.remove() }
         let before = try root.signature()
 
-        let plan = try SanitizeClone.json(["run", "--root", root.path, "--dry-run", "--json", "--hostname", "web-01"] + selection.arguments)
+        let plan = try InProcess.json(["run", "--root", root.path, "--dry-run", "--json", "--hostname", "web-01"] + selection.arguments)
         #expect(plan["dry_run"]?.bool == true)
         #expect(plan["result"]?.string == "planned")
         #expect(plan["tasks"]?.array?.compactMap { $0["name"]?.string } == selection.listedTasks)
@@ -65,7 +65,7 @@ struct DryRunAndRollbackTests {
         defer { root.remove() }
         let before = try root.signature()
 
-        let report = try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-01"] + selection.arguments)
+        let report = try InProcess.json(["run", "--root", root.path, "--json", "--hostname", "web-01"] + selection.arguments)
         #expect(report["dry_run"]?.bool == false)
         #expect(report["result"]?.string == "committed")
         for name in selection.expectedTasks {
@@ -74,7 +74,7 @@ struct DryRunAndRollbackTests {
         let changed = before.differences(to: try root.signature())
         #expect(!changed.isEmpty, "the run changed the root")
 
-        let rollback = try SanitizeClone.json(["rollback", "--root", root.path, "--last", "--json"])
+        let rollback = try InProcess.json(["rollback", "--root", root.path, "--last", "--json"])
         #expect(rollback["result"]?.string == "rolled-back")
         #expect(rollback["run_id"]?.string == report["run_id"]?.string)
         try expectUnchanged(root, since: before, "run followed by rollback --last")

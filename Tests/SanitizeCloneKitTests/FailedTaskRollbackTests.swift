@@ -2,7 +2,7 @@ import Testing
 
 /// A task that fails undoes the whole run: exit 1, `result` rolled-back, the failed task
 /// `failed`, every task that had applied `rolled-back`, nothing left applied, the root as it was.
-@Suite("A failed task rolls the whole run back", .requiresRoot)
+@Suite("A failed task rolls the whole run back", .requiresFileOwnership)
 struct FailedTaskRollbackTests {
     static let order = ["machine-id", "hostname", "ssh-host-keys"]
 
@@ -25,7 +25,7 @@ struct FailedTaskRollbackTests {
         defer { root.remove() }
         let original = try root.signature()
 
-        let result = try SanitizeClone.run(["run", "--root", root.path, "--json", "--hostname", "web-01"],
+        let result = try InProcess.run(["run", "--root", root.path, "--json", "--hostname", "web-01"],
                                            failpoint: "\(point.task):\(point.point):error")
         #expect(result.exitCode == 1, "\(result)")
         let report = try SanitizeClone.requireSingleJSONObject(result)
@@ -45,7 +45,7 @@ struct FailedTaskRollbackTests {
         #expect(report["tasks"]?.array?.contains { $0["status"]?.string == "applied" } == false, "nothing stays applied: \(report)")
         try expectUnchanged(root, since: original, "a failed run")
 
-        let status = try SanitizeClone.json(["status", "--root", root.path, "--json"])
+        let status = try InProcess.json(["status", "--root", root.path, "--json"])
         #expect(status["recovery_pending"]?.bool == false)
         #expect(status["runs"]?[0]?["outcome"]?.string == "rolled-back", "\(status)")
         #expect(status["runs"]?[0]?["failure"]?.string?.contains(point.task) == true, "\(status)")
@@ -56,7 +56,7 @@ struct FailedTaskRollbackTests {
         let root = try CrashRecoveryTests.templateWithAWeakRSAKey()
         defer { root.remove() }
         let original = try root.signature()
-        let result = try SanitizeClone.run(["run", "--root", root.path, "--json", "--hostname", "web-01"])
+        let result = try InProcess.run(["run", "--root", root.path, "--json", "--hostname", "web-01"])
         #expect(result.exitCode == 1, "\(result)")
         let report = try SanitizeClone.requireSingleJSONObject(result)
         #expect(report["result"]?.string == "rolled-back")
@@ -74,15 +74,15 @@ struct FailedTaskRollbackTests {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
         let original = try root.signature()
-        let id = try #require(try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])["run_id"]?.string)
+        let id = try #require(try InProcess.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])["run_id"]?.string)
 
-        let incomplete = try SanitizeClone.run(["rollback", "--root", root.path, "--last", "--json"], failpoint: "hostname:undo-1:error")
+        let incomplete = try InProcess.run(["rollback", "--root", root.path, "--last", "--json"], failpoint: "hostname:undo-1:error")
         let message = try SanitizeClone.expectError(incomplete, exitCode: 4)
         #expect(message.contains(id), "the message names the run to roll back again: \(message)")
-        let status = try SanitizeClone.json(["status", "--root", root.path, "--json"])
+        let status = try InProcess.json(["status", "--root", root.path, "--json"])
         #expect(status["recovery_pending"]?.bool == true, "\(status)")
 
-        try SanitizeClone.json(["rollback", "--root", root.path, id, "--json"])
+        try InProcess.json(["rollback", "--root", root.path, id, "--json"])
         try expectUnchanged(root, since: original, "an incomplete rollback completed by a second one")
     }
 }

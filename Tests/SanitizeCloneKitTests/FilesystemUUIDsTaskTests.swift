@@ -70,7 +70,7 @@ struct FilesystemUUIDsTaskTests {
             let (root, uuids) = try Self.template(disks)
             defer { root.remove() }
             let before = try root.signature()
-            let plan = try SanitizeClone.json(["run", "--root", root.path, "--dry-run", "--json", "--only", "fs-uuids"] + disks.deviceArguments)
+            let plan = try InProcess.json(["run", "--root", root.path, "--dry-run", "--json", "--only", "fs-uuids"] + disks.deviceArguments)
             #expect(plan.status(of: "fs-uuids") == "planned", "\(plan)")
             let devices = plan.task("fs-uuids")?["changes"]?.array?.compactMap { $0["path"]?.string } ?? []
             #expect(devices.count == Self.changeCount, "the crash matrix covers every change: \(devices)")
@@ -86,7 +86,7 @@ struct FilesystemUUIDsTaskTests {
             let (root, uuids) = try Self.template(disks)
             defer { root.remove() }
             let before = try root.signature()
-            let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"] + disks.deviceArguments)
+            let run = try InProcess.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"] + disks.deviceArguments)
             #expect(run["result"]?.string == "committed", "\(run)")
             let now = try Self.currentUUIDs(disks)
             for (name, old) in uuids {
@@ -142,7 +142,7 @@ struct FilesystemUUIDsTaskTests {
             let root = try FixtureRoot.debianLike()
             defer { root.remove() }
             try root.write("/etc/fstab", "UUID=\(uuid) / ext4 defaults 0 1\nUUID=0b7e5cc4-6a0e-4c8c-8d25-3f3a3e0d9d11 /data ext4 defaults 0 2\n")
-            let plan = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--only", "fs-uuids"] + ["--device", mounted.path])
+            let plan = try InProcess.json(["plan", "--root", root.path, "--json", "--only", "fs-uuids"] + ["--device", mounted.path])
             #expect(plan.status(of: "fs-uuids") == "skipped", "\(plan)")
             let notes = plan.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
             #expect(notes.contains { $0.contains("the build host uses \(mounted.path)") && $0.contains("mounted") }, "\(notes)")
@@ -161,7 +161,7 @@ struct FilesystemUUIDsTaskTests {
                 let root = try FixtureRoot.debianLike()
                 defer { root.remove() }
                 try root.write("/etc/fstab", "UUID=\(uuid) / ext4 defaults 0 1\n")
-                let plan = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--only", "fs-uuids"] + ["--device", clone.path, "--device", template.path])
+                let plan = try InProcess.json(["plan", "--root", root.path, "--json", "--only", "fs-uuids"] + ["--device", clone.path, "--device", template.path])
                 let notes = plan.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
                 #expect(notes.contains { $0.contains("2 devices match") && $0.contains("refused") }, "\(notes)")
             }
@@ -181,7 +181,7 @@ struct FilesystemUUIDsTaskTests {
             try root.write("/etc/fstab", "/dev/mapper/vgfsuuids-root / ext4 errors=remount-ro 0 1\n")
             try root.write("/etc/lvm/devices/system.devices", "# LVM uses devices listed in this file.\nVERSION=1.1.1\nIDTYPE=devname IDNAME=/dev/vda2 DEVNAME=/dev/vda2 PVID=\(pvid) PART=2\n")
             let signature = try root.signature()
-            let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"] + ["--device", loop.path])
+            let run = try InProcess.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"] + ["--device", loop.path])
             #expect(run["result"]?.string == "committed", "\(run)")
             let after = try #require(try LVMPhysicalVolume.read(loop.path))
             #expect(after.pvUUID != before.pvUUID && after.vgUUID != before.vgUUID && after.vgName == "vgfsuuids", "\(after)")
@@ -241,13 +241,13 @@ struct FilesystemUUIDsTaskTests {
     func volumeGroupNameCollision() throws {
         try Self.withCollidingVolumeGroups("vgshared") { hostDisk, cloneDisk, before, root, signature in
             let hostBefore = try #require(try LVMPhysicalVolume.read(hostDisk.path))
-            let dry = try SanitizeClone.json(["run", "--root", root.path, "--dry-run", "--json", "--only", "fs-uuids"] + ["--device", cloneDisk.path])
+            let dry = try InProcess.json(["run", "--root", root.path, "--dry-run", "--json", "--only", "fs-uuids"] + ["--device", cloneDisk.path])
             let planned = dry.task("fs-uuids")?["changes"]?.array?.compactMap { $0["action"]?.string } ?? []
             #expect(planned.contains("rename-volume-group"), "\(dry)")
             #expect(try LVMPhysicalVolume.read(cloneDisk.path) == before)
             try expectUnchanged(root, since: signature, "the dry run")
 
-            let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"] + ["--device", cloneDisk.path])
+            let run = try InProcess.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"] + ["--device", cloneDisk.path])
             #expect(run["result"]?.string == "committed", "\(run)")
             let notes = run.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
             #expect(notes.contains { $0.contains("also carries a volume group called vgshared") && $0.contains("becomes vgshared1") }, "\(notes)")
@@ -299,7 +299,7 @@ struct FilesystemUUIDsTaskTests {
                 let root = try Self.volumeGroupTemplate("vgtwin", vgUUID: try #require(before[0]?.vgUUID))
                 defer { root.remove() }
                 let signature = try root.signature()
-                let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"] + ["--device", first.path, "--device", second.path])
+                let run = try InProcess.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"] + ["--device", first.path, "--device", second.path])
                 let notes = run.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
                 #expect(notes.contains { $0.contains("2 physical volumes carry a volume group called vgtwin") && $0.contains("refused") }, "\(notes)")
                 #expect([try LVMPhysicalVolume.read(first.path), try LVMPhysicalVolume.read(second.path)] == before)

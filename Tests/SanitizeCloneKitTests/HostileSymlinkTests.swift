@@ -3,7 +3,7 @@ import Testing
 
 /// Symlinks in a guest image are hostile input: absolute links and `..` escapes resolve inside
 /// the root (as openat2's RESOLVE_IN_ROOT does), so nothing outside the root is read or written.
-@Suite("Hostile symlinks never reach outside the root", .requiresRoot)
+@Suite("Hostile symlinks never reach outside the root", .requiresFileOwnership)
 struct HostileSymlinkTests {
     /// A file outside the root (in the fixture's scratch directory, on the host) and its content.
     struct OutsideFile {
@@ -37,15 +37,15 @@ struct HostileSymlinkTests {
         try root.write(outside.hostPath, "golden\n")
         let before = try root.signature()
 
-        try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])
+        try InProcess.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])
         outside.expectUntouched()
         #expect(root.read(outside.hostPath) == "web-01\n", "the write went through the link, inside the root")
         #expect(root.linkTarget("/etc/hostname") == outside.hostPath, "the link itself stays")
 
-        try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "hostname", "--hostname", "web-02"])
+        try InProcess.json(["run", "--root", root.path, "--json", "--only", "hostname", "--hostname", "web-02"])
         outside.expectUntouched()
-        try SanitizeClone.json(["rollback", "--root", root.path, "--last", "--json"])
-        try SanitizeClone.json(["rollback", "--root", root.path, "--last", "--json"])
+        try InProcess.json(["rollback", "--root", root.path, "--last", "--json"])
+        try InProcess.json(["rollback", "--root", root.path, "--last", "--json"])
         try expectUnchanged(root, since: before, "two runs and two rollbacks")
         outside.expectUntouched()
     }
@@ -57,7 +57,7 @@ struct HostileSymlinkTests {
         let hostPasswd = try HostCommand.sha256sum("/etc/passwd")
         try root.symlink("/etc/hostname", to: "/etc/passwd")
 
-        let result = try SanitizeClone.run(["run", "--root", root.path, "--json", "--hostname", "web-01"])
+        let result = try InProcess.run(["run", "--root", root.path, "--json", "--hostname", "web-01"])
         #expect(result.exitCode == 0, "\(result)")
         #expect(try HostCommand.sha256sum("/etc/passwd") == hostPasswd)
         #expect(root.read("/etc/passwd") == "web-01\n", "the guest's own /etc/passwd is what the link names")
@@ -71,7 +71,7 @@ struct HostileSymlinkTests {
         try root.symlink("/etc/hostname", to: outside.hostPath)
         let before = try root.signature()
 
-        let result = try SanitizeClone.run(["run", "--root", root.path, "--json", "--hostname", "web-01"])
+        let result = try InProcess.run(["run", "--root", root.path, "--json", "--hostname", "web-01"])
         outside.expectUntouched()
         if result.exitCode == 0 {
             #expect(root.read(outside.hostPath) == "web-01\n", "a write through the link lands inside the root")
@@ -91,13 +91,13 @@ struct HostileSymlinkTests {
         try root.makeDirectory(root.scratch)
         let before = try root.signature()
 
-        try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])
+        try InProcess.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])
         outside.expectUntouched()
         #expect(root.linkTarget("/etc/hosts") == link)
         let written = try #require(root.read(outside.hostPath), "the hosts file was created where the link leads inside the root")
         #expect(written.contains("127.0.1.1\tweb-01"), "\(written)")
 
-        try SanitizeClone.json(["rollback", "--root", root.path, "--last", "--json"])
+        try InProcess.json(["rollback", "--root", root.path, "--last", "--json"])
         try expectUnchanged(root, since: before, "run + rollback")
     }
 
@@ -111,14 +111,14 @@ struct HostileSymlinkTests {
         try root.write(outside.hostPath, guestID + "\n", mode: 0o444)
         let before = try root.signature()
 
-        let report = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "machine-id"])
+        let report = try InProcess.json(["run", "--root", root.path, "--json", "--only", "machine-id"])
         outside.expectUntouched()
         #expect(report.change("machine-id", path: "/etc/machine-id")?["old"]?.string == guestID, "the old id is read inside the root")
         let newID = try #require(root.read(outside.hostPath))
         #expect(newID != guestID + "\n" && newID.count == 33)
         #expect(root.read("/var/lib/dbus/machine-id") == newID)
 
-        try SanitizeClone.json(["rollback", "--root", root.path, "--last", "--json"])
+        try InProcess.json(["rollback", "--root", root.path, "--last", "--json"])
         try expectUnchanged(root, since: before, "run + rollback")
         outside.expectUntouched()
     }
@@ -137,13 +137,13 @@ struct HostileSymlinkTests {
         try root.symlink(key, to: hostKey)
         let before = try root.signature()
 
-        try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "ssh-host-keys"])
+        try InProcess.json(["run", "--root", root.path, "--json", "--only", "ssh-host-keys"])
         #expect(try [hostKey, hostKey + ".pub"].map(HostCommand.sha256sum) == hostKeySums, "the host's key pair is untouched")
         #expect(root.linkTarget(key) == hostKey, "the link itself stays")
         #expect(try HostKeyFacts.publicKeyDerived(fromPrivate: hostKey, in: root) == HostKeyFacts.publicKey(key, in: root),
                 "the new private key, where the link leads inside the root, matches the new .pub")
 
-        try SanitizeClone.json(["rollback", "--root", root.path, "--last", "--json"])
+        try InProcess.json(["rollback", "--root", root.path, "--last", "--json"])
         try expectUnchanged(root, since: before, "run + rollback")
     }
 
@@ -153,7 +153,7 @@ struct HostileSymlinkTests {
         defer { root.remove() }
         let outsideConfig = try OutsideFile(in: root, named: "outside.conf", content: "HostKey \(root.scratch)/stolen_key\n")
         try root.write("/etc/ssh/sshd_config", "Include ../../../../../../../../..\(outsideConfig.hostPath)\nHostKey /etc/ssh/ssh_host_ed25519_key\n")
-        let plan = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--only", "ssh-host-keys"])
+        let plan = try InProcess.json(["plan", "--root", root.path, "--json", "--only", "ssh-host-keys"])
         let paths = plan.task("ssh-host-keys")?["changes"]?.array?.compactMap { $0["path"]?.string } ?? []
         #expect(paths == ["/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_ed25519_key.pub"],
                 "the Include names a file the root does not have; the host's file is never read: \(paths)")

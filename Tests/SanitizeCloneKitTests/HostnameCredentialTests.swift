@@ -7,7 +7,7 @@ import Testing
 /// `sanitize-clone.hostname`, credential `system.hostname`, `[Hostname] Hostname=`, the derived
 /// default. Credentials are read only on the live system or from `RunOptions.credentialsDirectory`
 /// (the CLI has no option for it), so the precedence is tested on the engine itself.
-@Suite("hostname from credentials", .requiresRoot)
+@Suite("hostname from credentials", .requiresFileOwnership)
 struct HostnameCredentialTests {
     /// One way a clone's hostname may be given, and the name it must get.
     struct Sources: Sendable, CustomTestStringConvertible {

@@ -5,7 +5,7 @@ import Testing
 /// The journal is untrusted input too: a journal this machine did not write for this root is
 /// never followed, an authentic one holds only the closed set of undo actions, and no record or
 /// guest file can lead the tool to a device of the host.
-@Suite("The journal boundary: planted, copied and foreign journals, devices outside the root", .requiresRoot)
+@Suite("The journal boundary: planted, copied and foreign journals, devices outside the root", .requiresFileOwnership)
 struct JournalBoundaryTests {
     static let plantedID = "20260101T000000-000aaa"
 
@@ -33,25 +33,25 @@ struct JournalBoundaryTests {
         try Self.plant(root, undo: #"{"runCommand":{"program":"/bin/sh","arguments":["-c","id > \#(marker); id > /planted"],"chrootIntoRoot":\#(chrootIntoRoot)}}"#)
         let before = try root.signature()
 
-        let run = try SanitizeClone.run(["run", "--root", root.path, "--json", "--hostname", "web-02"])
+        let run = try InProcess.run(["run", "--root", root.path, "--json", "--hostname", "web-02"])
         let message = try SanitizeClone.expectError(run, exitCode: 4)
         #expect(message.contains("did not write") && message.contains("prune --discard-foreign --root \(root.path)"), "\(message)")
-        let rollback = try SanitizeClone.run(["rollback", "--root", root.path, "--last", "--json"])
+        let rollback = try InProcess.run(["rollback", "--root", root.path, "--last", "--json"])
         try SanitizeClone.expectError(rollback, exitCode: 4)
-        let byID = try SanitizeClone.run(["rollback", "--root", root.path, Self.plantedID, "--force", "--json"])
+        let byID = try InProcess.run(["rollback", "--root", root.path, Self.plantedID, "--force", "--json"])
         try SanitizeClone.expectError(byID, exitCode: 4)
         #expect(!FileManager.default.fileExists(atPath: marker), "no program ran on the host")
         #expect(!root.exists("/planted"), "no program ran in the root")
         try expectUnchanged(root, since: before, "refused runs and rollbacks")
 
-        let status = try SanitizeClone.json(["status", "--root", root.path, "--json"])
+        let status = try InProcess.json(["status", "--root", root.path, "--json"])
         #expect(status["runs"]?.element(where: "run_id", is: Self.plantedID)?["outcome"]?.string == "foreign", "\(status)")
         #expect(status["foreign_journals"]?.bool == true, "\(status)")
 
-        let pruned = try SanitizeClone.json(["prune", "--root", root.path, "--discard-foreign", "--json"])
+        let pruned = try InProcess.json(["prune", "--root", root.path, "--discard-foreign", "--json"])
         #expect(pruned["runs"]?.array?.compactMap(\.string) == [Self.plantedID], "\(pruned)")
         #expect(!root.exists("/var/lib/sanitize-clone/runs/\(Self.plantedID)"))
-        try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-02"])
+        try InProcess.json(["run", "--root", root.path, "--json", "--hostname", "web-02"])
         #expect(root.read("/etc/hostname") == "web-02\n")
         #expect(!FileManager.default.fileExists(atPath: marker) && !root.exists("/planted"))
     }
@@ -62,7 +62,7 @@ struct JournalBoundaryTests {
         defer { root.remove() }
         try Self.plant(root, undo: #"{"setKernelHostname":{"_0":"evil"}}"#)
         try HostCommand.succeed("truncate", ["-s", "1T", root.hostPath("/var/lib/sanitize-clone/runs/\(Self.plantedID)/backups/secrets")])
-        let pruned = try SanitizeClone.json(["prune", "--root", root.path, "--discard-foreign", "--json"])
+        let pruned = try InProcess.json(["prune", "--root", root.path, "--discard-foreign", "--json"])
         #expect(pruned["runs"]?.array?.compactMap(\.string) == [Self.plantedID], "\(pruned)")
         #expect(!root.exists("/var/lib/sanitize-clone/runs/\(Self.plantedID)"))
     }
@@ -78,11 +78,11 @@ struct JournalBoundaryTests {
         try HostCommand.succeed("cp", ["-a", original.hostPath("/var/lib/sanitize-clone/runs/\(id)"), other.hostPath("/var/lib/sanitize-clone/runs/")])
         let before = try other.signature()
 
-        let replayed = try SanitizeClone.run(["run", "--root", other.path, "--json"])
+        let replayed = try InProcess.run(["run", "--root", other.path, "--json"])
         try SanitizeClone.expectError(replayed, exitCode: 4)
         try expectUnchanged(other, since: before, "a run refusing a copied journal")
 
-        let recovered = try SanitizeClone.json(["run", "--root", original.path, "--json", "--hostname", "web-03"])
+        let recovered = try InProcess.json(["run", "--root", original.path, "--json", "--hostname", "web-03"])
         #expect(recovered["recovered_runs"]?.array?.compactMap(\.string) == [id], "\(recovered)")
     }
 
@@ -100,7 +100,7 @@ struct JournalBoundaryTests {
         #expect(root.exists("/var/lib/sanitize-clone/foreign/\(Self.plantedID)/journal"))
         #expect(!root.exists("/var/lib/sanitize-clone/runs/\(Self.plantedID)"))
         #expect(root.read("/etc/machine-id") != "uninitialized\n", "the clone got its identity")
-        let status = try SanitizeClone.json(["status", "--root", root.path, "--json"])
+        let status = try InProcess.json(["status", "--root", root.path, "--json"])
         #expect(status["runs"]?.element(where: "run_id", is: Self.plantedID)?["outcome"]?.string == "set-aside", "\(status)")
         #expect(status["recovery_pending"]?.bool == false, "\(status)")
     }
@@ -114,9 +114,9 @@ struct JournalBoundaryTests {
         try root.write("/var/lib/sanitize-clone/runs/20260101T000000-000ccc/journal", "", mode: 0o600)
         try root.makeDirectory("/var/lib/sanitize-clone/runs/.new-20260101T000000-000ddd", mode: 0o700)
 
-        let status = try SanitizeClone.json(["status", "--root", root.path, "--json"])
+        let status = try InProcess.json(["status", "--root", root.path, "--json"])
         #expect(status["runs"]?.element(where: "run_id", is: "20260101T000000-000bbb")?["outcome"]?.string == "empty", "\(status)")
-        let rollback = try SanitizeClone.run(["rollback", "--root", root.path, "20260101T000000-000bbb", "--force", "--json"])
+        let rollback = try InProcess.run(["rollback", "--root", root.path, "20260101T000000-000bbb", "--force", "--json"])
         #expect(rollback.exitCode != 0, "nothing to roll back: \(rollback)")
 
         let run = try SanitizeClone.run(["run", "--root", root.path, "--hostname", "web-04"])
@@ -127,7 +127,7 @@ struct JournalBoundaryTests {
         #expect(root.read("/etc/hostname") == "web-04\n")
     }
 
-    @Test("an authentic record naming the UUID of a device outside the root's disk never changes that device")
+    @Test("an authentic record naming the UUID of a device outside the root's disk never changes that device", .requiresRoot)
     func authenticRecordCannotReachAHostDevice() throws {
         try LoopDevice.with(size: 64 << 20) { loop in
             try loop.format("mkfs.ext4", ["-q", "-F"])
@@ -138,14 +138,14 @@ struct JournalBoundaryTests {
             try RefusalTests.tamper(root, run: id) { _ in
                 #"{"kind":"undo","time":1,"task":"fs-uuids","sequence":1,"undo":{"inverse":{"kind":"block-device-identity","values":["ext4","\#(uuid)","0f6e2b9c-3d1a-4c5e-9b7a-2e4d6f8a0c1b"]}}}"#
             }
-            let result = try SanitizeClone.run(["run", "--root", root.path, "--json"])
+            let result = try InProcess.run(["run", "--root", root.path, "--json"])
             let message = try SanitizeClone.expectError(result, exitCode: 4)
             #expect(message.contains("no device of this root has the UUID \(uuid)"), "\(message)")
             #expect(try loop.blkid("UUID") == uuid, "the host's device kept its UUID")
         }
     }
 
-    @Test("a guest fstab naming a host device leaves it untouched unless --device names it; the plan says so")
+    @Test("a guest fstab naming a host device leaves it untouched unless --device names it; the plan says so", .requiresRoot)
     func guestFstabCannotReachAHostDevice() throws {
         try LoopDevice.with(size: 64 << 20) { loop in
             try loop.format("mkfs.ext4", ["-q", "-F"])
@@ -154,23 +154,23 @@ struct JournalBoundaryTests {
             defer { root.remove() }
             try root.write("/etc/fstab", "UUID=\(uuid) /srv ext4 defaults 0 2\n")
 
-            let plan = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--only", "fs-uuids"])
+            let plan = try InProcess.json(["plan", "--root", root.path, "--json", "--only", "fs-uuids"])
             let notes = plan.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
             #expect(notes.contains { $0.contains(loop.path) && $0.contains("never touched") && $0.contains("--device") }, "\(plan)")
             #expect(notes.first?.hasPrefix("only the root's disk") == true && notes.first?.contains("may get new UUIDs") == true, "the plan says which devices may change: \(notes)")
-            let refused = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"])
+            let refused = try InProcess.json(["run", "--root", root.path, "--json", "--only", "fs-uuids"])
             #expect(refused.task("fs-uuids")?["status"]?.string == "skipped", "\(refused)")
             #expect(try loop.blkid("UUID") == uuid, "a device the command line does not name keeps its UUID")
 
-            let named = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "fs-uuids", "--device", loop.path])
+            let named = try InProcess.json(["run", "--root", root.path, "--json", "--only", "fs-uuids", "--device", loop.path])
             let new = try #require(try loop.blkid("UUID"))
             #expect(new != uuid && root.read("/etc/fstab") == "UUID=\(new) /srv ext4 defaults 0 2\n", "\(named)")
-            try SanitizeClone.json(["rollback", "--root", root.path, "--last", "--json", "--device", loop.path])
+            try InProcess.json(["rollback", "--root", root.path, "--last", "--json", "--device", loop.path])
             #expect(try loop.blkid("UUID") == uuid && root.read("/etc/fstab") == "UUID=\(uuid) /srv ext4 defaults 0 2\n")
         }
     }
 
-    @Test("an undo of a file already as the journal recorded it writes nothing: a full file system rolls back with exit 1, not 4")
+    @Test("an undo of a file already as the journal recorded it writes nothing: a full file system rolls back with exit 1, not 4", .requiresRoot)
     func undoOnAFullFileSystemWritesNothing() throws {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
@@ -183,12 +183,12 @@ struct JournalBoundaryTests {
         _ = try HostCommand.run("dd", ["if=/dev/zero", "of=" + root.hostPath("/etc/ssh/filler"), "bs=4k"])
         let before = try root.signature()
 
-        let run = try SanitizeClone.run(["run", "--root", root.path, "--json"])
+        let run = try InProcess.run(["run", "--root", root.path, "--json"])
         #expect(run.exitCode == 1, "the task fails and everything is rolled back: \(run)")
         let report = try SanitizeClone.requireSingleJSONObject(run)
         #expect(report["result"]?.string == "rolled-back", "\(report)")
         try expectUnchanged(root, since: before, "a run rolled back on a full /etc/ssh")
-        let status = try SanitizeClone.json(["status", "--root", root.path, "--json"])
+        let status = try InProcess.json(["status", "--root", root.path, "--json"])
         #expect(status["recovery_pending"]?.bool == false, "\(status)")
     }
 }

@@ -3,7 +3,7 @@ import Testing
 
 /// `machine-id`: a fresh /etc/machine-id, and D-Bus's copy made to agree without `dbus-uuidgen`
 /// ever touching the host.
-@Suite("machine-id task", .requiresRoot)
+@Suite("machine-id task", .requiresFileOwnership)
 struct MachineIDTaskTests {
     static func isMachineID(_ text: String) -> Bool {
         text.utf8.count == 33 && text.hasSuffix("\n")
@@ -14,7 +14,7 @@ struct MachineIDTaskTests {
     func writesAFreshID(_ kind: FixtureRoot.Kind) throws {
         let root = try kind.make()
         defer { root.remove() }
-        let report = try SanitizeClone.json(["run", "--root", root.path, "--only", "machine-id", "--json"])
+        let report = try InProcess.json(["run", "--root", root.path, "--only", "machine-id", "--json"])
 
         let written = try #require(root.read("/etc/machine-id"))
         #expect(Self.isMachineID(written), "\(written.debugDescription)")
@@ -30,7 +30,7 @@ struct MachineIDTaskTests {
     func idsAreRandom() throws {
         let first = try FixtureRoot.debianLike(), second = try FixtureRoot.debianLike()
         defer { first.remove(); second.remove() }
-        for root in [first, second] { try SanitizeClone.json(["run", "--root", root.path, "--only", "machine-id", "--json"]) }
+        for root in [first, second] { try InProcess.json(["run", "--root", root.path, "--only", "machine-id", "--json"]) }
         #expect(first.read("/etc/machine-id") != second.read("/etc/machine-id"))
     }
 
@@ -41,7 +41,7 @@ struct MachineIDTaskTests {
         try root.write("/etc/machine-id", sealed, mode: 0o444)
         try root.write("/var/lib/dbus/machine-id", sealed)
 
-        try SanitizeClone.json(["run", "--root", root.path, "--only", "machine-id", "--json"])
+        try InProcess.json(["run", "--root", root.path, "--only", "machine-id", "--json"])
         let written = try #require(root.read("/etc/machine-id"))
         #expect(Self.isMachineID(written), "\(written.debugDescription)")
         #expect(root.read("/var/lib/dbus/machine-id") == written, "D-Bus's regular copy now matches")
@@ -51,7 +51,7 @@ struct MachineIDTaskTests {
     func keepsTheDBusSymlink() throws {
         let root = try FixtureRoot.fedoraLike()
         defer { root.remove() }
-        let report = try SanitizeClone.json(["run", "--root", root.path, "--only", "machine-id", "--json"])
+        let report = try InProcess.json(["run", "--root", root.path, "--only", "machine-id", "--json"])
         #expect(root.isSymlink("/var/lib/dbus/machine-id"))
         #expect(root.linkTarget("/var/lib/dbus/machine-id") == "/etc/machine-id")
         #expect(report.change("machine-id", path: "/var/lib/dbus/machine-id") == nil, "the link needs no change: \(report)")
@@ -61,7 +61,7 @@ struct MachineIDTaskTests {
     func rewritesTheDBusCopy() throws {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
-        try SanitizeClone.json(["run", "--root", root.path, "--only", "machine-id", "--json"])
+        try InProcess.json(["run", "--root", root.path, "--only", "machine-id", "--json"])
         #expect(root.isRegularFile("/var/lib/dbus/machine-id"))
         #expect(root.read("/var/lib/dbus/machine-id") == root.read("/etc/machine-id"))
         #expect(root.read("/var/lib/dbus/machine-id") != FixtureRoot.templateMachineID + "\n")
@@ -75,11 +75,11 @@ struct MachineIDTaskTests {
         try root.delete("/var/lib/dbus/machine-id")
         let before = try root.signature()
 
-        let report = try SanitizeClone.json(["run", "--root", root.path, "--only", "machine-id", "--json"])
+        let report = try InProcess.json(["run", "--root", root.path, "--only", "machine-id", "--json"])
         #expect(root.linkTarget("/var/lib/dbus/machine-id") == "/etc/machine-id")
         #expect(report.change("machine-id", path: "/var/lib/dbus/machine-id")?["action"]?.string == "symlink")
 
-        try SanitizeClone.json(["rollback", "--root", root.path, "--last", "--json"])
+        try InProcess.json(["rollback", "--root", root.path, "--last", "--json"])
         #expect(!root.exists("/var/lib/dbus/machine-id"))
         try expectUnchanged(root, since: before, "run + rollback")
     }
@@ -98,7 +98,7 @@ struct MachineIDTaskTests {
         let missing = try FixtureRoot.debianLike()
         defer { missing.remove() }
         try missing.delete("/var/lib/dbus/machine-id")
-        try SanitizeClone.json(["run", "--root", missing.path, "--only", "machine-id", "--json"])
+        try InProcess.json(["run", "--root", missing.path, "--only", "machine-id", "--json"])
         #expect(missing.linkTarget("/var/lib/dbus/machine-id") == "/etc/machine-id")
 
         // 2. D-Bus's copy an absolute link to a host file holding "uninitialized" (dbus-uuidgen
@@ -108,7 +108,7 @@ struct MachineIDTaskTests {
         let hostOnly = linked.scratch + "/host-dbus-machine-id"
         try "uninitialized\n".write(toFile: hostOnly, atomically: false, encoding: .utf8)
         try linked.symlink("/var/lib/dbus/machine-id", to: hostOnly)
-        try SanitizeClone.json(["run", "--root", linked.path, "--only", "machine-id", "--json"])
+        try InProcess.json(["run", "--root", linked.path, "--only", "machine-id", "--json"])
         #expect(try String(contentsOfFile: hostOnly, encoding: .utf8) == "uninitialized\n", "the host file a guest link names is untouched")
         #expect(linked.linkTarget("/var/lib/dbus/machine-id") == "/etc/machine-id", "the stray link is replaced by the standard one")
 

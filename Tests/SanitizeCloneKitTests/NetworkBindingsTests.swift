@@ -7,7 +7,7 @@ import Testing
 /// matched MACs rebound to the clone's NICs, set MACs renewed, connection UUIDs renewed with
 /// their references, udev persistent-net rules removed, static addresses replaced — each value
 /// edited where it stands, and a rollback that gives back every byte.
-@Suite("Network bindings and static addresses", .requiresRoot, .serialized)
+@Suite("Network bindings and static addresses", .requiresFileOwnership, .serialized)
 struct NetworkBindingsTests {
     static let netplanPath = "/etc/netplan/50-template.yaml"
     static let portPath = "/etc/NetworkManager/system-connections/bond-port-ens4.nmconnection"
@@ -23,7 +23,7 @@ struct NetworkBindingsTests {
         let root = try NetworkFixture.template()
         defer { root.remove() }
         let before = try root.signature()
-        let plan = try SanitizeClone.json(["run", "--root", root.path, "--dry-run", "--json", "--only", "network-bindings,static-addresses"] + NetworkFixture.cloneNICs)
+        let plan = try InProcess.json(["run", "--root", root.path, "--dry-run", "--json", "--only", "network-bindings,static-addresses"] + NetworkFixture.cloneNICs)
         #expect(plan.status(of: "network-bindings") == "planned", "\(plan)")
         #expect(plan.status(of: "static-addresses") == "planned", "\(plan)")
         let paths = plan.task("network-bindings")?["changes"]?.array?.compactMap { $0["path"]?.string } ?? []
@@ -40,7 +40,7 @@ struct NetworkBindingsTests {
         let root = try NetworkFixture.template()
         defer { root.remove() }
         let before = try root.signature()
-        let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "network-bindings,static-addresses"] + NetworkFixture.cloneNICs)
+        let run = try InProcess.json(["run", "--root", root.path, "--json", "--only", "network-bindings,static-addresses"] + NetworkFixture.cloneNICs)
         #expect(run["result"]?.string == "committed", "\(run)")
 
         // netplan: the MAC replaced inside its quotes in the file's case; the static address gone
@@ -103,7 +103,7 @@ struct NetworkBindingsTests {
             52:54:00:bb:00:01 eth0 203.0.113.21/24
             52:54:00:cc:00:09 ens3 192.0.2.99/24
             """ + "\n")
-        let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "network-bindings,static-addresses"] + NetworkFixture.cloneNICs)
+        let run = try InProcess.json(["run", "--root", root.path, "--json", "--only", "network-bindings,static-addresses"] + NetworkFixture.cloneNICs)
         #expect(run["result"]?.string == "committed", "\(run)")
         let netplan = try #require(root.read(Self.netplanPath))
         #expect(netplan.contains("      addresses: [192.0.2.21/24]\n"), "\(netplan)")
@@ -125,14 +125,14 @@ struct NetworkBindingsTests {
         let root = try NetworkFixture.template()
         defer { root.remove() }
         try root.configure("[Network]\nStaticAddressPolicy=keep\n")
-        let keep = try SanitizeClone.json(["run", "--root", root.path, "--dry-run", "--json", "--only", "static-addresses"] + NetworkFixture.cloneNICs)
+        let keep = try InProcess.json(["run", "--root", root.path, "--dry-run", "--json", "--only", "static-addresses"] + NetworkFixture.cloneNICs)
         #expect(keep.status(of: "static-addresses") == "skipped", "\(keep)")
         let notes = keep.task("static-addresses")?["notes"]?.array?.compactMap(\.string) ?? []
         #expect(notes.contains { $0.contains("StaticAddressPolicy=keep") }, "\(notes)")
 
         try root.configure("[Network]\nStaticAddressPolicy=fail\n")
         let before = try root.signature()
-        let failed = try SanitizeClone.run(["run", "--root", root.path, "--json"] + NetworkFixture.cloneNICs)
+        let failed = try InProcess.run(["run", "--root", root.path, "--json"] + NetworkFixture.cloneNICs)
         let message = try SanitizeClone.expectError(failed, exitCode: 2)
         #expect(message.contains("StaticAddressPolicy=fail") && message.contains("sanitize-clone.network"), "\(message)")
         try expectUnchanged(root, since: before, "a run refused by StaticAddressPolicy=fail")
@@ -142,7 +142,7 @@ struct NetworkBindingsTests {
     func withoutNICList() throws {
         let root = try NetworkFixture.template()
         defer { root.remove() }
-        let plan = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--only", "network-bindings"])
+        let plan = try InProcess.json(["plan", "--root", root.path, "--json", "--only", "network-bindings"])
         let notes = plan.task("network-bindings")?["notes"]?.array?.compactMap(\.string) ?? []
         #expect(notes.contains { $0.contains("--nic NAME=MAC") }, "\(plan)")
         let paths = plan.task("network-bindings")?["changes"]?.array?.compactMap { $0["path"]?.string } ?? []
@@ -153,12 +153,12 @@ struct NetworkBindingsTests {
     func positionAndAmbiguity() throws {
         let root = try NetworkFixture.template()
         defer { root.remove() }
-        let byPosition = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--only", "network-bindings",
+        let byPosition = try InProcess.json(["plan", "--root", root.path, "--json", "--only", "network-bindings",
                                                  "--nic", "enp1s0=52:54:00:dd:00:01", "--nic", "enp2s0=52:54:00:dd:00:02"])
         let network = byPosition.change("network-bindings", path: "/etc/systemd/network/10-lan.network")
         #expect(network?["new"]?.string?.contains("52:54:00:dd:00:01 (same position)") == true, "\(byPosition)")
 
-        let ambiguous = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--only", "network-bindings",
+        let ambiguous = try InProcess.json(["plan", "--root", root.path, "--json", "--only", "network-bindings",
                                                 "--nic", "enp1s0=52:54:00:dd:00:01", "--nic", "enp2s0=52:54:00:dd:00:02", "--nic", "enp3s0=52:54:00:dd:00:03"])
         let notes = ambiguous.task("network-bindings")?["notes"]?.array?.compactMap(\.string) ?? []
         #expect(notes.contains { $0.contains("cannot tell which") && $0.contains("52:54:00:aa:00:01") }, "\(notes)")
@@ -176,7 +176,7 @@ struct NetworkBindingsTests {
 
         let planText = try SanitizeClone.run(["plan"] + arguments)
         #expect(planText.exitCode == 0 && planText.stdout.contains("note: \(note)"), "\(planText)")
-        let plan = try SanitizeClone.json(["plan", "--json"] + arguments)
+        let plan = try InProcess.json(["plan", "--json"] + arguments)
         let notes = plan.task("network-bindings")?["notes"]?.array?.compactMap(\.string) ?? []
         #expect(notes.contains { $0.hasPrefix(note) && $0.contains(NetworkFixture.leftoverMAC) }, "\(notes)")
         #expect(plan.change("network-bindings", path: leftover.path) == nil, "\(plan)")
@@ -202,7 +202,7 @@ struct NetworkBindingsTests {
         let before = try root.signature()
         let kept = [Self.portPath, Self.bondPath, "/var/lib/NetworkManager/timestamps"].map { ($0, root.bytes($0)) }
         // One NIC: netplan's set-name gives it to the template's first NIC; the port's MAC has none left.
-        let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "network-bindings",
+        let run = try InProcess.json(["run", "--root", root.path, "--json", "--only", "network-bindings",
                                           "--nic", "ens3=\(NetworkFixture.cloneMAC1),0000:00:03.0"])
         #expect(run["result"]?.string == "committed", "\(run)")
         let notes = run.task("network-bindings")?["notes"]?.array?.compactMap(\.string) ?? []
@@ -252,7 +252,7 @@ struct NetworkBindingsTests {
         defer { root.remove() }
         try root.write(path, text, mode: 0o600)
         let before = try root.signature()
-        let result = try SanitizeClone.run(["run", "--root", root.path, "--json"] + NetworkFixture.cloneNICs)
+        let result = try InProcess.run(["run", "--root", root.path, "--json"] + NetworkFixture.cloneNICs)
         let message = try SanitizeClone.expectError(result, exitCode: 2)
         #expect(message.contains(path) && message.contains("line"), "\(message)")
         try expectUnchanged(root, since: before, "a refused run")
@@ -270,7 +270,7 @@ struct NetworkBindingsTests {
     func matrixCoversEveryChange() throws {
         let root = try NetworkFixture.template()
         defer { root.remove() }
-        let plan = try SanitizeClone.json(["plan", "--root", root.path, "--json", "--only", "network-bindings,static-addresses"] + NetworkFixture.cloneNICs)
+        let plan = try InProcess.json(["plan", "--root", root.path, "--json", "--only", "network-bindings,static-addresses"] + NetworkFixture.cloneNICs)
         for (task, changes) in Self.changeCounts {
             #expect(plan.task(task)?["changes"]?.array?.count == changes, "\(task): \(plan)")
         }

@@ -5,7 +5,7 @@ import Testing
 /// The per-machine ids beyond machine-id, hostname and SSH keys: the random seed,
 /// NetworkManager's secret key, DHCP leases and DUIDs, the iSCSI initiator name, /etc/hostid,
 /// cloud-init's instance cache, and what is only reported.
-@Suite("Other per-machine ids", .requiresRoot, .serialized)
+@Suite("Other per-machine ids", .requiresFileOwnership, .serialized)
 struct OtherPerMachineIDTests {
     static let seedAttribute = "user.random-seed-creditable"
 
@@ -52,7 +52,7 @@ struct OtherPerMachineIDTests {
         let before = try root.signature()
         let seedAttributes = Self.attributeNames(of: root.hostPath("/var/lib/systemd/random-seed"))
 
-        let plan = try SanitizeClone.json(["plan", "--root", root.path, "--json"])
+        let plan = try InProcess.json(["plan", "--root", root.path, "--json"])
         for task in ["random-seed", "nm-secret-key", "dhcp-state", "iscsi-initiator", "hostid", "cloud-init-state"] {
             #expect(plan.status(of: task) == "planned", "\(task): \(plan)")
         }
@@ -61,7 +61,7 @@ struct OtherPerMachineIDTests {
         #expect(notes.contains { $0.contains("/etc/krb5.keytab") && $0.contains("join") }, "\(notes)")
         try expectUnchanged(root, since: before, "plan")
 
-        let run = try SanitizeClone.json(["run", "--root", root.path, "--json"])
+        let run = try InProcess.json(["run", "--root", root.path, "--json"])
         #expect(run["result"]?.string == "committed", "\(run)")
         let rollback = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
         #expect(rollback.exitCode == 0, "\(rollback)")
@@ -74,7 +74,7 @@ struct OtherPerMachineIDTests {
     func eachIDIsRenewed() throws {
         let root = try Self.template()
         defer { root.remove() }
-        let run = try SanitizeClone.json(["run", "--root", root.path, "--json"])
+        let run = try InProcess.json(["run", "--root", root.path, "--json"])
         #expect(run["result"]?.string == "committed", "\(run)")
 
         let seed = try #require(root.bytes("/var/lib/systemd/random-seed"))

@@ -4,7 +4,7 @@ import Testing
 
 /// Bad input and unsafe situations: one clear line, the documented exit code, under --json exactly
 /// one JSON object on stdout, and a root left as it was.
-@Suite("Refusals: clear errors, documented exit codes, unchanged root", .requiresRoot)
+@Suite("Refusals: clear errors, documented exit codes, unchanged root", .requiresFileOwnership)
 struct RefusalTests {
     struct BadConfiguration: Sendable, CustomTestStringConvertible {
         let text: String
@@ -30,7 +30,7 @@ struct RefusalTests {
         try root.configure(bad.text)
         let before = try root.signature()
         for dryRun in [true, false] {
-            let result = try SanitizeClone.run(["run", "--root", root.path, "--json"] + (dryRun ? ["--dry-run"] : []))
+            let result = try InProcess.run(["run", "--root", root.path, "--json"] + (dryRun ? ["--dry-run"] : []))
             let message = try SanitizeClone.expectError(result, exitCode: 2)
             #expect(message.contains("/etc/sanitize-clone/sanitize-clone.conf:\(bad.line)"), "\(message)")
             #expect(message.hasSuffix("then check with 'sanitize-clone cat-config'"), "the next command: \(message)")
@@ -44,17 +44,17 @@ struct RefusalTests {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
         try root.write("/etc/sanitize-clone/conf.d/20-site.conf", "[Hostname]\nPrefix=web\nColour=blue\n")
-        let dropIn = try SanitizeClone.expectError(try SanitizeClone.run(["plan", "--root", root.path, "--json"]), exitCode: 2)
+        let dropIn = try SanitizeClone.expectError(try InProcess.run(["plan", "--root", root.path, "--json"]), exitCode: 2)
         #expect(dropIn.contains("/etc/sanitize-clone/conf.d/20-site.conf:3"), "\(dropIn)")
 
         try root.delete("/etc/sanitize-clone/conf.d/20-site.conf")
         let explicit = root.scratch + "/site.conf"
         try "[Hostname]\nHostname=bad_name!\n".write(toFile: explicit, atomically: false, encoding: .utf8)
         let message = try SanitizeClone.expectError(
-            try SanitizeClone.run(["plan", "--root", root.path, "--json", "--config", explicit]), exitCode: 2)
+            try InProcess.run(["plan", "--root", root.path, "--json", "--config", explicit]), exitCode: 2)
         #expect(message.contains("\(explicit):2"), "\(message)")
         let missing = try SanitizeClone.expectError(
-            try SanitizeClone.run(["plan", "--root", root.path, "--json", "--config", root.scratch + "/nope.conf"]), exitCode: 2)
+            try InProcess.run(["plan", "--root", root.path, "--json", "--config", root.scratch + "/nope.conf"]), exitCode: 2)
         #expect(missing.contains("nope.conf"), "\(missing)")
     }
 
@@ -84,7 +84,7 @@ struct RefusalTests {
         #expect(root.runIDs().isEmpty)
     }
 
-    @Test("an immutable file to change (chattr +i) is exit 2 before any change, naming it",
+    @Test("an immutable file to change (chattr +i) is exit 2 before any change, naming it", .requiresRoot,
           arguments: ["/etc/hostname", "/etc/machine-id", "/etc/ssh/ssh_host_ed25519_key"])
     func immutableTarget(_ path: String) throws {
         let root = try FixtureRoot.debianLike()
@@ -93,7 +93,7 @@ struct RefusalTests {
         defer { _ = try? HostCommand.run("chattr", ["-i", root.hostPath(path)]) }
         let before = try root.signature()
 
-        let result = try SanitizeClone.run(["run", "--root", root.path, "--json", "--hostname", "web-01"])
+        let result = try InProcess.run(["run", "--root", root.path, "--json", "--hostname", "web-01"])
         let message = try SanitizeClone.expectError(result, exitCode: 2)
         #expect(message.contains(path), "\(message)")
         try expectUnchanged(root, since: before, "a refused run")
@@ -125,16 +125,16 @@ struct RefusalTests {
         try Data(bytes).write(to: URL(fileURLWithPath: journal))
         let crashed = try root.signature()
 
-        let result = try SanitizeClone.run(["run", "--root", root.path, "--json", "--hostname", "web-02"])
+        let result = try InProcess.run(["run", "--root", root.path, "--json", "--hostname", "web-02"])
         let message = try SanitizeClone.expectError(result, exitCode: 4)
         #expect(message.contains("corrupt"), "\(message)")
         #expect(message.contains(id), "the message names the run's journal: \(message)")
         try expectUnchanged(root, since: crashed, "a run stopped by a corrupt journal")
 
-        let status = try SanitizeClone.json(["status", "--root", root.path, "--json"])
+        let status = try InProcess.json(["status", "--root", root.path, "--json"])
         #expect(status["runs"]?.element(where: "run_id", is: id)?["outcome"]?.string == "corrupt", "\(status)")
         #expect(status["recovery_pending"]?.bool == true)
-        let rollback = try SanitizeClone.run(["rollback", "--root", root.path, id, "--json"])
+        let rollback = try InProcess.run(["rollback", "--root", root.path, id, "--json"])
         #expect(rollback.exitCode == 4, "rollback refuses to follow it too: \(rollback)")
         try expectUnchanged(root, since: crashed, "a refused rollback")
     }
@@ -161,7 +161,7 @@ struct RefusalTests {
         try #require(try String(contentsOfFile: root.journalPath(of: id), encoding: .utf8).contains(path))
         let crashed = try root.signature()
 
-        let result = try SanitizeClone.run(["run", "--root", root.path, "--json", "--hostname", "web-02"])
+        let result = try InProcess.run(["run", "--root", root.path, "--json", "--hostname", "web-02"])
         let message = try SanitizeClone.expectError(result, exitCode: 4)
         #expect(message.contains("outside the root") && message.contains(path), "\(message)")
         try expectUnchanged(root, since: crashed, "a run stopped by a tampered journal")
@@ -171,7 +171,7 @@ struct RefusalTests {
     func lockHeld() throws {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
-        try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "hostname"])
+        try InProcess.json(["run", "--root", root.path, "--json", "--only", "hostname"])
         let lockPath = root.hostPath("/var/lib/sanitize-clone/lock")
         let descriptor = open(lockPath, O_RDWR | O_CREAT, 0o600)
         try #require(descriptor >= 0)
@@ -184,9 +184,9 @@ struct RefusalTests {
             let message = try SanitizeClone.expectError(result, exitCode: 5)
             #expect(message.contains("lock"), "\(message)")
         }
-        let status = try SanitizeClone.json(["status", "--root", root.path, "--json"])
+        let status = try InProcess.json(["status", "--root", root.path, "--json"])
         #expect(status["run_in_progress"]?.bool == true, "\(status)")
-        let plan = try SanitizeClone.run(["plan", "--root", root.path, "--json"])
+        let plan = try InProcess.run(["plan", "--root", root.path, "--json"])
         #expect(plan.exitCode == 0, "a dry run takes no lock: \(plan)")
         try expectUnchanged(root, since: before, "runs refused by the lock")
     }
@@ -230,7 +230,7 @@ struct RefusalTests {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
         let before = try root.signature()
-        let result = try SanitizeClone.run(["run", "--root", root.path, "--json"], failpoint: failpoint)
+        let result = try InProcess.run(["run", "--root", root.path, "--json"], failpoint: failpoint)
         let message = try SanitizeClone.expectError(result, exitCode: 2)
         #expect(message.contains("SANITIZE_CLONE_FAILPOINT"), "\(message)")
         try expectUnchanged(root, since: before, "a refused run")

@@ -1,23 +1,23 @@
 import Testing
 
 /// `rollback`, `status` and `prune`: what an administrator does with runs already journaled.
-@Suite("rollback, status, retention and prune", .requiresRoot)
+@Suite("rollback, status, retention and prune", .requiresFileOwnership)
 struct RollbackCommandTests {
     @Test("rollback refuses (exit 2, naming the file) when a file the run wrote changed since; --force rolls back anyway")
     func refusesOverLaterChanges() throws {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
         let original = try root.signature()
-        try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])
+        try InProcess.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])
         try root.write("/etc/hostname", "edited-by-the-admin\n")
         let edited = try root.signature()
 
-        let refused = try SanitizeClone.run(["rollback", "--root", root.path, "--last", "--json"])
+        let refused = try InProcess.run(["rollback", "--root", root.path, "--last", "--json"])
         let message = try SanitizeClone.expectError(refused, exitCode: 2)
         #expect(message.contains("/etc/hostname") && message.contains("--force"), "\(message)")
         try expectUnchanged(root, since: edited, "a refused rollback")
 
-        try SanitizeClone.json(["rollback", "--root", root.path, "--last", "--force", "--json"])
+        try InProcess.json(["rollback", "--root", root.path, "--last", "--force", "--json"])
         try expectUnchanged(root, since: original, "rollback --force")
     }
 
@@ -26,17 +26,17 @@ struct RollbackCommandTests {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
         let original = try root.signature()
-        let committed = try #require(try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])["run_id"]?.string)
-        let failed = try SanitizeClone.run(["run", "--root", root.path, "--json", "--hostname", "web-02"], failpoint: "hostname:after-apply:error")
+        let committed = try #require(try InProcess.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])["run_id"]?.string)
+        let failed = try InProcess.run(["run", "--root", root.path, "--json", "--hostname", "web-02"], failpoint: "hostname:after-apply:error")
         #expect(failed.exitCode == 1, "\(failed)")
 
-        let rollback = try SanitizeClone.json(["rollback", "--root", root.path, "--last", "--json"])
+        let rollback = try InProcess.json(["rollback", "--root", root.path, "--last", "--json"])
         #expect(rollback["run_id"]?.string == committed)
         try expectUnchanged(root, since: original, "rollback of the committed run")
 
-        let again = try SanitizeClone.run(["rollback", "--root", root.path, "--last", "--json"])
+        let again = try InProcess.run(["rollback", "--root", root.path, "--last", "--json"])
         try SanitizeClone.expectError(again, exitCode: 2)
-        let twice = try SanitizeClone.run(["rollback", "--root", root.path, committed, "--json"])
+        let twice = try InProcess.run(["rollback", "--root", root.path, committed, "--json"])
         #expect(try SanitizeClone.expectError(twice, exitCode: 2).contains("already rolled back"))
     }
 
@@ -44,11 +44,11 @@ struct RollbackCommandTests {
     func statusListsRuns() throws {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
-        let empty = try SanitizeClone.json(["status", "--root", root.path, "--json"])
+        let empty = try InProcess.json(["status", "--root", root.path, "--json"])
         #expect(empty["runs"]?.array?.isEmpty == true && empty["recovery_pending"]?.bool == false, "\(empty)")
 
-        let id = try #require(try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "hostname,machine-id"])["run_id"]?.string)
-        let status = try SanitizeClone.json(["status", "--root", root.path, "--json"])
+        let id = try #require(try InProcess.json(["run", "--root", root.path, "--json", "--only", "hostname,machine-id"])["run_id"]?.string)
+        let status = try InProcess.json(["status", "--root", root.path, "--json"])
         let run = try #require(status["runs"]?.element(where: "run_id", is: id))
         #expect(run["outcome"]?.string == "committed")
         #expect(Set(run["tasks"]?.array?.compactMap(\.string) ?? []) == ["machine-id", "hostname"], "\(run)")
@@ -64,7 +64,7 @@ struct RollbackCommandTests {
         defer { root.remove() }
         var ids: [String] = []
         for number in 1...5 {
-            let report = try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "hostname", "--hostname", "web-0\(number)"])
+            let report = try InProcess.json(["run", "--root", root.path, "--json", "--only", "hostname", "--hostname", "web-0\(number)"])
             ids.append(try #require(report["run_id"]?.string))
         }
         #expect(root.runIDs() == Array(ids.suffix(3)), "backups of the last 3 runs are kept")
@@ -72,16 +72,16 @@ struct RollbackCommandTests {
             #expect(root.exists("/var/lib/sanitize-clone/runs/\(id)/backups"))
         }
 
-        let pruned = try SanitizeClone.json(["prune", "--root", root.path, "--json"])
+        let pruned = try InProcess.json(["prune", "--root", root.path, "--json"])
         #expect(Set(pruned["runs"]?.array?.compactMap(\.string) ?? []) == Set(ids.suffix(3)), "\(pruned)")
         for id in root.runIDs() {
             #expect(!root.exists("/var/lib/sanitize-clone/runs/\(id)/backups"), "\(id)'s backups are gone")
         }
-        let status = try SanitizeClone.json(["status", "--root", root.path, "--json"])
+        let status = try InProcess.json(["status", "--root", root.path, "--json"])
         #expect(status["runs"]?.array?.compactMap { $0["run_id"]?.string } == Array(ids.suffix(3)))
         #expect(status["runs"]?.array?.allSatisfy { $0["can_roll_back"]?.bool == false } == true, "\(status)")
 
-        let refused = try SanitizeClone.run(["rollback", "--root", root.path, "--last", "--json"])
+        let refused = try InProcess.run(["rollback", "--root", root.path, "--last", "--json"])
         #expect(try SanitizeClone.expectError(refused, exitCode: 2).contains("pruned"))
         #expect(root.read("/etc/hostname") == "web-05\n", "a refused rollback changes nothing")
     }
@@ -92,7 +92,7 @@ struct RollbackCommandTests {
         defer { root.remove() }
         try root.configure("[Journal]\nKeepRuns=1\n")
         for number in 1...3 {
-            try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "hostname", "--hostname", "web-0\(number)"])
+            try InProcess.json(["run", "--root", root.path, "--json", "--only", "hostname", "--hostname", "web-0\(number)"])
         }
         #expect(root.runIDs().count == 1)
     }
@@ -101,7 +101,7 @@ struct RollbackCommandTests {
     func journalIsPrivateAndAuthenticated() throws {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
-        let id = try #require(try SanitizeClone.json(["run", "--root", root.path, "--json"])["run_id"]?.string)
+        let id = try #require(try InProcess.json(["run", "--root", root.path, "--json"])["run_id"]?.string)
         let runDirectory = "/var/lib/sanitize-clone/runs/\(id)"
         for directory in ["/var/lib/sanitize-clone", "/var/lib/sanitize-clone/runs", runDirectory] {
             #expect(root.mode(directory) == 0o700, "\(directory)")

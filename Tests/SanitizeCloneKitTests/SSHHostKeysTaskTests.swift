@@ -3,7 +3,7 @@ import Testing
 
 /// `ssh-host-keys`: every host key regenerated with the host's ssh-keygen, keeping type, size,
 /// owner, group and mode; old certificates removed and reported; no secret ever printed.
-@Suite("ssh-host-keys task", .requiresRoot)
+@Suite("ssh-host-keys task", .requiresFileOwnership)
 struct SSHHostKeysTaskTests {
     static let keys = ["/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_ecdsa_key"]
 
@@ -13,7 +13,7 @@ struct SSHHostKeysTaskTests {
         defer { root.remove() }
         let before = try Self.keys.map { try HostKeyFacts(publicKey: $0, in: root) }
 
-        let report = try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])
+        let report = try InProcess.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])
         #expect(report.status(of: "ssh-host-keys") == "applied")
         for (key, old) in zip(Self.keys, before) {
             let new = try HostKeyFacts(publicKey: key, in: root)
@@ -35,7 +35,7 @@ struct SSHHostKeysTaskTests {
         let files = Self.keys.flatMap { [$0, $0 + ".pub"] }
         let before = files.map { "\(root.ownership($0) ?? "?") \(String(root.mode($0) ?? 0, radix: 8))" }
 
-        try SanitizeClone.json(["run", "--root", root.path, "--only", "ssh-host-keys", "--json"])
+        try InProcess.json(["run", "--root", root.path, "--only", "ssh-host-keys", "--json"])
         #expect(files.map { "\(root.ownership($0) ?? "?") \(String(root.mode($0) ?? 0, radix: 8))" } == before)
         let privateKey = kind == .fedora ? "0:998 640" : "0:0 600"
         #expect(before[0] == privateKey && before[2] == privateKey, "the fixture is what the distribution ships: \(before)")
@@ -45,7 +45,7 @@ struct SSHHostKeysTaskTests {
     func commentNamesTheNewHost(_ kind: FixtureRoot.Kind) throws {
         let root = try kind.make()
         defer { root.remove() }
-        try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])
+        try InProcess.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])
         let hostname = try #require(root.read("/etc/hostname")).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(hostname.hasPrefix("web-01"))
         for key in Self.keys {
@@ -57,7 +57,7 @@ struct SSHHostKeysTaskTests {
     func onlyPullsInNothing() throws {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
-        let report = try SanitizeClone.json(["run", "--root", root.path, "--only", "ssh-host-keys", "--json"])
+        let report = try InProcess.json(["run", "--root", root.path, "--only", "ssh-host-keys", "--json"])
         #expect(report["tasks"]?.array?.compactMap { $0["name"]?.string } == ["ssh-host-keys"])
         #expect(root.read("/etc/hostname") == "golden\n")
         #expect(try HostKeyFacts(publicKey: Self.keys[0], in: root).comment == "root@golden")
@@ -87,13 +87,13 @@ struct SSHHostKeysTaskTests {
         try #require(root.exists(certificate), "ssh-keygen wrote the certificate")
         let before = try root.signature()
 
-        let report = try SanitizeClone.json(["run", "--root", root.path, "--only", "ssh-host-keys", "--json"])
+        let report = try InProcess.json(["run", "--root", root.path, "--only", "ssh-host-keys", "--json"])
         #expect(!root.exists(certificate))
         #expect(report.change("ssh-host-keys", path: certificate)?["action"]?.string == "delete")
         let notes = report.task("ssh-host-keys")?["notes"]?.array?.compactMap(\.string) ?? []
         #expect(notes.contains { $0.contains(certificate) }, "the notes tell the admin to re-sign: \(notes)")
 
-        try SanitizeClone.json(["rollback", "--root", root.path, "--last", "--json"])
+        try InProcess.json(["rollback", "--root", root.path, "--last", "--json"])
         try expectUnchanged(root, since: before, "run + rollback")
     }
 
@@ -103,11 +103,11 @@ struct SSHHostKeysTaskTests {
         defer { root.remove() }
         let oldBodies = Self.keys.flatMap { HostKeyFacts.privateKeyBody($0, in: root) }
         let outputs = [
-            try SanitizeClone.run(["plan", "--root", root.path, "--json"]),
+            try InProcess.run(["plan", "--root", root.path, "--json"]),
             try SanitizeClone.run(["plan", "--root", root.path]),
-            try SanitizeClone.run(["run", "--root", root.path, "--json"]),
+            try InProcess.run(["run", "--root", root.path, "--json"]),
             try SanitizeClone.run(["status", "--root", root.path]),
-            try SanitizeClone.run(["rollback", "--root", root.path, "--last", "--json"]),
+            try InProcess.run(["rollback", "--root", root.path, "--last", "--json"]),
             try SanitizeClone.run(["run", "--root", root.path]),
         ]
         let newBodies = Self.keys.flatMap { HostKeyFacts.privateKeyBody($0, in: root) }
@@ -128,7 +128,7 @@ struct SSHHostKeysTaskTests {
         let root = try FixtureRoot.debianLike()
         defer { root.remove() }
         for key in Self.keys { try root.delete(key); try root.delete(key + ".pub") }
-        let report = try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])
+        let report = try InProcess.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])
         #expect(report.change("ssh-host-keys", path: Self.keys[0])?["action"]?.string == "create")
         #expect(try HostKeyFacts(publicKey: Self.keys[0], in: root).type == "ED25519")
         #expect(try HostKeyFacts(publicKey: Self.keys[1], in: root).type == "ECDSA")
@@ -145,7 +145,7 @@ struct SSHHostKeysTaskTests {
         // RSABits' minimum, to keep the suite fast; the next run must keep 2048 over the default 3072.
         try root.configure("[SSH]\nRSABits=2048\n")
 
-        try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])
+        try InProcess.json(["run", "--root", root.path, "--json", "--hostname", "web-01"])
         let rsa = try HostKeyFacts(publicKey: "/etc/ssh/ssh_host_rsa_key", in: root)
         #expect(rsa.type == "RSA" && rsa.bits == 2048, "\(rsa)")
         #expect(try HostKeyFacts(publicKey: "/etc/ssh/ssh_host_ecdsa_key", in: root).type == "ECDSA")
@@ -156,7 +156,7 @@ struct SSHHostKeysTaskTests {
         }
 
         try root.delete("/etc/sanitize-clone/sanitize-clone.conf")
-        try SanitizeClone.json(["run", "--root", root.path, "--only", "ssh-host-keys", "--json"])
+        try InProcess.json(["run", "--root", root.path, "--only", "ssh-host-keys", "--json"])
         let regenerated = try HostKeyFacts(publicKey: "/etc/ssh/ssh_host_rsa_key", in: root)
         #expect(regenerated.fingerprint != rsa.fingerprint)
         #expect(regenerated.bits == 2048, "an RSA key keeps its size: \(regenerated)")

@@ -8,7 +8,7 @@ import Testing
 /// with the template's key; a clone gets a new key and a certificate for its own name.
 ///
 /// The task is not in `TaskRegistry` yet, so these tests run the engine itself with it added.
-@Suite("ssl-snakeoil", .requiresRoot, .enabled(if: HostCommand.isAvailable("openssl"), "needs the host's openssl (apt-get install openssl)"), .serialized)
+@Suite("ssl-snakeoil", .requiresFileOwnership, .enabled(if: HostCommand.isAvailable("openssl"), "needs the host's openssl (apt-get install openssl)"), .serialized)
 struct SSLSnakeoilTaskTests {
     static let keyPath = "/etc/ssl/private/ssl-cert-snakeoil.key"
     static let certificatePath = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
@@ -275,9 +275,10 @@ struct SSLSnakeoilTaskTests {
         #expect(Self.abandonedGenerationDirectories().isEmpty, "the next run shredded it")
     }
 
-    /// Private generation directories whose process is gone.
+    /// Private generation directories whose process is gone, in /run (or /tmp, where the tool
+    /// goes when /run is not writable, as in an unprivileged user namespace).
     static func abandonedGenerationDirectories() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: "/run")) ?? []).filter { name in
+        ["/run", "/tmp"].flatMap { (try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? [] }.filter { name in
             guard name.hasPrefix(SSLSnakeoilTask.Generation.prefix),
                   let pid = Int32(name.dropFirst(SSLSnakeoilTask.Generation.prefix.count).prefix { $0 != "." }) else { return false }
             return kill(pid, 0) != 0 && errno == ESRCH

@@ -3,7 +3,7 @@ import Testing
 
 /// `seal`: a template prepared before capture, and the first boot of its clones (`run --auto`
 /// on the sealed root), failing forward when that run fails.
-@Suite("seal and the sealed template's first boot", .requiresRoot)
+@Suite("seal and the sealed template's first boot", .requiresFileOwnership)
 struct SealTests {
     /// A template as an administrator seals it: leases and a random seed from its own boots, an
     /// earlier manual run (whose backups hold private keys), the service installed, and
@@ -14,7 +14,7 @@ struct SealTests {
             try root.addPerMachineState()
             if installUnit { try root.installServiceUnit() }
             try root.configure("[SSH]\nKeyTypes=ed25519 ecdsa\n" + configuration)
-            try SanitizeClone.json(["run", "--root", root.path, "--json", "--only", "machine-id,ssh-host-keys"])
+            try InProcess.json(["run", "--root", root.path, "--json", "--only", "machine-id,ssh-host-keys"])
         } catch {
             root.remove()
             throw error
@@ -175,7 +175,7 @@ struct SealTests {
         try Self.seal(root)
         let sealed = try root.signature()
 
-        let run = try SanitizeClone.json(["run", "--root", root.path, "--json", "--hostname", "web-07"])
+        let run = try InProcess.json(["run", "--root", root.path, "--json", "--hostname", "web-07"])
         #expect(run["result"]?.string == "committed" && run.status(of: "identity-record") == "applied", "\(run)")
         #expect(root.identityRecord?["sealed"]?.bool == false)
         #expect(root.identityRecord?["machine"]?["productUUID"] == .null || root.identityRecord?["machine"]?["productUUID"] == nil)
@@ -211,7 +211,7 @@ struct SealTests {
         let root = try Self.template()
         defer { root.remove() }
         try Self.seal(root)
-        let run = try SanitizeClone.json(["run", "--root", root.path, "--json"] + AutoRunTests.cloneFacts)
+        let run = try InProcess.json(["run", "--root", root.path, "--json"] + AutoRunTests.cloneFacts)
         #expect(run.status(of: "identity-record") == "applied", "\(run)")
         #expect(root.identityRecord?["machine"]?["productUUID"]?.string == BootFixture.cloneUUID)
         #expect(root.identityRecord?["machine"]?["macs"]?.array?.compactMap(\.string) == [BootFixture.cloneMAC])

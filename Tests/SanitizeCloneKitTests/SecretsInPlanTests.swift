@@ -4,7 +4,7 @@ import Testing
 /// Secret values never reach any output: a change to a keyfile only root can read, or to a line
 /// whose key names a secret (`psk=`, netplan `password:`…), shows which lines change with every
 /// secret value as `<secret>` — in the plan and the run, as text and as JSON.
-@Suite("Secrets in the plan and the run", .requiresRoot, .serialized)
+@Suite("Secrets in the plan and the run", .requiresFileOwnership, .serialized)
 struct SecretsInPlanTests {
     static let wifiKeyfilePath = "/etc/NetworkManager/system-connections/office-wifi.nmconnection"
     static let wifiNetplanPath = "/etc/netplan/60-wifi.yaml"
@@ -74,7 +74,7 @@ struct SecretsInPlanTests {
         }
         #expect(text.stdout.contains("psk=<secret>") && text.stdout.contains("password: <secret>"), "\(text.stdout)")
 
-        let json = try SanitizeClone.run(["plan", "--root", root.path, "--json"] + NetworkFixture.cloneNICs)
+        let json = try InProcess.run(["plan", "--root", root.path, "--json"] + NetworkFixture.cloneNICs)
         try #require(json.exitCode == 0, "\(json)")
         Self.expectNoSecret(in: json.stdout + json.stderr, "plan --json")
         #expect(json.json?.change("network-bindings", path: Self.wifiKeyfilePath) != nil, "\(json.stdout)")
@@ -93,7 +93,7 @@ struct SecretsInPlanTests {
 
         let rollback = try SanitizeClone.run(["rollback", "--root", root.path, "--last"])
         try #require(rollback.exitCode == 0, "\(rollback)")
-        let json = try SanitizeClone.run(["run", "--root", root.path, "--json", "--only", "network-bindings"] + NetworkFixture.cloneNICs)
+        let json = try InProcess.run(["run", "--root", root.path, "--json", "--only", "network-bindings"] + NetworkFixture.cloneNICs)
         try #require(json.exitCode == 0, "\(json)")
         Self.expectNoSecret(in: json.stdout + json.stderr, "run --json")
     }

@@ -5,7 +5,7 @@ import Testing
 /// a NUL byte, a UTF-16 or UTF-32 text, a byte order mark — is neither skipped nor edited: the run
 /// stops before any change (exit 2) with one line naming the file, the first offending byte and
 /// the fix.
-@Suite("Configuration files that are not UTF-8 text", .requiresRoot, .serialized)
+@Suite("Configuration files that are not UTF-8 text", .requiresFileOwnership, .serialized)
 struct UndecodableFileTests {
     struct Case: Sendable, CustomTestStringConvertible {
         let testDescription: String
@@ -53,7 +53,7 @@ struct UndecodableFileTests {
         try root.writeBytes(bad.path, bad.bytes, mode: 0o600)
         let before = try root.signature()
 
-        let result = try SanitizeClone.run(["run", "--root", root.path, "--json"] + NetworkFixture.cloneNICs)
+        let result = try InProcess.run(["run", "--root", root.path, "--json"] + NetworkFixture.cloneNICs)
         let message = try SanitizeClone.expectError(result, exitCode: 2)
         #expect(message.contains("\(bad.path) is not UTF-8 text"), "\(message)")
         #expect(message.contains(bad.detail), "want '\(bad.detail)' in: \(message)")

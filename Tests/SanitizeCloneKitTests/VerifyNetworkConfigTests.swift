@@ -2,7 +2,7 @@ import Testing
 
 /// `verify` proves that the clone's network configuration names only NICs the clone has: a
 /// netplan or networkd file still bound to the template's MAC leaves the NIC unconfigured.
-@Suite("verify checks the network configuration's MACs", .requiresRoot)
+@Suite("verify checks the network configuration's MACs", .requiresFileOwnership)
 struct VerifyNetworkConfigTests {
     static func sanitizedClone() throws -> FixtureRoot {
         let root = try FixtureRoot.debianLike()

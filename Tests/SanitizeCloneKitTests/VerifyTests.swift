@@ -3,7 +3,7 @@ import Testing
 
 /// `verify`: proves the clone — every identity differs from the template's recorded one and is
 /// consistent. Exit 0 when every check holds, 1 listing those that do not.
-@Suite("verify", .requiresRoot)
+@Suite("verify", .requiresFileOwnership)
 struct VerifyTests {
     /// A clone made the way the service makes it: the Debian template sealed, then `run --auto`.
     /// Returns it with the template's ed25519 key pair (to put back).

@@ -75,19 +75,27 @@ public enum JournalKey {
         return key
     }
 
-    /// The key, created (0600, synced) when this machine has none.
+    /// The key, created (0600, synced) when this machine has none. The key appears whole or not
+    /// at all: it is written to a temporary name and moved into place without replacing, so runs
+    /// starting at once (on other roots) never read it half-written, and all end with the one
+    /// key that won.
     public static func loadOrCreate() throws -> [UInt8] {
         if let key = try load() { return key }
         let (directory, name) = try location()
-        let key = try RandomBytes.generate(32)
-        let fd = try directory.openIfPresent(name, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode: 0o600, allowing: [EEXIST])
-        guard let fd else { return try load() ?? key }  // another run made it a moment ago
-        defer { System.close(fd) }
-        try FileDescriptorIO.writeAll(fd, key, path: path)
-        try System.fsync(fd, path: path)
-        let parent = try directory.openDescriptor("/", flags: O_RDONLY | O_DIRECTORY)
-        defer { System.close(parent) }
-        try System.fsync(parent, operation: "flush the directory of", path: path)
+        let temporary = "\(name).new-\(getpid())-\(Hex.encode(try RandomBytes.generate(4)))"
+        let fd = try directory.openDescriptor(temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode: 0o600)
+        defer { try? directory.removeFile(temporary) }
+        do {
+            defer { System.close(fd) }
+            try FileDescriptorIO.writeAll(fd, try RandomBytes.generate(32), path: path)
+            try System.fsync(fd, path: path)
+        }
+        do {
+            try directory.move(temporary, to: name)
+        } catch let error as SystemError where error.code == EEXIST {
+            // Another run made it a moment ago: that one is the key.
+        }
+        guard let key = try load() else { throw InputError("\(path) vanished as it was made: run again") }
         return key
     }
 

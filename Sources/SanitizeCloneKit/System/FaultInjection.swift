@@ -20,6 +20,9 @@ public enum FaultInjection {
         var site: String
         var hit: Int
         var errno: Int32
+        /// The test that planned it (`Syscall.currentOwner`): only its calls, and those of the
+        /// threads working for it, count. Nil from the environment: every call of the process.
+        var owner: Int?
     }
 
     private struct State: Sendable {
@@ -57,7 +60,8 @@ public enum FaultInjection {
               let hit = Int(parts[3]), hit > 0, let code = errnoNames[parts[4]] else {
             throw InputError("SANITIZE_CLONE_FAULT=\(text): expected count or <kind>|<operation>|<step>|<hit>|<ERRNO> (kinds: \(Syscall.Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        state.withLock { $0.plan = Plan(site: parts[0...2].joined(separator: "|"), hit: hit, errno: code) }
+        let owner = Syscall.currentOwner()
+        state.withLock { $0.plan = Plan(site: parts[0...2].joined(separator: "|"), hit: hit, errno: code, owner: owner) }
         isActive.store(true, ordering: .relaxed)
     }
 
@@ -90,6 +94,7 @@ public enum FaultInjection {
     /// Called by the seam before every call: the errno to fail with, when this is the call.
     static func errno(for kind: Syscall.Kind, operation: String) -> Int32? {
         let thread = UInt(pthread_self())
+        let caller = Syscall.currentOwner()
         return state.withLock { state -> Int32? in
             let step = state.steps[thread] ?? "run"
             let site = "\(kind.rawValue)|\(operation)|\(step)"
@@ -97,7 +102,7 @@ public enum FaultInjection {
                 state.counts[site, default: 0] += 1
                 return nil
             }
-            guard var plan = state.plan, plan.site == site else { return nil }
+            guard var plan = state.plan, plan.site == site, plan.owner == nil || plan.owner == caller else { return nil }
             plan.hit -= 1
             state.plan = plan.hit == 0 ? nil : plan
             guard plan.hit == 0 else { return nil }

@@ -28,7 +28,7 @@ enum InProcess {
         let json: JSON
         let exitCode: Int32
         do {
-            (json, exitCode) = try FaultLock.shared { try invocation.perform(failpoint: failpoint) }
+            (json, exitCode) = try invocation.perform(failpoint: failpoint)
         } catch {
             let code = ExitStatus.code(for: error)
             json = .object([("result", .string("error")), ("error", .string("\(error)")), ("exit_code", .number(Int(code)))])
@@ -130,31 +130,5 @@ enum InProcess {
                 return (.object([("result", .string("pruned")), ("runs", .array(pruned.map(JSON.string)))]), 0)
             }
         }
-    }
-}
-
-/// Faults injected in-process (`FaultInjection`) are process-wide: while a test injects one,
-/// no other in-process run may start, or it could take the fault. In-process runs share the
-/// lock; a test injecting faults holds it alone (`FaultLock.exclusively`).
-final class FaultLock: @unchecked Sendable {
-    // @unchecked: the state is a pthread read-write lock, which is thread-safe by itself.
-    private var lock = pthread_rwlock_t()
-
-    private init() { pthread_rwlock_init(&lock, nil) }
-
-    static let instance = FaultLock()
-
-    /// Runs `body` beside other in-process runs, never beside an injected fault.
-    static func shared<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_rwlock_rdlock(&instance.lock)
-        defer { pthread_rwlock_unlock(&instance.lock) }
-        return try body()
-    }
-
-    /// Runs `body` with no other in-process run beside it.
-    static func exclusively<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_rwlock_wrlock(&instance.lock)
-        defer { pthread_rwlock_unlock(&instance.lock) }
-        return try body()
     }
 }
