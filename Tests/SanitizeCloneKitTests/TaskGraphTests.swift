@@ -28,7 +28,7 @@ struct TaskGraphTests {
     @Test("the built-in tasks run in the order machine-id, hostname, ssh-host-keys, then the other ids")
     func builtInOrder() throws {
         #expect(Self.names(try TaskGraph.order(TaskRegistry.all)) == Self.identityChain + [
-            "random-seed", "nm-secret-key", "dhcp-state", "iscsi-initiator", "fs-uuids", "network-bindings", "static-addresses", "hostid", "ssl-snakeoil", "cloud-init-state", "reported-identities", "identity-record",
+            "random-seed", "nm-secret-key", "dhcp-state", "iscsi-initiator", "fs-uuids", "partition-table-ids", "network-bindings", "static-addresses", "hostid", "ssl-snakeoil", "cloud-init-state", "reported-identities", "identity-record",
         ])
         let reversed = Self.names(try TaskGraph.order(TaskRegistry.all.reversed()))
         #expect(reversed.filter(Self.identityChain.contains) == Self.identityChain,

@@ -236,8 +236,14 @@ public struct ImageUUIDChangeError: Error, CustomStringConvertible, Sendable {
 }
 
 extension AttachedDiskImage {
-    /// Each attached partition as a low-level probe sees it now (those with a signature).
+    /// Each attached partition as a low-level probe sees it now (those with a signature), with
+    /// its PARTUUID from the image's table (a loop device at an offset shows none to blkid), so
+    /// an fstab's `PARTUUID=` finds it.
     func probedPartitions() throws -> [BlockDeviceIdentity] {
-        try partitions.compactMap { try BlockDeviceIdentity.probe($0.device) }
+        try partitions.compactMap { partition in
+            guard var identity = try BlockDeviceIdentity.probe(partition.device) else { return nil }
+            identity.partUUID = identity.partUUID ?? partition.partUUID
+            return identity
+        }
     }
 }
