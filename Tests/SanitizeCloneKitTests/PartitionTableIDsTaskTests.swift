@@ -256,16 +256,33 @@ struct PartitionTableIDsTaskTests {
         }
     }
 
-    @Test("run --image: a PARTUUID= root and /boot in fstab and grub.cfg follow the new GUIDs; rollback --image restores the table bytes",
-          .requiresRoot, .enabled(if: StorageTools.available("mkfs.ext4", "losetup", "mount")))
-    func imageRunThenRollback() throws {
+    /// A whole GPT image for `run --image`: ext4 /boot (partition 1) and root (2), the fstab naming
+    /// both by PARTUUID and /boot/grub/grub.cfg booting `root=PARTUUID=`.
+    struct BootableImage {
+        let image: TableImage
+        let looking: ImageModeTests.Image
+        let oldBoot: String, oldRoot: String
+
+        var fstab: String { "PARTUUID=\(oldRoot) / ext4 errors=remount-ro 0 1\nPARTUUID=\(oldBoot) /boot ext4 defaults 0 2\n" }
+
+        /// /boot/grub/grub.cfg, read through a read-only mount of partition 1 the test makes.
+        func grubConfiguration() throws -> String? {
+            try looking.withPartition(0) { device -> String? in
+                let point = image.directory + "/look-boot"
+                try FileManager.default.createDirectory(atPath: point, withIntermediateDirectories: true)
+                try HostCommand.succeed("mount", ["-o", "ro", device, point])
+                defer { _ = try? HostCommand.run("umount", [point]) }
+                return try? String(contentsOfFile: point + "/grub/grub.cfg", encoding: .utf8)
+            }
+        }
+    }
+
+    static func makeBootableImage() throws -> BootableImage {
         let directory = try Scratch.makeDirectory(prefix: "image-gpt")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/disk.raw"
         try HostCommand.succeed("truncate", ["-s", "200M", path])
         try HostCommand.succeed("sfdisk", ["-q", path], stdin: "label: gpt\n,40M,L\n,,L\n")
         let image = TableImage(directory: directory, path: path)
-        let table = try image.table()
         let oldBoot = try image.partUUID(1), oldRoot = try image.partUUID(2)
         let template = try FixtureRoot.debianLike()
         defer { template.remove() }
@@ -280,36 +297,57 @@ struct PartitionTableIDsTaskTests {
             guard let start = part["start"]?.int, let size = part["size"]?.int else { return nil }
             return (start * 512, size * 512)
         }
-        try #require(partitions.count == 2 && table.partitions.count == 2)
+        try #require(partitions.count == 2)
         for (index, (uuid, source)) in [(bootUUID, boot), (rootUUID, template.path)].enumerated() {
             try HostCommand.succeed("mkfs.ext4", ["-q", "-F", "-U", uuid, "-d", source, "-E", "offset=\(partitions[index].offset)", path,
                                                   "\(partitions[index].size / 1024)k"])
         }
         let looking = ImageModeTests.Image(directory: directory, path: path, bootUUID: bootUUID, rootUUID: rootUUID, partitions: partitions)
-        let tableBytes = { try Self.tableRegions(path) }
-        let before = try tableBytes()
+        return BootableImage(image: image, looking: looking, oldBoot: oldBoot, oldRoot: oldRoot)
+    }
+
+    @Test("run --image: a PARTUUID= root and /boot in fstab and grub.cfg follow the new GUIDs; rollback --image restores the table bytes",
+          .requiresRoot, .enabled(if: StorageTools.available("mkfs.ext4", "losetup", "mount")))
+    func imageRunThenRollback() throws {
+        let made = try Self.makeBootableImage()
+        defer { made.image.remove() }
+        let path = made.image.path
+        let before = try Self.tableRegions(path)
 
         let run = try SanitizeClone.json(["run", "--image", path, "--json", "--hostname", "img-gpt"])
         #expect(run["result"]?.string == "committed", "\(run)")
         #expect(run.status(of: "partition-table-ids") == "applied", "\(run)")
-        let newBoot = try image.partUUID(1), newRoot = try image.partUUID(2)
-        #expect(newBoot != oldBoot && newRoot != oldRoot)
-        #expect(try looking.rootFile("/etc/fstab") == "PARTUUID=\(newRoot) / ext4 errors=remount-ro 0 1\nPARTUUID=\(newBoot) /boot ext4 defaults 0 2\n")
-        let grub = try looking.withPartition(0) { device -> String? in
-            let point = directory + "/look-boot"
-            try FileManager.default.createDirectory(atPath: point, withIntermediateDirectories: true)
-            try HostCommand.succeed("mount", ["-o", "ro", device, point])
-            defer { _ = try? HostCommand.run("umount", [point]) }
-            return try? String(contentsOfFile: point + "/grub/grub.cfg", encoding: .utf8)
-        }
-        #expect(grub == "linux /vmlinuz root=PARTUUID=\(newRoot) ro\n", "the /boot the fstab names by PARTUUID was mounted and rewritten")
-        #expect(try looking.attachmentsAfterTeardown().isEmpty)
+        let newBoot = try made.image.partUUID(1), newRoot = try made.image.partUUID(2)
+        #expect(newBoot != made.oldBoot && newRoot != made.oldRoot)
+        #expect(try made.looking.rootFile("/etc/fstab") == "PARTUUID=\(newRoot) / ext4 errors=remount-ro 0 1\nPARTUUID=\(newBoot) /boot ext4 defaults 0 2\n")
+        #expect(try made.grubConfiguration() == "linux /vmlinuz root=PARTUUID=\(newRoot) ro\n", "the /boot the fstab names by PARTUUID was mounted and rewritten")
+        #expect(try made.looking.attachmentsAfterTeardown().isEmpty)
 
         let rollback = try SanitizeClone.json(["rollback", "--image", path, "--last", "--json"])
         #expect(rollback["result"]?.string == "rolled-back", "\(rollback)")
-        #expect(try tableBytes() == before, "the primary and backup GPT are byte for byte what they were")
-        #expect(try looking.rootFile("/etc/fstab") == "PARTUUID=\(oldRoot) / ext4 errors=remount-ro 0 1\nPARTUUID=\(oldBoot) /boot ext4 defaults 0 2\n")
-        #expect(try looking.attachmentsAfterTeardown().isEmpty)
+        #expect(try Self.tableRegions(path) == before, "the primary and backup GPT are byte for byte what they were")
+        #expect(try made.looking.rootFile("/etc/fstab") == made.fstab)
+        #expect(try made.grubConfiguration() == "linux /vmlinuz root=PARTUUID=\(made.oldRoot) ro\n")
+        #expect(try made.looking.attachmentsAfterTeardown().isEmpty)
+    }
+
+    @Test("a run --image killed after /boot's GUID changed but before the fstab followed is rolled back: /boot is still found",
+          .requiresRoot, .enabled(if: StorageTools.available("mkfs.ext4", "losetup", "mount")),
+          arguments: ["partition-table-ids:change-2", "partition-table-ids:change-4"])
+    func imageRunCrashRecovered(_ point: String) throws {
+        let made = try Self.makeBootableImage()
+        defer { made.image.remove() }
+        let path = made.image.path
+        let before = try Self.tableRegions(path)
+        let crashed = try SanitizeClone.run(["run", "--image", path, "--hostname", "img-gpt"], failpoint: point + ":crash")
+        try #require(crashed.wasKilled, "\(crashed)")
+        #expect(try made.image.partUUID(1) != made.oldBoot, "the table changed before the kill")
+        #expect(try made.looking.attachmentsAfterTeardown().isEmpty)
+        let rollback = try SanitizeClone.run(["rollback", "--image", path, "--last"])
+        #expect(rollback.exitCode == 0, "\(rollback)")
+        #expect(try Self.tableRegions(path) == before)
+        #expect(try made.looking.rootFile("/etc/fstab") == made.fstab)
+        #expect(try made.grubConfiguration() == "linux /vmlinuz root=PARTUUID=\(made.oldRoot) ro\n")
     }
 
     /// The protective MBR, the primary GPT (header and entries: sectors 0–33) and the backup

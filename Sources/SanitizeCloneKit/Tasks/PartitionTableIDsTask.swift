@@ -179,6 +179,13 @@ struct PartitionTableIdentityUndo: UndoKind {
         .inverse(kind: "partition-table-id", values: [field.rawValue, current, original])
     }
 
+    /// The (field, from, to) of a recorded undo of this kind, when `action` is one.
+    static func change(in action: UndoAction) -> (field: PartitionTableIdentity.Field, from: String, to: String)? {
+        guard case .inverse("partition-table-id", let values) = action, values.count == 3,
+              let field = PartitionTableIdentity.Field(rawValue: values[0]) else { return nil }
+        return (field, values[1], values[2])
+    }
+
     func validate(_ values: [String]) throws {
         guard values.count == 3, let field = PartitionTableIdentity.Field(rawValue: values[0]) else {
             throw InputError("a partition table undo holds gpt-disk-guid, gpt-partition-guid or mbr-disk-id and two identifiers")
