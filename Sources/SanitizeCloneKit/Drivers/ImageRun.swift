@@ -94,14 +94,19 @@ public struct ImageRun {
 
         // Read the run's UUID changes and check the rollback can be done, root mounted read-only…
         var changes: [(type: String, from: String, to: String)] = []
+        // PARTUUIDs the run changed, both ways: a run killed between the table and the fstab
+        // leaves them disagreeing, and /boot must still be found.
+        var partUUIDAliases: [String: String] = [:]
         do {
             let (mount, _) = try Self.mountRoot(of: image, devices: devices, readOnly: true, aliases: [:])
             defer { try? mount.root.unmount() }
             changes = try filesystemUUIDChanges(of: target, inRootAt: mount.root.path, image: image)
+            partUUIDAliases = try partitionTableAliases(of: target, inRootAt: mount.root.path, image: image)
             // The same refusals as a rollback inside, before anything is touched; a device that
             // has its old UUID already (an interrupted run) is found through it.
-            if !changes.isEmpty {
+            if !changes.isEmpty || !partUUIDAliases.isEmpty {
                 let aliases = Dictionary(changes.map { ($0.from, $0.to) }, uniquingKeysWith: { first, _ in first })
+                    .merging(partUUIDAliases, uniquingKeysWith: { first, _ in first })
                 try mount.root.unmount()
                 let (checked, _) = try Self.mountRoot(of: image, devices: devices, readOnly: true, aliases: aliases)
                 defer { try? checked.root.unmount() }
@@ -118,6 +123,7 @@ public struct ImageRun {
         // entries are no-ops now).
         let fresh = try attached.probedPartitions()
         let aliases = Dictionary(changes.map { ($0.from, $0.to) }, uniquingKeysWith: { first, _ in first })
+            .merging(partUUIDAliases, uniquingKeysWith: { first, _ in first })
         let (mount, _) = try Self.mountRoot(of: image, devices: fresh, readOnly: false, aliases: aliases)
         defer { try? mount.root.unmount() }
         return try engine.rollback(rootPath: mount.root.path, target: target, force: force,
@@ -154,6 +160,40 @@ public struct ImageRun {
         return try StateDirectory.load(id, in: root, trust: trust).undoEntries.compactMap { StorageIdentityUndo.change(in: $0.action) }
     }
 
+    /// The partition table identifiers the run `target` journaled, as aliases both ways: a GPT
+    /// partition's GUID (lower case) for the other, an MBR disk identifier's 8 hex digits for the
+    /// other (its PARTUUIDs are `<digits>-NN`).
+    func partitionTableAliases(of target: RunEngine.RollbackTarget, inRootAt path: String, image: String) throws -> [String: String] {
+        let root = try RootDirectory(path: path)
+        let trust = try engine.trust(for: root, image: image, creatingKey: false)
+        let ids = try StateDirectory.runIDs(in: root)
+        let id: String?
+        switch target {
+        case .run(let requested): id = ids.contains(requested) ? requested : nil
+        case .last: id = try ids.reversed().first { try StateDirectory.load($0, in: root, trust: trust).outcome != .rolledBack }
+        }
+        guard let id else { return [:] }
+        var aliases: [String: String] = [:]
+        for entry in try StateDirectory.load(id, in: root, trust: trust).undoEntries {
+            guard let change = PartitionTableIdentityUndo.change(in: entry.action), change.field != .gptDiskGUID else { continue }
+            let (new, old) = change.field == .mbrDiskID
+                ? (String(change.from.lowercased().dropFirst(2)), String(change.to.lowercased().dropFirst(2)))
+                : (change.from.lowercased(), change.to.lowercased())
+            aliases[new] = old
+            aliases[old] = new
+        }
+        return aliases
+    }
+
+    /// The PARTUUID `aliases` (see `partitionTableAliases`) give for `partUUID`, if any.
+    static func aliased(partUUID: String, in aliases: [String: String]) -> String? {
+        let lowered = partUUID.lowercased()
+        if let other = aliases[lowered] { return other }
+        let parts = lowered.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].count == 8, let other = aliases[String(parts[0])] else { return nil }
+        return other + "-" + parts[1]
+    }
+
     /// The image's root mounted, with the filesystems its fstab mounts on /boot and the EFI
     /// directories below it, and the devices kept out of UUID changes (with the reason).
     struct MountedImage {
@@ -162,7 +202,8 @@ public struct ImageRun {
         let devices: [String]
     }
 
-    /// `aliases` maps a UUID the fstab names to the one its device has now (during a rollback).
+    /// `aliases` maps a UUID the fstab names to the one its device has now, and a PARTUUID to the
+    /// one the table may have now (during a rollback).
     static func mountRoot(of image: String, devices: [BlockDeviceIdentity], readOnly: Bool,
                           aliases: [String: String] = [:]) throws -> (MountedImage, [String: String]) {
         let mountable = Set(Sysfs.lines("/proc/filesystems").map { $0.split(separator: "\t").last.map(String.init) ?? "" })
@@ -191,8 +232,11 @@ public struct ImageRun {
         for place in referencePlaces {
             guard let reference = fstab.first(where: { $0.mountPoint == place && $0.file == "/etc/fstab" }),
                   let device = inventory.devices(for: reference.source).first ?? {
-                      guard case .uuid(let uuid) = reference.source, let current = aliases[uuid] else { return nil }
-                      return inventory.devices(for: .uuid(current)).first
+                      switch reference.source {
+                      case .uuid(let uuid): return aliases[uuid].flatMap { inventory.devices(for: .uuid($0)).first }
+                      case .partUUID(let id): return aliased(partUUID: id, in: aliases).flatMap { inventory.devices(for: .partUUID($0)).first }
+                      default: return nil
+                      }
                   }() else { continue }
             if mountable.contains(device.type), (try? root.mount(device: device.device, at: place)) != nil {
                 mounted.append(device.device)
@@ -236,8 +280,14 @@ public struct ImageUUIDChangeError: Error, CustomStringConvertible, Sendable {
 }
 
 extension AttachedDiskImage {
-    /// Each attached partition as a low-level probe sees it now (those with a signature).
+    /// Each attached partition as a low-level probe sees it now (those with a signature), with
+    /// its PARTUUID from the image's table (a loop device at an offset shows none to blkid), so
+    /// an fstab's `PARTUUID=` finds it.
     func probedPartitions() throws -> [BlockDeviceIdentity] {
-        try partitions.compactMap { try BlockDeviceIdentity.probe($0.device) }
+        try partitions.compactMap { partition in
+            guard var identity = try BlockDeviceIdentity.probe(partition.device) else { return nil }
+            identity.partUUID = identity.partUUID ?? partition.partUUID
+            return identity
+        }
     }
 }

@@ -88,7 +88,7 @@ extension RunEngine {
         let lock = try RunLock(in: root)
         defer { withExtendedLifetime(lock) {} }
         let trust = try self.trust(for: root, image: binding.image, creatingKey: false)
-        let scope = try deviceScope(of: root, blockDevices: binding.blockDevices, named: binding.devices)
+        let scope = try deviceScope(of: root, blockDevices: binding.blockDevices, named: binding.devices, image: binding.image)
         let (id, run) = try rollbackCandidate(root: root, trust: trust, target: target, force: force)
         if let failpoint {
             let tasks = run.undoEntries.compactMap(\.task).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }

@@ -44,9 +44,10 @@ public struct RunEngine: Sendable {
                      binding: try JournalTrust.binding(of: root, image: image), undoKinds: undoKinds)
     }
 
-    /// The block devices a run on `root` may change: the image's, else `DeviceScope.of`.
-    func deviceScope(of root: RootDirectory, blockDevices: [BlockDeviceIdentity]?, named: [String]) throws -> DeviceScope {
-        if let blockDevices { return .image(blockDevices) }
+    /// The block devices a run on `root` may change: the image's (and its table, `image`), else
+    /// `DeviceScope.of`.
+    func deviceScope(of root: RootDirectory, blockDevices: [BlockDeviceIdentity]?, named: [String], image: String?) throws -> DeviceScope {
+        if let blockDevices { return .image(blockDevices, file: image) }
         return try DeviceScope.of(root, named: named)
     }
 
@@ -73,7 +74,7 @@ public struct RunEngine: Sendable {
         let runID = Self.newRunID()
         let audit = Audit(logger: logger, runID: runID)
 
-        let scope = try deviceScope(of: root, blockDevices: options.blockDevices, named: options.devices)
+        let scope = try deviceScope(of: root, blockDevices: options.blockDevices, named: options.devices, image: options.image)
         var lock: RunLock?
         var recovered: [String] = []
         var trust: JournalTrust?

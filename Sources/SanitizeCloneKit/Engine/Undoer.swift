@@ -66,7 +66,7 @@ struct Undoer {
             guard let kind = kinds[name] else { throw InputError("no task registers the undo kind '\(name)'") }
             try kind.validate(values)
             let scope = self.scope
-            try kind.undo(values, in: UndoContext(root: root, devices: { try scope.inventory() }))
+            try kind.undo(values, in: UndoContext(root: root, devices: { try scope.inventory() }, imageFile: scope.imageFile))
             return true
         }
     }

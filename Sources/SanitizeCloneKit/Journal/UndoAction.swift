@@ -72,9 +72,13 @@ public struct UndoContext: Sendable {
     public let root: RootDirectory
     /// The devices of the root's own disk (or image), as probed now.
     public let devices: @Sendable () throws -> BlockDeviceInventory
+    /// The disk image whose partition table the run may set back (`--image`, as the command line
+    /// gave it); nil for a `--root` or the running system.
+    public let imageFile: String?
 
-    public init(root: RootDirectory, devices: @escaping @Sendable () throws -> BlockDeviceInventory) {
+    public init(root: RootDirectory, devices: @escaping @Sendable () throws -> BlockDeviceInventory, imageFile: String? = nil) {
         self.root = root
         self.devices = devices
+        self.imageFile = imageFile
     }
 }

@@ -14,7 +14,7 @@ import Glibc
 public struct DeviceScope: Sendable {
     enum Source: Sendable {
         case host
-        case image([BlockDeviceIdentity])
+        case image([BlockDeviceIdentity], file: String?)
         case rootDisk(paths: [String], named: [String])
     }
     let source: Source
@@ -22,8 +22,18 @@ public struct DeviceScope: Sendable {
     /// Every block device of this machine (the running system).
     public static let host = DeviceScope(source: .host)
 
-    /// A disk image's own partitions, as probed after attaching it.
-    public static func image(_ devices: [BlockDeviceIdentity]) -> DeviceScope { DeviceScope(source: .image(devices)) }
+    /// A disk image's own partitions, as probed after attaching it, and the image `file` itself
+    /// (its partition table), when known.
+    public static func image(_ devices: [BlockDeviceIdentity], file: String? = nil) -> DeviceScope {
+        DeviceScope(source: .image(devices, file: file))
+    }
+
+    /// The disk image file whose partition table a run may change (`--image`, as given on the
+    /// command line, never as a journal names it); nil for a `--root` or the running system.
+    public var imageFile: String? {
+        if case .image(_, let file) = source { return file }
+        return nil
+    }
 
     /// The scope of `root`: every device for the running system, else the disk holding the root's
     /// filesystem and the devices `named` on the command line (each must be a block device).
@@ -41,7 +51,7 @@ public struct DeviceScope: Sendable {
     public func inventory() throws -> BlockDeviceInventory {
         switch source {
         case .host: return try BlockDeviceInventory.host()
-        case .image(let devices): return BlockDeviceInventory(devices: devices)
+        case .image(let devices, _): return BlockDeviceInventory(devices: devices)
         case .rootDisk(let paths, let named):
             var seen = Set<String>()
             let devices = try (paths + named).filter { seen.insert($0).inserted }.compactMap { try BlockDeviceIdentity.probe($0) }

@@ -10,6 +10,7 @@ public enum TaskRegistry {
         DHCPStateTask(),
         ISCSIInitiatorTask(),
         FilesystemUUIDsTask(),
+        PartitionTableIDsTask(),
         NetworkBindingsTask(),
         StaticAddressesTask(),
         HostIDTask(),
