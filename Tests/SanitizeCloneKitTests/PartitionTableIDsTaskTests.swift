@@ -83,15 +83,13 @@ struct PartitionTableIDsTaskTests {
         options.blockDevices = []
         options.dryRun = dryRun
         if let failpoint { options.failpoint = try Failpoint(parsing: failpoint) }
-        let report = try FaultLock.shared { try InProcess.engine.run(rootPath: root.path, options: options) }
+        let report = try InProcess.engine.run(rootPath: root.path, options: options)
         return try JSONValue(parsing: report.json.serialized())
     }
 
     static func rollback(_ image: TableImage, root: FixtureRoot) throws -> JSONValue {
-        let report = try FaultLock.shared {
-            try InProcess.engine.rollback(rootPath: root.path, target: .last, force: false,
-                                          binding: RunEngine.RootBinding(image: image.path, blockDevices: []))
-        }
+        let report = try InProcess.engine.rollback(rootPath: root.path, target: .last, force: false,
+                                                   binding: RunEngine.RootBinding(image: image.path, blockDevices: []))
         return try JSONValue(parsing: report.json.serialized())
     }
 
