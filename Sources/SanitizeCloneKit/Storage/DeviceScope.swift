@@ -22,7 +22,8 @@ public struct DeviceScope: Sendable {
     /// Every block device of this machine (the running system).
     public static let host = DeviceScope(source: .host)
 
-    /// A disk image's own partitions, as probed after attaching it.
+    /// A disk image's own partitions (as attached; their identities are probed again each time
+    /// the inventory is read).
     public static func image(_ devices: [BlockDeviceIdentity]) -> DeviceScope { DeviceScope(source: .image(devices)) }
 
     /// The scope of `root`: every device for the running system, else the disk holding the root's
@@ -41,7 +42,10 @@ public struct DeviceScope: Sendable {
     public func inventory() throws -> BlockDeviceInventory {
         switch source {
         case .host: return try BlockDeviceInventory.host()
-        case .image(let devices): return BlockDeviceInventory(devices: devices)
+        case .image(let devices):
+            // Probed again, not the identities seen when the image was attached: the undo of a
+            // UUID set earlier in this run looks for the device by its new UUID.
+            return BlockDeviceInventory(devices: try devices.compactMap { try BlockDeviceIdentity.probe($0.device) })
         case .rootDisk(let paths, let named):
             var seen = Set<String>()
             let devices = try (paths + named).filter { seen.insert($0).inserted }.compactMap { try BlockDeviceIdentity.probe($0) }
