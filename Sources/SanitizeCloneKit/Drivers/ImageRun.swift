@@ -101,6 +101,7 @@ public struct ImageRun {
             try readBack.confirm(flushFailures: flushFailures)
         } catch var mismatch as ImageReadBackError {
             do {
+                _ = try AttachedDiskImage.waitUntilDetached(image)
                 _ = try rollback(image: image, target: .last, force: true)
             } catch {
                 mismatch.rollbackFailure = "\(error)"

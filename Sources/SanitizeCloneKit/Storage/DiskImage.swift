@@ -179,15 +179,34 @@ extension AttachedDiskImage {
     /// Refuses an image a loop device already shows (`losetup -j`): another run is using it, a
     /// killed run left it mounted, or another tool attached it.
     private static func refuseIfAttached(_ image: String) throws {
-        let losetup = try Program.find("losetup", package: "mount")
-        let output = try losetup.run(["--associated", image]).check().output
-        let devices = output.split(whereSeparator: \.isNewline).compactMap { line -> String? in
-            guard line.hasPrefix("/dev/"), let colon = line.firstIndex(of: ":") else { return nil }
-            return String(line[..<colon])
-        }
+        let devices = try attachedDevices(of: image)
         guard !devices.isEmpty else { return }
         let list = devices.joined(separator: " ")
         throw InputError("\(image) is already attached to \(devices.joined(separator: ", ")) (by a run still going, one that was killed, or another tool): if nothing uses it any more, unmount what `findmnt \(devices[0])` lists and run `losetup -d \(list)`")
+    }
+}
+
+extension AttachedDiskImage {
+    /// The loop devices that show `image` now (`losetup --associated`). Throws
+    /// `MissingProgramError` without losetup, `ProgramFailedError` when it fails.
+    static func attachedDevices(of image: String) throws -> [String] {
+        let losetup = try Program.find("losetup", package: "mount")
+        let output = try losetup.run(["--associated", image]).check().output
+        return output.split(whereSeparator: \.isNewline).compactMap { line -> String? in
+            guard line.hasPrefix("/dev/"), let colon = line.firstIndex(of: ":") else { return nil }
+            return String(line[..<colon])
+        }
+    }
+
+    /// Waits up to `seconds` until no loop device shows `image`: a device we detached stays
+    /// until the last process that opened it (udev's blkid, another program probing every
+    /// device) closes it. Returns whether none is left.
+    static func waitUntilDetached(_ image: String, seconds: Int = 10) throws -> Bool {
+        for _ in 0..<(seconds * 10) {
+            if try attachedDevices(of: image).isEmpty { return true }
+            usleep(100_000)
+        }
+        return try attachedDevices(of: image).isEmpty
     }
 }
 

@@ -38,6 +38,7 @@ import CShims
 ///   filesystem needs all its devices present.
 /// - **vfat**: `fatlabel -i DEVICE XXXXXXXX` sets the 32-bit volume id (also in the FAT32
 ///   backup boot sector); blkid shows it as `XXXX-XXXX` in upper case. It does not take the dash.
+///   It writes through the device's page cache and never syncs: see `flush(_:type:tool:)`.
 /// - **swap**: `swaplabel -U UUID DEVICE`. It exits 0 even when it rejects the UUID
 ///   ("failed to parse UUID"), another reason to probe again.
 /// - **crypto_LUKS**: `cryptsetup luksUUID --uuid UUID DEVICE` rewrites the header (both LUKS2

@@ -40,6 +40,8 @@ struct ImageReadBack {
     /// throws when the image cannot be attached again.
     func confirm(flushFailures: [SystemError] = []) throws {
         guard !expectations.isEmpty else { return }
+        // Our devices are gone once the last process that opened them lets go.
+        _ = try AttachedDiskImage.waitUntilDetached(image)
         let fresh = try AttachedDiskImage(image: image, readOnly: true)
         defer { fresh.detach() }
         for expected in expectations {
