@@ -199,8 +199,11 @@ void sc_cleanup_run(void) {
         atomic_store(&slots[slot].state, SLOT_DONE);
     }
     while ((slot = claim_newest(KIND_LOOP)) >= 0) {
-        // Recent kernels only mark the device for autoclear here; closing our descriptor, its
-        // last user once the mounts are gone, detaches it.
+        // Flushed first: LOOP_CLR_FD from the only opener stops the device at once, and a write
+        // still in its page cache would be lost. Recent kernels only mark the device for
+        // autoclear here; closing our descriptor, its last user once the mounts are gone,
+        // detaches it.
+        fsync(slots[slot].fd);
         sc_loop_clear(slots[slot].fd);
         close(slots[slot].fd);
         atomic_store(&slots[slot].state, SLOT_DONE);

@@ -129,7 +129,7 @@ int sc_cleanup_add_loop(int loop_fd);
 int sc_cleanup_remove(int slot);
 
 /// Undoes everything registered: unmounts (last registered first), removes the mount points it
-/// was asked to, clears and closes loop devices. Only async-signal-safe system calls.
+/// was asked to, flushes (fsync), clears and closes loop devices. Only async-signal-safe system calls.
 void sc_cleanup_run(void);
 
 /// Once per process: SIGINT, SIGTERM and SIGHUP, where they still have their default action,

@@ -39,14 +39,27 @@ public struct ImageRun {
         let deferred = DeferredFilesystemChanges(mountedDevices: Set(mount.devices), keptDevices: kept)
         runOptions.deferredFilesystems = deferred
         let report = try engine.run(rootPath: mount.root.path, options: runOptions, observer: observer)
-        guard !options.dryRun, report.result == .committed, !deferred.pending.isEmpty else { return report }
+        guard !options.dryRun, report.result == .committed else { return report }
 
-        // The run is committed with the image mounted; now the UUIDs of what was mounted.
+        // The run is committed with the image mounted; now the UUIDs of what was mounted…
         try mount.root.unmount()
         unmounted = true
+        if !deferred.pending.isEmpty {
+            try setDeferredUUIDs(deferred.pending, image: image, attached: attached, rootDevice: mount.rootDevice, pending: pending)
+        }
+        // …and no change counts until the image file shows it.
+        try readBack(image: image, attached: attached, before: devices, pending: pending)
+        return report
+    }
+
+    /// Sets the UUIDs of the filesystems that were mounted during the run, now that nothing is,
+    /// keeping the progress in `pending`. A change that fails sets back the ones made and rolls the
+    /// run back inside the image; throws `ImageUUIDChangeError` (exit 1) then.
+    private func setDeferredUUIDs(_ changes: [DeferredFilesystemChanges.Change], image: String, attached: AttachedDiskImage,
+                                  rootDevice: String, pending: String) throws {
         var done: [DeferredFilesystemChanges.Change] = []
         do {
-            for change in deferred.pending {
+            for change in changes {
                 try Self.record(done + [change], in: pending)
                 try FilesystemUUIDChanger.setUUID(change.new, on: change.device, type: change.type)
                 done.append(change)
@@ -57,7 +70,7 @@ public struct ImageRun {
         } catch {
             // Put the UUIDs back, then undo the run inside the image, as a failed task would.
             for change in done.reversed() { _ = try? FilesystemUUIDChanger.setUUID(change.old, on: change.device, type: change.type) }
-            let remount = try PrivateMount(device: mount.rootDevice)
+            let remount = try PrivateMount(device: rootDevice)
             defer { try? remount.unmount() }
             _ = try engine.rollback(rootPath: remount.path, target: .last, force: true,
                                     binding: RunEngine.RootBinding(image: image, blockDevices: try attached.probedPartitions()))
@@ -67,8 +80,35 @@ public struct ImageRun {
             do { try Self.removePendingFile(pending) } catch { reason += "; then: \(error)" }
             throw ImageUUIDChangeError(image: image, reason: reason)
         }
+    }
+
+    /// Detaches the image (flushing every device) and attaches it again read-only to confirm
+    /// that each partition the run changed holds its new identity in the image file itself
+    /// (`ImageReadBack`). Until then the changes stay listed in `pending`, so a run that dies
+    /// here makes the next one ask for a rollback. A partition that does not rolls the whole run
+    /// back (`rollback(image:target:force:)`) and throws `ImageReadBackError` (exit 1; exit 4
+    /// when the rollback fails too).
+    private func readBack(image: String, attached: AttachedDiskImage, before: [BlockDeviceIdentity], pending: String) throws {
+        let readBack = try ImageReadBack(image: image, attached: attached, before: before)
+        if !readBack.expectations.isEmpty {
+            try Self.record(readBack.expectations.map {
+                DeferredFilesystemChanges.Change(device: $0.partition.device, type: $0.after.type,
+                                                 old: $0.before?.uuid ?? "none", new: $0.after.uuid ?? "none")
+            }, in: pending)
+        }
+        let flushFailures = attached.detach()
+        do {
+            try readBack.confirm(flushFailures: flushFailures)
+        } catch var mismatch as ImageReadBackError {
+            do {
+                _ = try AttachedDiskImage.waitUntilDetached(image)
+                _ = try rollback(image: image, target: .last, force: true)
+            } catch {
+                mismatch.rollbackFailure = "\(error)"
+            }
+            throw mismatch
+        }
         try Self.removePendingFile(pending)
-        return report
     }
 
     /// Runs `body` on the image's root mounted read-only (with the `/boot` and EFI filesystems

@@ -17,6 +17,7 @@ public enum ExitStatus {
         case is LockHeldError: locked
         case is CorruptJournalError, is ForeignJournalError, is RollbackIncompleteError, is UnfinishedImageRunError: rollbackIncomplete
         case is ImageUUIDChangeError: rolledBack
+        case let error as ImageReadBackError: error.rollbackFailure == nil ? rolledBack : rollbackIncomplete
         default: invalidInput
         }
     }

@@ -22,8 +22,8 @@ public struct DeviceScope: Sendable {
     /// Every block device of this machine (the running system).
     public static let host = DeviceScope(source: .host)
 
-    /// A disk image's own partitions, as probed after attaching it, and the image `file` itself
-    /// (its partition table), when known.
+    /// A disk image's own partitions (as attached; their identities are probed again each time
+    /// the inventory is read), and the image `file` itself (its partition table), when known.
     public static func image(_ devices: [BlockDeviceIdentity], file: String? = nil) -> DeviceScope {
         DeviceScope(source: .image(devices, file: file))
     }
@@ -51,7 +51,15 @@ public struct DeviceScope: Sendable {
     public func inventory() throws -> BlockDeviceInventory {
         switch source {
         case .host: return try BlockDeviceInventory.host()
-        case .image(let devices, _): return BlockDeviceInventory(devices: devices)
+        case .image(let devices, _):
+            // Probed again, not the identities seen when the image was attached: the undo of a
+            // UUID set earlier in this run looks for the device by its new UUID. A partition's
+            // PARTUUID comes from the image's table (blkid sees none on a loop device at an offset).
+            return BlockDeviceInventory(devices: try devices.compactMap { attached in
+                guard var probed = try BlockDeviceIdentity.probe(attached.device) else { return nil }
+                if probed.partUUID == nil { probed.partUUID = attached.partUUID }
+                return probed
+            })
         case .rootDisk(let paths, let named):
             var seen = Set<String>()
             let devices = try (paths + named).filter { seen.insert($0).inserted }.compactMap { try BlockDeviceIdentity.probe($0) }

@@ -79,7 +79,8 @@ public final class AttachedDiskImage: Sendable {
             for entry in layout {
                 let (loopDescriptor, number) = try System.attachLoopDevice(to: descriptor, offset: entry.offset, size: entry.size,
                                                                            readOnly: readOnly, path: image)
-                attached.append(LoopAttachment(descriptor: loopDescriptor, registration: DeviceCleanup.register(loop: loopDescriptor)))
+                attached.append(LoopAttachment(descriptor: loopDescriptor, device: "/dev/loop\(number)", isReadOnly: readOnly,
+                                               registration: DeviceCleanup.register(loop: loopDescriptor)))
                 partitions.append(Partition(
                     number: entry.number, device: "/dev/loop\(number)", offset: entry.offset, size: entry.size,
                     typeCode: entry.typeCode, partUUID: entry.partUUID))
@@ -100,19 +101,26 @@ public final class AttachedDiskImage: Sendable {
         partitions.first { $0.partUUID == partUUID.lowercased() }
     }
 
-    /// Detaches every loop device (idempotent). A device still mounted is detached by the kernel
-    /// when the mount ends, and the image's lock is released with the last device. Flushes the
-    /// image file when it was attached read-write. Also called from deinit.
-    public func detach() {
+    /// Detaches every loop device (idempotent), each flushed first when attached read-write. A
+    /// device still mounted is detached by the kernel when the mount ends, and the image's lock is
+    /// released with the last device. Flushes the image file when it was attached read-write.
+    /// Also called from deinit.
+    ///
+    /// Returns the flushes that failed (empty when all reached the image). A write a failed flush
+    /// left in a device's page cache is lost when the device is detached: `ImageReadBack` is what
+    /// tells whether the image holds every change.
+    @discardableResult
+    public func detach() -> [SystemError] {
         guard let (attachments, descriptor) = state.withLock({ current in
             defer { current = nil }
             return current
-        }) else { return }
-        attachments.forEach { $0.detach() }
-        // Belt and braces, so its failure is ignored: every flush inside the image (the journal's
-        // fsyncs) already reached the file, since the loop driver passes a flush on to it as fsync.
+        }) else { return [] }
+        let failures = attachments.compactMap { $0.detach() }
+        // Belt and braces, so its failure is ignored: every flush of a loop device reaches the
+        // file, since the loop driver passes it on as fsync.
         if !isReadOnly { try? System.fsync(descriptor, path: image) }
         System.close(descriptor)
+        return failures
     }
 
     deinit {
@@ -171,15 +179,34 @@ extension AttachedDiskImage {
     /// Refuses an image a loop device already shows (`losetup -j`): another run is using it, a
     /// killed run left it mounted, or another tool attached it.
     private static func refuseIfAttached(_ image: String) throws {
-        let losetup = try Program.find("losetup", package: "mount")
-        let output = try losetup.run(["--associated", image]).check().output
-        let devices = output.split(whereSeparator: \.isNewline).compactMap { line -> String? in
-            guard line.hasPrefix("/dev/"), let colon = line.firstIndex(of: ":") else { return nil }
-            return String(line[..<colon])
-        }
+        let devices = try attachedDevices(of: image)
         guard !devices.isEmpty else { return }
         let list = devices.joined(separator: " ")
         throw InputError("\(image) is already attached to \(devices.joined(separator: ", ")) (by a run still going, one that was killed, or another tool): if nothing uses it any more, unmount what `findmnt \(devices[0])` lists and run `losetup -d \(list)`")
+    }
+}
+
+extension AttachedDiskImage {
+    /// The loop devices that show `image` now (`losetup --associated`). Throws
+    /// `MissingProgramError` without losetup, `ProgramFailedError` when it fails.
+    static func attachedDevices(of image: String) throws -> [String] {
+        let losetup = try Program.find("losetup", package: "mount")
+        let output = try losetup.run(["--associated", image]).check().output
+        return output.split(whereSeparator: \.isNewline).compactMap { line -> String? in
+            guard line.hasPrefix("/dev/"), let colon = line.firstIndex(of: ":") else { return nil }
+            return String(line[..<colon])
+        }
+    }
+
+    /// Waits up to `seconds` until no loop device shows `image`: a device we detached stays
+    /// until the last process that opened it (udev's blkid, another program probing every
+    /// device) closes it. Returns whether none is left.
+    static func waitUntilDetached(_ image: String, seconds: Int = 10) throws -> Bool {
+        for _ in 0..<(seconds * 10) {
+            if try attachedDevices(of: image).isEmpty { return true }
+            usleep(100_000)
+        }
+        return try attachedDevices(of: image).isEmpty
     }
 }
 
@@ -330,16 +357,34 @@ struct PartitionLayout {
 /// for cleanup on a signal.
 private struct LoopAttachment: Sendable {
     let descriptor: Int32
+    /// /dev/loopN, for messages.
+    let device: String
+    let isReadOnly: Bool
     let registration: DeviceCleanup.Registration?
 
     /// Forgets the registration first, so the signal handler never clears a descriptor number
-    /// that is closed and perhaps reused; then detaches (LOOP_CLR_FD) and closes, unless the
-    /// cleanup of a signal did both already.
-    func detach() {
-        if let registration, !registration.cancel() { return }
+    /// that is closed and perhaps reused; then flushes (fsync), detaches (LOOP_CLR_FD) and closes,
+    /// unless the cleanup of a signal did it all already. Returns the flush's failure, if any.
+    ///
+    /// The flush is what keeps a change: a tool that writes to the device without fsync
+    /// (`fatlabel` does) leaves its write dirty in the device's page cache, where blkid -p sees it.
+    /// LOOP_CLR_FD from the device's only opener puts it into rundown at once, and the loop driver
+    /// fails every request from then on, so the writeback of the last close fails ("Buffer I/O
+    /// error … lost async page write") and the image never holds the write.
+    func detach() -> SystemError? {
+        if let registration, !registration.cancel() { return nil }
+        var failure: SystemError?
+        if !isReadOnly {
+            do throws(SystemError) {
+                try System.fsync(descriptor, operation: "flush the loop device", path: device)
+            } catch {
+                failure = error
+            }
+        }
         // Ignored: the device was attached with autoclear, so closing our descriptor, its last
         // user once the mounts are gone, detaches it anyway.
         try? System.clearLoopDevice(descriptor)
         System.close(descriptor)
+        return failure
     }
 }

@@ -38,6 +38,7 @@ import CShims
 ///   filesystem needs all its devices present.
 /// - **vfat**: `fatlabel -i DEVICE XXXXXXXX` sets the 32-bit volume id (also in the FAT32
 ///   backup boot sector); blkid shows it as `XXXX-XXXX` in upper case. It does not take the dash.
+///   It writes through the device's page cache and never syncs: see `flush(_:type:tool:)`.
 /// - **swap**: `swaplabel -U UUID DEVICE`. It exits 0 even when it rejects the UUID
 ///   ("failed to parse UUID"), another reason to probe again.
 /// - **crypto_LUKS**: `cryptsetup luksUUID --uuid UUID DEVICE` rewrites the header (both LUKS2
@@ -137,6 +138,7 @@ public enum FilesystemUUIDChanger {
         }
 
         let printed = render(transcript)
+        try flush(device, type: type, tool: tool)
         let after = try BlockDeviceIdentity.probe(device)
         guard let now = after?.uuid, sameUUID(now, uuid) else {
             let shown = after.map { "\($0.type) with UUID \($0.uuid ?? "none")" } ?? "no signature"
@@ -154,6 +156,23 @@ public enum FilesystemUUIDChanger {
     public static func has(_ uuid: String, device: String) throws -> Bool {
         guard let current = try BlockDeviceIdentity.probe(device)?.uuid else { return false }
         return sameUUID(current, uuid)
+    }
+
+    /// fsync(2) of the device: what the tool wrote reaches the disk (the image file behind a loop
+    /// device) before the change counts. `fatlabel` writes through the device's page cache and
+    /// never syncs; left there, the write is lost when a loop device is detached by its only
+    /// opener (`losetup -d` included), and on a real disk until the kernel's writeback.
+    /// Throws `FilesystemUUIDError` when the flush fails.
+    private static func flush(_ device: String, type: String, tool: String) throws {
+        do throws(SystemError) {
+            let fd = try System.open(device, O_RDONLY, operation: "open (to flush)")
+            defer { System.close(fd) }
+            try System.fsync(fd, operation: "flush the device", path: device)
+        } catch {
+            throw FilesystemUUIDError(
+                device: device,
+                summary: "Failed to flush \(device) (\(type)) after \(tool) changed its UUID: \(error.reason) (the new UUID may not be on the disk; check the device's health, then retry)")
+        }
     }
 
     // MARK: - ext2/3/4
