@@ -38,6 +38,7 @@ struct FuzzedParser: Sendable {
         FuzzedParser(name: "journal", feed: JournalFuzzing.feed),
         FuzzedParser(name: "identity", feed: IdentityFuzzing.feedRecord),
         FuzzedParser(name: "hosts", feed: IdentityFuzzing.feedHostFiles),
+        FuzzedParser(name: "state-files", feed: IdentityFuzzing.feedStateFiles),
         FuzzedParser(name: "line-diff", feed: LineDiffFuzzing.feed),
     ]
 

@@ -49,4 +49,15 @@ enum IdentityFuzzing {
             NetworkFileFuzzing.show(old: text, new: renamed, path: "/etc/hosts")
         }
     }
+
+    /// The input as an iSCSI initiator name file (renamed as `iscsi-initiator` renames it) and
+    /// as dhclient's internal state (its DUID lines dropped as `dhcp-state` drops them).
+    static func feedStateFiles(_ bytes: [UInt8]) {
+        guard let text = FuzzInput.text(bytes) else { return }
+        if let renamed = try? ISCSIInitiatorTask.renamed(text, newSuffix: { String(repeating: "a", count: $0) }) {
+            precondition(renamed.new.hasPrefix("iqn.") && renamed.contents.contains("InitiatorName=\(renamed.new)"))
+        }
+        let kept = DHCPStateTask.withoutDUIDs(text)
+        precondition(kept.utf8.count <= text.utf8.count)
+    }
 }

@@ -13,6 +13,7 @@ struct LineDiffTests {
     }
 
     static let numbered = (1...30).map { "line \($0)\n" }.joined()
+    static let long = (1...200_000).map { "line \($0)\n" }.joined()
 
     static let edits = [
         Edit(words: "one line replaced", old: "127.0.0.1 localhost\n127.0.1.1 golden\n::1 localhost\n",
@@ -24,6 +25,9 @@ struct LineDiffTests {
              new: numbered.replacingOccurrences(of: "line 2\n", with: "line two\n").replacingOccurrences(of: "line 28\n", with: "line 28\nline 28b\n")),
         Edit(words: "two changes close together share a hunk", old: numbered,
              new: numbered.replacingOccurrences(of: "line 10\n", with: "").replacingOccurrences(of: "line 14\n", with: "line fourteen\n")),
+        Edit(words: "one line changed deep inside 200,000 lines (the common start and end are not compared)", old: long,
+             new: long.replacingOccurrences(of: "\nline 150000\n", with: "\nline 150000 changed\n")),
+        Edit(words: "one line become 1,000,000 (lopsided)", old: "first\n", new: "first\n" + String(repeating: "added\n", count: 1_000_000)),
     ]
 
     @Test("patch(1) applies the diff and gets the new text", .enabled(if: HostCommand.isAvailable("patch"), "patch(1) is not installed (apt-get install patch)"),
@@ -39,6 +43,14 @@ struct LineDiffTests {
         let patch = try HostCommand.run("patch", ["--quiet", "--force", "-o", directory + "/patched", directory + "/old", directory + "/diff"])
         #expect(patch.exitCode == 0, "\(patch)\n\(diff)")
         #expect((try? String(contentsOfFile: directory + "/patched", encoding: .utf8)) == edit.new, "\(diff)")
+    }
+
+    @Test("a middle too large to compare is summarised, never a table of gigabytes: 3,000 lines against 3,000 others")
+    func tooLargeIsSummarised() {
+        let old = (1...3000).map { "old \($0)\n" }.joined(), new = (1...3000).map { "new \($0)\n" }.joined()
+        #expect(LineDiff.unified(old: old, new: new, path: "/etc/hosts") == "--- /etc/hosts\n+++ /etc/hosts\n(3000 → 3000 lines; too large to show)\n")
+        let lopsided = LineDiff.unified(old: "a\n", new: String(repeating: "b\n", count: 4_000_000), path: "/etc/hosts")
+        #expect(lopsided.hasSuffix("(1 → 4000000 lines; too large to show)\n"), "\(lopsided.prefix(200))")
     }
 
     @Test("equal texts give no diff")

@@ -1,14 +1,15 @@
 /// A unified diff of two small text files, for the dry-run's "what would change" view.
 public enum LineDiff {
     /// The unified diff of `old` and `new` (`---`/`+++` headers naming `path`, 3 lines of
-    /// context), or an empty string when they are equal. Files over 4000 lines are summarised.
+    /// context), or an empty string when they are equal. Lines the two share at the start and the
+    /// end cost nothing; when what lies between them would need a table of more than 4 million
+    /// cells (16 MiB), the change is summarised instead.
     public static func unified(old: String, new: String, path: String, context: Int = 3) -> String {
         if old == new { return "" }
         let a = lines(old), b = lines(new)
-        guard a.count * b.count <= 16_000_000 else {
+        guard let script = editScript(a, b) else {
             return "--- \(path)\n+++ \(path)\n(\(a.count) → \(b.count) lines; too large to show)\n"
         }
-        let script = editScript(a, b)
         var output = "--- a\(path)\n+++ b\(path)\n"
         var index = 0
         while index < script.count {
@@ -53,25 +54,46 @@ public enum LineDiff {
         return result
     }
 
-    /// Longest-common-subsequence edit script (fine for the small files we diff).
-    private static func editScript(_ a: [Substring], _ b: [Substring]) -> [Step] {
-        let n = a.count, m = b.count
-        var table = [[Int32]](repeating: [Int32](repeating: 0, count: m + 1), count: n + 1)
+    /// The most cells the comparison table of the differing middle may have.
+    static let tableLimit = 4_000_000
+
+    /// Longest-common-subsequence edit script over the lines between the common start and end,
+    /// or nil when that middle is too large to compare.
+    private static func editScript(_ a: [Substring], _ b: [Substring]) -> [Step]? {
+        var prefix = 0
+        while prefix < a.count, prefix < b.count, a[prefix] == b[prefix] { prefix += 1 }
+        var suffix = 0
+        while suffix < a.count - prefix, suffix < b.count - prefix, a[a.count - 1 - suffix] == b[b.count - 1 - suffix] { suffix += 1 }
+        let n = a.count - prefix - suffix, m = b.count - prefix - suffix
+        let (cells, overflow) = (n + 1).multipliedReportingOverflow(by: m + 1)
+        guard !overflow, cells <= tableLimit else { return nil }
+
+        var steps: [Step] = []
+        steps.reserveCapacity(a.count + m)
+        for line in 0..<prefix { steps.append(Step(kind: .same, text: a[line], oldLine: line, newLine: line)) }
+        // table[i * (m + 1) + j]: the length of the longest common subsequence of the middles from i and j on.
+        var table = [Int32](repeating: 0, count: (n + 1) * (m + 1))
         for i in stride(from: n - 1, through: 0, by: -1) {
             for j in stride(from: m - 1, through: 0, by: -1) {
-                table[i][j] = a[i] == b[j] ? table[i + 1][j + 1] + 1 : max(table[i + 1][j], table[i][j + 1])
+                table[i * (m + 1) + j] = a[prefix + i] == b[prefix + j]
+                    ? table[(i + 1) * (m + 1) + j + 1] + 1
+                    : max(table[(i + 1) * (m + 1) + j], table[i * (m + 1) + j + 1])
             }
         }
-        var steps: [Step] = []
         var i = 0, j = 0
         while i < n || j < m {
-            if i < n, j < m, a[i] == b[j] {
-                steps.append(Step(kind: .same, text: a[i], oldLine: i, newLine: j)); i += 1; j += 1
-            } else if i < n, j == m || table[i + 1][j] >= table[i][j + 1] {
-                steps.append(Step(kind: .removed, text: a[i], oldLine: i, newLine: j)); i += 1
+            let old = prefix + i, new = prefix + j
+            if i < n, j < m, a[old] == b[new] {
+                steps.append(Step(kind: .same, text: a[old], oldLine: old, newLine: new)); i += 1; j += 1
+            } else if i < n, j == m || table[(i + 1) * (m + 1) + j] >= table[i * (m + 1) + j + 1] {
+                steps.append(Step(kind: .removed, text: a[old], oldLine: old, newLine: new)); i += 1
             } else {
-                steps.append(Step(kind: .added, text: b[j], oldLine: i, newLine: j)); j += 1
+                steps.append(Step(kind: .added, text: b[new], oldLine: old, newLine: new)); j += 1
             }
+        }
+        for offset in 0..<suffix {
+            let old = a.count - suffix + offset, new = b.count - suffix + offset
+            steps.append(Step(kind: .same, text: a[old], oldLine: old, newLine: new))
         }
         return steps
     }

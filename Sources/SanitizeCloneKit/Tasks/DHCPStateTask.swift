@@ -45,10 +45,7 @@ public struct DHCPStateTask: SanitizeTask {
 
         var internConf: (contents: String, attributes: FileAttributes)?
         if let text = try root.readText(Self.internConf), let status = try root.followedStatus(of: Self.internConf) {
-            let kept = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).filter { line in
-                let key = line.split(separator: "=", maxSplits: 1).first.map { $0.trimmingWhitespace().lowercased() } ?? ""
-                return !(line.contains("=") && key.contains("duid"))
-            }.joined(separator: "\n")
+            let kept = Self.withoutDUIDs(text)
             if kept != text {
                 internConf = (kept, FileAttributes(of: status))
                 changes.append(Change(path: Self.internConf, action: "write", old: "DUID", new: "(none)",
@@ -57,6 +54,15 @@ public struct DHCPStateTask: SanitizeTask {
         }
         guard !changes.isEmpty else { return .skip("no DHCP leases or DUIDs in this root") }
         return TaskPlan(changes: changes, decision: Decision(removals: removals, internConf: internConf))
+    }
+
+    /// `text` (dhclient's internal state, untrusted) without the lines setting a DUID
+    /// (`key=value` whose key mentions "duid", any case).
+    static func withoutDUIDs(_ text: String) -> String {
+        text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).filter { line in
+            let key = line.split(separator: "=", maxSplits: 1).first.map { $0.trimmingWhitespace().lowercased() } ?? ""
+            return !(line.contains("=") && key.contains("duid"))
+        }.joined(separator: "\n")
     }
 
     public func apply(_ decision: Decision, in context: ApplyContext) throws {
