@@ -40,6 +40,7 @@ KERNEL_PACKAGES=(linux-image-cloud-amd64 initramfs-tools)
 # ext4 is built into the cloud kernel (listing a built-in module is harmless).
 INITRAMFS_MODULES=(virtio_pci virtio_blk ext4)
 TEMPLATE_HOSTNAME=e2e-template
+TARBALL_PREFIX="template-$SUITE"
 
 # The steps run in the chroot after debootstrap, in order; each takes the root.
 CHROOT_STEPS=(
@@ -51,8 +52,34 @@ CHROOT_STEPS=(
     install_report_hook
     clean_package_caches
 )
+
+# E2E_FLAVOUR=rhel-style: the layout RHEL-family templates have, from Debian 12 packages
+# (nothing else is reachable here): dracut instead of initramfs-tools, an LVM root on XFS
+# (make-image.sh --layout rhel-style puts it there), NetworkManager only, no networkd.
+FLAVOUR="${E2E_FLAVOUR:-debian}"
+case "$FLAVOUR" in
+    debian) ;;
+    rhel-style)
+        BASE_PACKAGES+=(lvm2 xfsprogs network-manager)
+        KERNEL_PACKAGES=(linux-image-cloud-amd64 dracut)
+        # Drivers for a virtio disk, LVM and the root's file systems.
+        INITRAMFS_MODULES=(virtio_pci virtio_blk dm_mod xfs ext4)
+        TARBALL_PREFIX="rhel-style-$SUITE"
+        CHROOT_STEPS=(
+            install_dracut_kernel
+            configure_identity
+            configure_root_login
+            configure_network_manager
+            configure_units
+            install_report_hook
+            clean_package_caches
+        )
+        ;;
+    *) die "E2E_FLAVOUR=$FLAVOUR: expected debian or rhel-style" ;;
+esac
 # Everything whose code ends up shaping the root: its text is part of the cache key.
 RECIPE_FUNCTIONS=(run_debootstrap "${CHROOT_STEPS[@]}" write_report_unit write_report_runner)
+[[ "$FLAVOUR" == debian ]] || RECIPE_FUNCTIONS+=(write_dracut_config)
 
 usage() {
     echo "usage: $E2E_SCRIPT OUTDIR" >&2
@@ -67,7 +94,7 @@ main() {
 
     local key tarball started
     key="$(cache_key)"
-    tarball="$E2E_CACHE_DIR/template-$SUITE-$key.tar.zst"
+    tarball="$E2E_CACHE_DIR/$TARBALL_PREFIX-$key.tar.zst"
     started="$(now)"
 
     if [[ -d "$out_dir/root" && "$(cat "$out_dir/template.key" 2>/dev/null)" == "$key" ]]; then
@@ -97,6 +124,8 @@ cache_key() {
             "kernel=${KERNEL_PACKAGES[*]}" \
             "initramfs=${INITRAMFS_MODULES[*]}" \
             "hostname=$TEMPLATE_HOSTNAME"
+        # The Debian flavour's key stays what it was before flavours existed (its cache holds).
+        [[ "$FLAVOUR" == debian ]] || echo "flavour=$FLAVOUR"
         # declare -f prints the code without its comments: rewording one does not rebuild.
         declare -f "${RECIPE_FUNCTIONS[@]}"
     } | sha256sum | cut -c1-16
@@ -174,7 +203,7 @@ build_tarball() {
 CACHE_KEEP=3
 prune_cache() {
     local stale
-    find "$E2E_CACHE_DIR" -maxdepth 1 -name "template-$SUITE-*.tar.zst" -printf '%T@ %p\n' |
+    find "$E2E_CACHE_DIR" -maxdepth 1 -name "$TARBALL_PREFIX-*.tar.zst" -printf '%T@ %p\n' |
         sort -rn | tail -n +$((CACHE_KEEP + 1)) | cut -d' ' -f2- |
         while read -r stale; do
             log "removing old cached template $stale"
@@ -211,6 +240,62 @@ install_kernel() {
 
     in_chroot "$root" apt-get install -y -qq --no-install-recommends "${KERNEL_PACKAGES[@]}" >/dev/null
     rm -f "$root/usr/sbin/policy-rc.d"
+}
+
+# The cloud kernel with a dracut initramfs (Debian's dracut replaces initramfs-tools and
+# hooks into the kernel's postinst the same way). Not host-only: in a chroot dracut cannot
+# see the guest's disks, so the config names the drivers and modules the layout needs.
+install_dracut_kernel() {
+    local root="$1"
+    printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+    chmod 755 "$root/usr/sbin/policy-rc.d"
+
+    log "installing ${KERNEL_PACKAGES[*]} in the chroot"
+    in_chroot "$root" apt-get update -qq
+    in_chroot "$root" apt-get install -y -qq --no-install-recommends dracut >/dev/null
+    mkdir -p "$root/etc/dracut.conf.d"
+    write_dracut_config >"$root/etc/dracut.conf.d/50-e2e.conf"
+    in_chroot "$root" apt-get install -y -qq --no-install-recommends "${KERNEL_PACKAGES[@]}" >/dev/null
+    rm -f "$root/usr/sbin/policy-rc.d"
+    ls "$root"/boot/initrd.img-* >/dev/null 2>&1 || die "dracut made no initramfs in the template"
+}
+
+write_dracut_config() {
+    cat <<EOF
+# Written by tests/e2e/build-template.sh (E2E_FLAVOUR=rhel-style).
+hostonly="no"
+compress="gzip"
+add_dracutmodules+=" lvm "
+omit_dracutmodules+=" plymouth crypt-ssh nbd nfs iscsi multipath fcoe fcoe-uefi btrfs mdraid dmraid "
+add_drivers+=" ${INITRAMFS_MODULES[*]} "
+filesystems+=" xfs ext4 "
+EOF
+}
+
+# NetworkManager owns every NIC (no networkd): DHCP on any ethernet device, a keyfile in
+# /etc/NetworkManager/system-connections as RHEL's installer writes one. Cases that bind it
+# to the template's MAC add `mac-address=` in a customize step of their own.
+configure_network_manager() {
+    local root="$1"
+    mkdir -p "$root/etc/NetworkManager/system-connections"
+    cat >"$root/etc/NetworkManager/system-connections/uplink.nmconnection" <<'EOF'
+[connection]
+id=uplink
+uuid=5fb06bd0-0bb0-7ffb-45f1-d6edd65f3e03
+type=ethernet
+autoconnect=true
+
+[ethernet]
+
+[ipv4]
+method=auto
+
+[ipv6]
+method=ignore
+EOF
+    chmod 600 "$root/etc/NetworkManager/system-connections/uplink.nmconnection"
+    in_chroot "$root" systemctl disable systemd-networkd.service systemd-networkd.socket 2>/dev/null || true
+    in_chroot "$root" systemctl enable NetworkManager.service 2>/dev/null
 }
 
 # The template's own identity. debootstrap copied the host's hostname and resolver

@@ -41,17 +41,26 @@
 #                       mount: mkfs.ext4 -E offset, mkfs.vfat --offset, mtools.
 #                       Host packages: fdisk dosfstools mtools grub-efi-amd64-bin.
 #   --esp-uuid ID       the ESP's vfat volume id, XXXX-XXXX (default: random; --bootable)
+#   --layout rhel-style a GPT disk as RHEL's installer lays it out on UEFI (implies --bootable):
+#                       1: the ESP as above; 2: ext4 /boot (512 MiB, by UUID in fstab, holding
+#                       grub/grub.cfg, vmlinuz-* and initrd.img-*); 3: an LVM PV with VG "rhel":
+#                       LV swap (256 MiB) and LV root (XFS, --size; --uuid is its UUID), both by
+#                       /dev/mapper name in fstab, and root=/dev/mapper/rhel-root
+#                       rd.lvm.lv=rhel/root rd.lvm.lv=rhel/swap on the command line. The host
+#                       has no device-mapper: LVM writes its metadata in userspace and the LVs
+#                       are reached through loop devices at their offsets (this layout needs a
+#                       loop device and a mount). For a root made with E2E_FLAVOUR=rhel-style.
 # Needs root (to keep the root's ownership while copying). Takes 5-10 seconds.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-    echo "usage: $E2E_SCRIPT [--uuid UUID] [--size SIZE] [--enable UNIT]... [--customize SCRIPT]... [--bootable [--esp-uuid ID]] ROOTDIR PAYLOAD_DIR IMAGE" >&2
+    echo "usage: $E2E_SCRIPT [--uuid UUID] [--size SIZE] [--enable UNIT]... [--customize SCRIPT]... [--bootable [--esp-uuid ID]] [--layout rhel-style] ROOTDIR PAYLOAD_DIR IMAGE" >&2
     exit 2
 }
 
 main() {
-    local uuid="" size=1536M units=() customizations=() bootable=0 esp_uuid=""
+    local uuid="" size=1536M units=() customizations=() bootable=0 esp_uuid="" layout=plain boot_uuid swap_uuid
     while (($# > 0)); do
         case "$1" in
             --uuid) uuid="${2:?--uuid needs a value}"; shift 2 ;;
@@ -60,6 +69,7 @@ main() {
             --customize) customizations+=("${2:?--customize needs a script}"); shift 2 ;;
             --bootable) bootable=1; shift ;;
             --esp-uuid) esp_uuid="${2:?--esp-uuid needs a value}"; shift 2 ;;
+            --layout) layout="${2:?--layout needs a value}"; shift 2 ;;
             -h | --help) usage ;;
             -*) echo "unknown option: $1" >&2; usage ;;
             *) break ;;
@@ -72,6 +82,13 @@ main() {
     [[ -d "$root_dir/etc" && -d "$root_dir/usr" ]] || die "$root_dir does not look like a root made by build-template.sh"
     [[ -d "$payload_dir" ]] || die "payload $payload_dir is not a directory (pass an empty one for no payload)"
     [[ -n "$uuid" ]] || uuid="$(cat /proc/sys/kernel/random/uuid)"
+    case "$layout" in
+        plain) ;;
+        rhel-style) bootable=1; need_rhel_style_tools ;;
+        *) die "--layout $layout: expected rhel-style" ;;
+    esac
+    boot_uuid="$(cat /proc/sys/kernel/random/uuid)"
+    swap_uuid="$(cat /proc/sys/kernel/random/uuid)"
     if ((bootable)); then
         need_bootable_tools
         [[ "${size^^}" =~ ^[0-9]+[KMGT]$ ]] || die "--size $size: give it with a K, M or G suffix for --bootable"
@@ -86,8 +103,13 @@ main() {
     make_temp_dir staging "$(dirname "$image")"
     copy_tree "$root_dir" "$staging"
     overlay_payload "$payload_dir" "$staging"
-    [[ -e "$payload_dir/etc/fstab" ]] || write_fstab "$staging" "$uuid"
-    if ((bootable)); then
+    if [[ "$layout" == rhel-style ]]; then
+        [[ -e "$payload_dir/etc/fstab" ]] || write_rhel_style_fstab "$staging" "$boot_uuid" "$esp_uuid"
+        write_rhel_style_grub_config "$staging" "$boot_uuid"
+    else
+        [[ -e "$payload_dir/etc/fstab" ]] || write_fstab "$staging" "$uuid"
+    fi
+    if ((bootable)) && [[ "$layout" == plain ]]; then
         [[ -e "$payload_dir/etc/fstab" ]] || write_esp_fstab_line "$staging" "$esp_uuid"
         write_grub_config "$staging" "$uuid"
     fi
@@ -99,7 +121,10 @@ main() {
         log "customizing with $script"
         "$script" "$staging" || die "$script failed on the image's root"
     done
-    if ((bootable)); then
+    if [[ "$layout" == rhel-style ]]; then
+        make_rhel_style_disk "$staging" "$uuid" "$boot_uuid" "$esp_uuid" "$swap_uuid" "$size" "$image"
+        log "made $image (GPT: ESP $esp_uuid, /boot $boot_uuid, LVM $VG_NAME: XFS root $uuid, swap $swap_uuid, $(seconds_since "$started") s)"
+    elif ((bootable)); then
         make_bootable_disk "$staging" "$uuid" "$esp_uuid" "$size" "$image"
         log "made $image (GPT: ESP $esp_uuid, root UUID $uuid, $(seconds_since "$started") s)"
     else
@@ -249,7 +274,12 @@ PARTITIONS
 # FAT32 written at the ESP's offset (the host kernel has no vfat: nothing is mounted), then
 # filled with mtools through IMAGE@@OFFSET.
 make_esp() {
-    local disk="$1" uuid="$2" esp_uuid="$3" build_dir esp start_sector output
+    make_esp_with_stub "$1" "$3" "$(write_grub_stub "$2")"
+}
+
+# The ESP with BOOTX64.EFI and STUB as \EFI\debian\grub.cfg.
+make_esp_with_stub() {
+    local disk="$1" esp_uuid="$2" stub="$3" build_dir esp start_sector output
     start_sector=$((ESP_START_MIB * MIB / SECTOR))
     make_temp_dir build_dir "$(dirname "$disk")"
     # -s 1: enough clusters for FAT32 in 64 MiB; -h: the partition's start, as on a real disk.
@@ -257,7 +287,7 @@ make_esp() {
     output="$(mkfs.vfat -F 32 -s 1 -n EFI -i "${esp_uuid//-/}" -h "$start_sector" --offset "$start_sector" \
         "$disk" $((ESP_SIZE_MIB * 1024)) 2>&1)" || die "mkfs.vfat failed on the ESP of $disk: $output"
     write_grub_embedded_config >"$build_dir/embedded.cfg"
-    write_grub_stub "$uuid" >"$build_dir/grub.cfg"
+    printf '%s\n' "$stub" >"$build_dir/grub.cfg"
     grub-mkimage --format=x86_64-efi --directory="$GRUB_EFI_DIR" --prefix=/EFI/debian \
         --config="$build_dir/embedded.cfg" --output="$build_dir/BOOTX64.EFI" "${GRUB_MODULES[@]}"
     esp="$disk@@$((start_sector * SECTOR))"
@@ -265,6 +295,150 @@ make_esp() {
     MTOOLS_SKIP_CHECK=1 mmd -i "$esp" ::/EFI ::/EFI/BOOT ::/EFI/debian
     MTOOLS_SKIP_CHECK=1 mcopy -i "$esp" "$build_dir/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI
     MTOOLS_SKIP_CHECK=1 mcopy -i "$esp" "$build_dir/grub.cfg" ::/EFI/debian/grub.cfg
+}
+
+# --- --layout rhel-style: ESP, ext4 /boot, an LVM PV with an XFS root LV and a swap LV ---
+
+# As RHEL's installer lays a UEFI disk out (VG "rhel", LVs root and swap, / on XFS, /boot on
+# ext4 by UUID, the LVs by /dev/mapper name), with Debian 12's packages. The host has no
+# device-mapper: LVM writes the PV and VG metadata in userspace (--driverloaded n, LVs never
+# activated), and each LV is reached through a loop device at the offset its one segment
+# has on the PV (pe_start + first extent × extent size) to make and fill its file system.
+# Needs a loop device and a mount of the XFS root (the only layout here that does).
+BOOT_SIZE_MIB=512
+SWAP_SIZE_MIB=256
+VG_NAME=rhel
+
+need_rhel_style_tools() {
+    need_bootable_tools
+    local command missing=()
+    for command in pvcreate vgcreate lvcreate lvs pvs mkfs.xfs mkswap losetup mount; do
+        command -v "$command" >/dev/null 2>&1 || missing+=("$command")
+    done
+    ((${#missing[@]} == 0)) || die "--layout rhel-style needs ${missing[*]} (try: apt-get install -y lvm2 xfsprogs util-linux)"
+}
+
+# fstab as Anaconda writes it: the LVs by mapper name, /boot and the ESP by UUID.
+write_rhel_style_fstab() {
+    local root="$1" boot_uuid="$2" esp_uuid="$3"
+    cat >"$root/etc/fstab" <<EOF
+# /etc/fstab: written by tests/e2e/make-image.sh --layout rhel-style
+/dev/mapper/$VG_NAME-root	/	xfs	defaults	0 0
+UUID=$boot_uuid	/boot	ext4	defaults	1 2
+UUID=$esp_uuid	/boot/efi	vfat	umask=0077,shortname=winnt	0 2
+/dev/mapper/$VG_NAME-swap	none	swap	defaults	0 0
+EOF
+}
+
+# /boot/grub/grub.cfg on the /boot file system (paths relative to it), RHEL's command line.
+write_rhel_style_grub_config() {
+    local root="$1" boot_uuid="$2" kernel initrd
+    kernel="$(cd "$root/boot" && ls vmlinuz-* | head -n 1)"
+    initrd="$(cd "$root/boot" && ls initrd.img-* | head -n 1)"
+    [[ -n "$kernel" && -n "$initrd" ]] || die "$root/boot has no vmlinuz-* and initrd.img-* for grub.cfg"
+    mkdir -p "$root/boot/grub" "$root/boot/efi"
+    cat >"$root/boot/grub/grub.cfg" <<GRUB_CFG
+# /boot/grub/grub.cfg: written by tests/e2e/make-image.sh --layout rhel-style
+set default=0
+set timeout=0
+insmod part_gpt
+insmod ext2
+search --no-floppy --fs-uuid --set=root $boot_uuid
+
+menuentry 'Red Hat-style Linux' --class rhel --class gnu-linux --class os {
+	insmod part_gpt
+	insmod ext2
+	search --no-floppy --fs-uuid --set=root $boot_uuid
+	linux /$kernel root=/dev/mapper/$VG_NAME-root ro rd.lvm.lv=$VG_NAME/root rd.lvm.lv=$VG_NAME/swap resume=/dev/mapper/$VG_NAME-swap ${E2E_KERNEL_CMDLINE#ro }
+	initrd /$initrd
+}
+GRUB_CFG
+    chmod 444 "$root/boot/grub/grub.cfg"
+}
+
+# The stub on the ESP, leading to /boot's grub.cfg (/boot is a file system of its own).
+write_rhel_style_grub_stub() {
+    local boot_uuid="$1"
+    cat <<GRUB_STUB
+search.fs_uuid $boot_uuid root
+set prefix=(\$root)'/grub'
+configfile \$prefix/grub.cfg
+GRUB_STUB
+}
+
+# Detaches a loop device if it is still attached (a cleanup action).
+detach_loop() {
+    losetup "$1" >/dev/null 2>&1 && losetup -d "$1"
+    return 0
+}
+
+# LVM confined to one loop device, no device-mapper, no udev, no devices file.
+lvm_on() {
+    local device="$1"; shift
+    local command="$1"; shift
+    "$command" --driverloaded n --config "devices { filter = [ \"a|^$device\$|\", \"r|.*|\" ] use_devicesfile = 0 } activation { udev_sync = 0 udev_rules = 0 monitoring = 0 } global { locking_type = 0 }" "$@" 2>/dev/null
+}
+
+# Attaches the LV NAME of the PV on DEVICE (itself at byte PV_OFFSET in DISK) as a loop
+# device of DISK; prints the loop device.
+attach_logical_volume() {
+    local disk="$1" device="$2" pv_offset="$3" name="$4" pe_start extent ranges start end
+    pe_start="$(lvm_on "$device" pvs --noheadings --units b --nosuffix -o pe_start "$device" | tr -d ' ')"
+    extent="$(lvm_on "$device" vgs --noheadings --units b --nosuffix -o vg_extent_size "$VG_NAME" | tr -d ' ')"
+    ranges="$(lvm_on "$device" lvs --noheadings -o seg_pe_ranges "$VG_NAME/$name" | tr -d ' ')"
+    # One segment on one PV: "<pv>:<first>-<last>".
+    [[ "$ranges" =~ ^[^:]+:([0-9]+)-([0-9]+)$ ]] || die "LV $VG_NAME/$name is not one linear segment: $ranges"
+    start="${BASH_REMATCH[1]}"; end="${BASH_REMATCH[2]}"
+    losetup --find --show --offset $((pv_offset + pe_start + start * extent)) \
+        --sizelimit $(((end - start + 1) * extent)) "$disk"
+}
+
+make_rhel_style_disk() {
+    local source="$1" root_uuid="$2" boot_uuid="$3" esp_uuid="$4" swap_uuid="$5" size="$6" image="$7"
+    local partial pv_mib boot_start_mib pv_start_mib pv_device root_device swap_device mount_dir
+    pv_mib=$((($(numfmt --from=iec "${size^^}") + MIB - 1) / MIB + SWAP_SIZE_MIB + 8))
+    boot_start_mib=$((ESP_START_MIB + ESP_SIZE_MIB))
+    pv_start_mib=$((boot_start_mib + BOOT_SIZE_MIB))
+    partial="$image.partial.$$"
+    on_exit rm -f "$partial"
+    rm -f "$partial"
+    truncate -s $(((pv_start_mib + pv_mib + 1) * MIB)) "$partial"
+    sfdisk --quiet "$partial" >&2 <<PARTITIONS
+label: gpt
+start=$((ESP_START_MIB * MIB / SECTOR)), size=$((ESP_SIZE_MIB * MIB / SECTOR)), type=U, name="EFI System Partition"
+start=$((boot_start_mib * MIB / SECTOR)), size=$((BOOT_SIZE_MIB * MIB / SECTOR)), type=L, name="boot"
+start=$((pv_start_mib * MIB / SECTOR)), size=$((pv_mib * MIB / SECTOR)), type=E6D6D379-F507-44C2-A23C-238F2A3DF928, name="lvm"
+PARTITIONS
+    mkfs.ext4 -q -F -L boot -U "$boot_uuid" -E "offset=$((boot_start_mib * MIB))" -d "$source/boot" \
+        "$partial" "${BOOT_SIZE_MIB}M" >&2
+
+    pv_device="$(losetup --find --show --offset $((pv_start_mib * MIB)) --sizelimit $((pv_mib * MIB)) "$partial")"
+    on_exit detach_loop "$pv_device"
+    lvm_on "$pv_device" pvcreate -q "$pv_device" >&2 || die "pvcreate failed on $pv_device"
+    lvm_on "$pv_device" vgcreate -q "$VG_NAME" "$pv_device" >&2 || die "vgcreate failed"
+    lvm_on "$pv_device" lvcreate -q --activate n --zero n -L "${SWAP_SIZE_MIB}M" -n swap "$VG_NAME" >&2 || die "lvcreate swap failed"
+    lvm_on "$pv_device" lvcreate -q --activate n --zero n -l 100%FREE -n root "$VG_NAME" >&2 || die "lvcreate root failed"
+
+    swap_device="$(attach_logical_volume "$partial" "$pv_device" $((pv_start_mib * MIB)) swap)"
+    on_exit detach_loop "$swap_device"
+    mkswap -q -L swap -U "$swap_uuid" "$swap_device" >&2
+    root_device="$(attach_logical_volume "$partial" "$pv_device" $((pv_start_mib * MIB)) root)"
+    on_exit detach_loop "$root_device"
+    mkfs.xfs -q -f -L root -m uuid="$root_uuid" "$root_device" >&2
+    make_temp_dir mount_dir "$(dirname "$image")"
+    mount -t xfs "$root_device" "$mount_dir"
+    on_exit unmount_if_mounted "$mount_dir"
+    tar -C "$source" --exclude=./boot/* -cf - . | tar -C "$mount_dir" -xpf - --numeric-owner --xattrs --xattrs-include='*'
+    mkdir -p "$mount_dir/boot"
+    umount "$mount_dir"
+    sync
+    for device in "$root_device" "$swap_device" "$pv_device"; do
+        blockdev --flushbufs "$device" 2>/dev/null || true
+        losetup -d "$device"
+    done
+
+    make_esp_with_stub "$partial" "$esp_uuid" "$(write_rhel_style_grub_stub "$boot_uuid")"
+    mv -f "$partial" "$image"
 }
 
 main "$@"

@@ -42,6 +42,16 @@ value grub_cfg_root "$(grep -o 'root=UUID=[^ ]*' /boot/grub/grub.cfg 2>/dev/null
 value esp_stub_uuid "$(awk '/search.fs_uuid/ { print $2 }' /boot/efi/EFI/debian/grub.cfg 2>/dev/null)"
 value next_boot_log "$(paste -sd';' /run/sanitize-clone-uuids.log 2>/dev/null)"
 value next_boot_pending "$([[ -e /etc/sanitize-clone/next-boot-uuids || -e /etc/initramfs-tools/scripts/local-top/sanitize-clone-uuids ]] && echo yes || echo no)"
+# Every storage identity of the disk (case 09, a RHEL-style layout: /boot, LVM, XFS, swap, GPT).
+value root_fstype "$(findmnt -n -o FSTYPE / 2>/dev/null)"
+value boot_uuid "$(findmnt -n -o UUID /boot 2>/dev/null)"
+value swap_uuids "$(swapon --show=NAME --noheadings 2>/dev/null | xargs -r -n 1 blkid -o value -s UUID 2>/dev/null | paste -sd, -)"
+value lvm_pvs "$(pvs --noheadings -o pv_uuid 2>/dev/null | tr -d ' ' | paste -sd, -)"
+value lvm_vgs "$(vgs --noheadings -o vg_name,vg_uuid --separator : 2>/dev/null | tr -d ' ' | paste -sd, -)"
+value disk_ptuuid "$(blkid -p -o value -s PTUUID /dev/vda 2>/dev/null)"
+value disk_partuuids "$(lsblk -r -n -o PARTUUID /dev/vda 2>/dev/null | sed '/^$/d' | paste -sd, -)"
+value nm_active "$(nmcli -t -f NAME,DEVICE,STATE connection show --active 2>/dev/null | paste -sd, -)"
+value nm_config_macs "$(grep -h -o '^mac-address=.*' /etc/NetworkManager/system-connections/*.nmconnection 2>/dev/null | paste -sd, -)"
 
 # Host keys: fingerprints of the public keys, and how many of each half exist (a half-done
 # run would leave a private key without its .pub, or the reverse).
