@@ -24,10 +24,12 @@ struct ImageLogicalVolumeTests {
     /// A GPT image: an ext4 /boot partition with grub.cfg, and an LVM PV partition whose VG (a
     /// name no other VG on this host has) holds `root` (XFS, the fixture template; fstab names it
     /// by UUID) and `swap` (fstab names it by /dev/mapper name; the kernel's resume= by UUID).
-    static func makeTemplate(extraVolumes: [(name: String, megabytes: Int)] = []) throws -> Template {
+    /// With `luks`, a third partition holds a LUKS volume.
+    static func makeTemplate(luks: Bool = false) throws -> Template {
         let volumeGroup = "lvt" + String(UUID().uuidString.prefix(6)).lowercased()
-        let image = try LVMDiskImage.make(table: "label: gpt\n,40M,L\n,,E6D6D379-F507-44C2-A23C-238F2A3DF928\n", physicalVolumeIndex: 1,
-                                          volumeGroup: volumeGroup, logicalVolumes: [("root", 320), ("swap", 32)] + extraVolumes)
+        let table = "label: gpt\n,40M,L\n,470M,E6D6D379-F507-44C2-A23C-238F2A3DF928\n" + (luks ? ",,L\n" : "")
+        let image = try LVMDiskImage.make(size: luks ? "560M" : "512M", table: table, physicalVolumeIndex: 1,
+                                          volumeGroup: volumeGroup, logicalVolumes: [("root", 320), ("swap", 32)])
         do {
             let template = Template(image: image, bootUUID: UUID().uuidString.lowercased(), rootUUID: UUID().uuidString.lowercased(),
                                     swapUUID: UUID().uuidString.lowercased())
@@ -42,6 +44,12 @@ struct ImageLogicalVolumeTests {
             try FileManager.default.createDirectory(atPath: boot + "/grub", withIntermediateDirectories: true)
             try template.grub(root: template.rootUUID, swap: template.swapUUID, boot: template.bootUUID)
                 .write(toFile: boot + "/grub/grub.cfg", atomically: true, encoding: .utf8)
+            if luks {
+                try image.withPartition(2, readOnly: false) { device in
+                    try HostCommand.succeed("cryptsetup", ["luksFormat", "-q", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
+                                                           "--key-file", "-", device], stdin: "template")
+                }
+            }
             let part = image.partitions[0]
             try HostCommand.succeed("mkfs.ext4", ["-q", "-F", "-U", template.bootUUID, "-d", boot, "-E", "offset=\(part.offset)",
                                                   image.path, "\(part.size / 1024)k"])
@@ -99,9 +107,10 @@ struct ImageLogicalVolumeTests {
         #expect(try image.attachmentsAfterTeardown().isEmpty)
     }
 
-    @Test("striped, thin and scattered LVs are refused, each named with its reason; the linear LVs are still changed")
+    @Test("striped, thin and scattered LVs and a LUKS partition are refused, each named with its reason; the linear LVs are still changed",
+          .enabled(if: StorageTools.available("cryptsetup")))
     func unreachableVolumesAreRefused() throws {
-        let template = try Self.makeTemplate()
+        let template = try Self.makeTemplate(luks: true)
         let image = template.image
         defer { try? FileManager.default.removeItem(atPath: image.directory) }
         // lvcreate cannot make these without device-mapper (or a second PV): edited metadata can.
@@ -134,6 +143,7 @@ struct ImageLogicalVolumeTests {
         for (volume, reason) in [("str", "is striped over 2 stripes"), ("thin1", "is a thin LV"), ("frag", "lies in 2 pieces that do not follow each other")] {
             #expect(notes.contains { $0.contains("LV \(vg)/\(volume) \(reason)") && $0.contains("without device-mapper") }, "\(volume): \(notes)")
         }
+        #expect(notes.contains { $0.hasPrefix("partition 3 (/dev/loop") && $0.contains("is a LUKS volume") && $0.contains("device-mapper") }, "\(notes)")
         #expect(!notes.contains { $0.contains("\(vg)/pool") }, "the pool itself and its hidden LVs hold no filesystem: \(notes)")
         let changes = plan.task("fs-uuids")?["changes"]?.array ?? []
         #expect(changes.contains { $0["old"]?.string == template.rootUUID }, "the linear root LV is still reached: \(changes)")

@@ -4,7 +4,9 @@ import Glibc
 
 /// `run --image DISK.raw` and `rollback --image`: the whole task graph on a VM disk image, offline.
 ///
-/// The image's partitions are attached to loop devices (`AttachedDiskImage`), its root filesystem
+/// The image's partitions, and the linear LVs inside its LVM PVs (at the byte ranges the VG
+/// metadata gives, so no device-mapper is needed), are attached to loop devices
+/// (`AttachedDiskImage`), its root filesystem
 /// (the one holding `/etc/fstab`) is mounted privately with the `/boot` and EFI filesystems its
 /// fstab names, and the task graph runs against it with the image's devices as the only block
 /// devices. The filesystems that had to be mounted get their new UUIDs once unmounted: the run
