@@ -4,7 +4,9 @@ import Glibc
 
 /// `run --image DISK.raw` and `rollback --image`: the whole task graph on a VM disk image, offline.
 ///
-/// The image's partitions are attached to loop devices (`AttachedDiskImage`), its root filesystem
+/// The image's partitions, and the linear LVs inside its LVM PVs (at the byte ranges the VG
+/// metadata gives, so no device-mapper is needed), are attached to loop devices
+/// (`AttachedDiskImage`), its root filesystem
 /// (the one holding `/etc/fstab`) is mounted privately with the `/boot` and EFI filesystems its
 /// fstab names, and the task graph runs against it with the image's devices as the only block
 /// devices. The filesystems that had to be mounted get their new UUIDs once unmounted: the run
@@ -29,13 +31,14 @@ public struct ImageRun {
         let attached = try Self.attach(image, readOnly: options.dryRun)
         defer { attached.detach() }
         let devices = try attached.probedPartitions()
-        let (mount, kept) = try Self.mountRoot(of: image, devices: devices, readOnly: options.dryRun)
+        let (mount, kept) = try Self.mountRoot(of: image, devices: devices, readOnly: options.dryRun, unreachable: attached.unreachable)
         var unmounted = false
         defer { if !unmounted { try? mount.root.unmount() } }
 
         var runOptions = options
         runOptions.blockDevices = devices
         runOptions.image = image
+        runOptions.unreachableVolumes = attached.unreachable
         let deferred = DeferredFilesystemChanges(mountedDevices: Set(mount.devices), keptDevices: kept)
         runOptions.deferredFilesystems = deferred
         let report = try engine.run(rootPath: mount.root.path, options: runOptions, observer: observer)
@@ -120,7 +123,7 @@ public struct ImageRun {
         let attached = try attach(image, readOnly: true)
         defer { attached.detach() }
         let devices = try attached.probedPartitions()
-        let (mount, _) = try mountRoot(of: image, devices: devices, readOnly: true)
+        let (mount, _) = try mountRoot(of: image, devices: devices, readOnly: true, unreachable: attached.unreachable)
         defer { try? mount.root.unmount() }
         return try body(mount.root.path, devices)
     }
@@ -244,8 +247,11 @@ public struct ImageRun {
 
     /// `aliases` maps a UUID the fstab names to the one its device has now, and a PARTUUID to the
     /// one the table may have now (during a rollback).
+    ///
+    /// `unreachable` (what the image holds beyond reach, `AttachedDiskImage.unreachable`) is named
+    /// in the error when no device holds the root: it may be there.
     static func mountRoot(of image: String, devices: [BlockDeviceIdentity], readOnly: Bool,
-                          aliases: [String: String] = [:]) throws -> (MountedImage, [String: String]) {
+                          aliases: [String: String] = [:], unreachable: [String] = []) throws -> (MountedImage, [String: String]) {
         let mountable = Set(Sysfs.lines("/proc/filesystems").map { $0.split(separator: "\t").last.map(String.init) ?? "" })
         var found: (PrivateMount, BlockDeviceIdentity)?
         for device in devices where mountable.contains(device.type) {
@@ -263,7 +269,8 @@ public struct ImageRun {
             try mount.unmount()
         }
         guard let (root, rootDevice) = found else {
-            throw InputError("\(image): no partition holds a root filesystem with /etc/fstab that this kernel can mount (\(devices.map { "\($0.device) \($0.type)" }.joined(separator: ", "))); give a Linux VM image")
+            let beyond = unreachable.isEmpty ? "" : "; not reachable here: " + unreachable.joined(separator: "; ")
+            throw InputError("\(image): no partition or LV holds a root filesystem with /etc/fstab that this kernel can mount (\(devices.map { "\($0.device) \($0.type)" }.joined(separator: ", "))\(beyond)); give a Linux VM image")
         }
         var mounted = [rootDevice.device]
         var kept: [String: String] = [:]
@@ -320,13 +327,14 @@ public struct ImageUUIDChangeError: Error, CustomStringConvertible, Sendable {
 }
 
 extension AttachedDiskImage {
-    /// Each attached partition as a low-level probe sees it now (those with a signature), with
-    /// its PARTUUID from the image's table (a loop device at an offset shows none to blkid), so
-    /// an fstab's `PARTUUID=` finds it.
+    /// Each attached partition and LV as a low-level probe sees it now (those with a signature),
+    /// with its PARTUUID from the image's table (a loop device at an offset shows none to blkid),
+    /// so an fstab's `PARTUUID=` finds it, and an LV's name, so `/dev/mapper/VG-LV` finds it.
     func probedPartitions() throws -> [BlockDeviceIdentity] {
         try partitions.compactMap { partition in
             guard var identity = try BlockDeviceIdentity.probe(partition.device) else { return nil }
             identity.partUUID = identity.partUUID ?? partition.partUUID
+            identity.logicalVolume = partition.logicalVolume
             return identity
         }
     }

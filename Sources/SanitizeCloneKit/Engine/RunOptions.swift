@@ -42,6 +42,9 @@ public struct RunOptions: Sendable {
     public var image: String?
     /// Filesystems the caller has mounted and changes once unmounted (`--image`).
     public var deferredFilesystems: DeferredFilesystemChanges?
+    /// `--image`: what the image holds that this host cannot reach without device-mapper
+    /// (striped, thin, RAID LVs, LUKS), one line each; `fs-uuids` lists them in its plan.
+    public var unreachableVolumes: [String] = []
     /// Probe new static IPv4 addresses on this machine's NICs before writing them (RFC 5227).
     /// nil: only on the running system.
     public var probeAddresses: Bool?

@@ -20,6 +20,9 @@ public struct BlockDeviceIdentity: Sendable, Equatable {
     public var label: String?
     /// blkid's PART_ENTRY_UUID: the GPT partition's own UUID (or the MBR `PTUUID-NN` id).
     public var partUUID: String?
+    /// The logical volume the device shows, when it is an LV of a disk image reached through a
+    /// loop device at its offset (`AttachedDiskImage`); a probe never sets it.
+    public var logicalVolume: LogicalVolumeName?
 
     /// An identity as a probe would report it.
     public init(device: String, type: String, uuid: String? = nil, label: String? = nil, partUUID: String? = nil) {

@@ -22,13 +22,16 @@ public struct BlockDeviceInventory: Sendable {
         return BlockDeviceInventory(devices: devices)
     }
 
-    /// The devices `source` names (compared as blkid would: UUIDs and PARTUUIDs case-insensitively).
+    /// The devices `source` names (compared as blkid would: UUIDs and PARTUUIDs case-insensitively);
+    /// for a device path, the image's LV it names (`/dev/mapper/VG-LV`, `/dev/VG/LV`), if any.
     public func devices(for source: FilesystemReference.Source) -> [BlockDeviceIdentity] {
         switch source {
         case .uuid(let uuid): devices.filter { $0.uuid?.lowercased() == uuid.lowercased() }
         case .label(let label): devices.filter { $0.label == label }
         case .partUUID(let uuid): devices.filter { $0.partUUID?.lowercased() == uuid.lowercased() }
-        case .partLabel, .device: []
+        case .device(let path):
+            LogicalVolumeName(devicePath: path).map { name in devices.filter { $0.logicalVolume == name } } ?? []
+        case .partLabel: []
         }
     }
 

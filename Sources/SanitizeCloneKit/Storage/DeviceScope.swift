@@ -6,7 +6,8 @@ import Glibc
 /// untrusted input and must never lead the tool to a device of the host.
 ///
 /// - the running system (`run` without `--root`): every block device of this machine;
-/// - `--image`: the image's own partitions;
+/// - `--image`: the image's own partitions, and the linear LVs inside its LVM PVs (loop devices
+///   at their offsets, `AttachedDiskImage`);
 /// - `--root`: the partitions of the disk that holds the root's own filesystem (through
 ///   device-mapper to the disks below it), and the devices named with `--device`.
 ///
@@ -58,6 +59,7 @@ public struct DeviceScope: Sendable {
             return BlockDeviceInventory(devices: try devices.compactMap { attached in
                 guard var probed = try BlockDeviceIdentity.probe(attached.device) else { return nil }
                 if probed.partUUID == nil { probed.partUUID = attached.partUUID }
+                probed.logicalVolume = attached.logicalVolume
                 return probed
             })
         case .rootDisk(let paths, let named):
@@ -77,7 +79,7 @@ public struct DeviceScope: Sendable {
     public var summary: String {
         switch source {
         case .host: return "every block device of this machine"
-        case .image: return "the image's own partitions"
+        case .image: return "the image's own partitions and LVs"
         case .rootDisk(let paths, let named):
             let disk = paths.isEmpty ? "no disk holds the root's filesystem" : "the root's disk (\(paths.joined(separator: ", ")))"
             return disk + (named.isEmpty ? "" : " and --device \(named.joined(separator: ", "))")
@@ -89,7 +91,7 @@ public struct DeviceScope: Sendable {
     public var planNote: String {
         switch source {
         case .host: return "every block device of this machine may get a new UUID"
-        case .image: return "only the image's own partitions may get new UUIDs"
+        case .image: return "only the image's own partitions and LVs may get new UUIDs"
         case .rootDisk: return "only \(summary) may get new UUIDs; name another disk of the clone with --device"
         }
     }

@@ -20,6 +20,11 @@ import Synchronization
 ///   its device attached: the next attach of the image refuses it, naming the device and the
 ///   commands that release it.
 ///
+/// The linear LVs of the LVM physical volumes among them are attached too, each as one more
+/// loop device at the byte range its VG metadata gives (`LogicalVolumeLayout`), so a host without
+/// device-mapper reaches them like partitions; what cannot be reached that way (striped, thin,
+/// RAID, snapshots, LVM inside LUKS) is listed in `unreachable` with the reason.
+///
 /// While attached, the image carries a whole-file lock on its open file description (exclusive
 /// when read-write, shared when read-only), the kind qemu takes and checks on its disk images:
 /// qemu refuses to start a VM on an image we hold, and we refuse to change an image a running VM
@@ -43,6 +48,15 @@ public final class AttachedDiskImage: Sendable {
         /// identifier and the partition number in hex (`c3cebe12-01`); nil for a whole-image
         /// filesystem or an MBR disk whose identifier is 0.
         public let partUUID: String?
+        /// The logical volume this device shows, for an LV reached at its offset inside an LVM
+        /// physical volume of the image (`number` is then nil); nil for a partition.
+        public let logicalVolume: LogicalVolumeName?
+
+        /// How messages name it: "partition 2", "LV vg0/root", "the whole image".
+        public var name: String {
+            if let logicalVolume { return "LV \(logicalVolume)" }
+            return number.map { "partition \($0)" } ?? "the whole image"
+        }
     }
 
     /// The image's path, as given.
@@ -51,6 +65,9 @@ public final class AttachedDiskImage: Sendable {
     public let partitions: [Partition]
     /// Whether the loop devices refuse writes.
     public let isReadOnly: Bool
+    /// What the image holds that cannot be reached without device-mapper, one line each naming it
+    /// and the reason ("partition 3: LV vg0/data is striped over 2 stripes: …").
+    public let unreachable: [String]
 
     /// The loop devices still attached, and the image's own descriptor (flushed and closed on
     /// detach); nil once detached.
@@ -83,9 +100,22 @@ public final class AttachedDiskImage: Sendable {
                                                registration: DeviceCleanup.register(loop: loopDescriptor)))
                 partitions.append(Partition(
                     number: entry.number, device: "/dev/loop\(number)", offset: entry.offset, size: entry.size,
-                    typeCode: entry.typeCode, partUUID: entry.partUUID))
+                    typeCode: entry.typeCode, partUUID: entry.partUUID, logicalVolume: nil))
+            }
+            var unreachable: [String] = []
+            for partition in partitions {
+                for volume in Self.logicalVolumes(in: partition, unreachable: &unreachable) {
+                    let offset = partition.offset + volume.offset  // within the partition: checked by the layout
+                    let (loopDescriptor, number) = try System.attachLoopDevice(to: descriptor, offset: offset, size: volume.size,
+                                                                               readOnly: readOnly, path: image)
+                    attached.append(LoopAttachment(descriptor: loopDescriptor, device: "/dev/loop\(number)", isReadOnly: readOnly,
+                                                   registration: DeviceCleanup.register(loop: loopDescriptor)))
+                    partitions.append(Partition(number: nil, device: "/dev/loop\(number)", offset: offset, size: volume.size,
+                                                typeCode: nil, partUUID: nil, logicalVolume: volume.name))
+                }
             }
             self.partitions = partitions
+            self.unreachable = unreachable
         } catch {
             attached.forEach { $0.detach() }
             System.close(descriptor)
@@ -94,6 +124,30 @@ public final class AttachedDiskImage: Sendable {
         self.image = image
         self.isReadOnly = readOnly
         self.state = Mutex((attached, descriptor))
+    }
+
+    /// The linear LVs of the LVM PV on `partition`, if it is one, as its VG metadata places them;
+    /// what cannot be reached (and a LUKS volume, which is never opened here) is added to
+    /// `unreachable`. Reads the partition (blkid -p, lvs); a PV LVM cannot read is reported there,
+    /// not thrown: the rest of the image stays usable.
+    private static func logicalVolumes(in partition: Partition, unreachable: inout [String]) -> [LogicalVolumeLayout.Volume] {
+        guard let identity = try? BlockDeviceIdentity.probe(partition.device) else { return [] }
+        switch identity.type {
+        case "crypto_LUKS":
+            unreachable.append("\(partition.name) (\(partition.device)) is a LUKS volume: --image never opens one (that needs device-mapper and its passphrase), so an LVM PV or filesystem inside it is not reached and keeps its UUIDs")
+            return []
+        case StorageIdentityUndo.lvmType:
+            do {
+                let layout = try LogicalVolumeLayout.read(partition.device, deviceSize: partition.size)
+                unreachable += layout.refusals.map { "\(partition.name) (LVM PV): \($0)" }
+                return layout.volumes
+            } catch {
+                unreachable.append("\(partition.name) (\(partition.device)) is an LVM PV whose LVs cannot be listed, so none is attached: \(error)")
+                return []
+            }
+        default:
+            return []
+        }
     }
 
     /// The partition whose PARTUUID is `partUUID` (any case), as an fstab `PARTUUID=` names it.

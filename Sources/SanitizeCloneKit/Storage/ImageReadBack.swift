@@ -5,7 +5,9 @@
 /// `blkid -p` sees it, and never reach the file (a tool that does not sync, then a detach that
 /// drops the cache), or reach the file through another path than the one blkid reads. So a
 /// change counts only once a fresh, read-only attachment of the image (new loop devices, with
-/// nothing cached) shows it. Partitions are matched by their offset and size in the image.
+/// nothing cached) shows it. Partitions are matched by their offset and size in the image, and so
+/// are the LVs inside its LVM PVs: the fresh attachment finds them again from the VG metadata the
+/// image file holds, at the same byte ranges.
 struct ImageReadBack {
     /// One partition the run changed: its identity before the run and as the run left it.
     struct Expectation: Sendable {
@@ -74,7 +76,7 @@ public struct ImageReadBackError: Error, CustomStringConvertible, Sendable {
     init(image: String, expected: ImageReadBack.Expectation, found: BlockDeviceIdentity?, flushFailures: [String]) {
         self.image = image
         let part = expected.partition
-        partition = "partition \(part.number.map(String.init) ?? "(whole image)") (\(part.device) during the run, \(expected.after.type) at byte \(part.offset))"
+        partition = "\(part.name) (\(part.device) during the run, \(expected.after.type) at byte \(part.offset))"
         self.expected = expected.after.uuid ?? "no UUID"
         self.found = found.map { "\($0.type.isEmpty ? "no filesystem" : $0.type) with UUID \($0.uuid ?? "none")" } ?? "no signature"
         self.flushFailures = flushFailures

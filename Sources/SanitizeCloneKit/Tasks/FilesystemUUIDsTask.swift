@@ -62,6 +62,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         let inventory = try context.deviceScope.inventory()
         // A guest's fstab is a stranger's input: say which devices it may lead to at all.
         var notes = context.deviceScope.coversHost ? [] : [context.deviceScope.planNote]
+        notes += context.options.unreachableVolumes
         var (chosen, volumeGroups) = try chooseFilesystems(references, inventory: inventory, in: context, notes: &notes)
         let lvm = try volumeGroupChanges(volumeGroups, inventory: inventory, in: context, notes: &notes)
         try keepUUIDsEmbeddedInGRUBCore(&chosen, in: context.root, notes: &notes)
@@ -99,9 +100,9 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             let place = "\(reference.file):\(reference.line) (\(reference.specification) on \(reference.mountPoint))"
             if case .device(let path) = reference.source, let group = VolumeGroupNames.volumeGroup(namedBy: path) {
                 volumeGroups[group] = volumeGroups[group] ?? place
-                continue
-            }
-            if case .device(let path) = reference.source {
+                // In --image mode the LV is one of the image's devices: its filesystem changes too.
+                if inventory.devices(for: reference.source).isEmpty { continue }
+            } else if case .device(let path) = reference.source {
                 notes.append("\(place): names a device path, not an identity; \(path.hasPrefix("/dev/mapper/") ? "a filesystem inside an unopened LUKS or LVM volume keeps its UUID" : "left as it is")")
                 continue
             }
