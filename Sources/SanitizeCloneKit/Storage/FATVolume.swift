@@ -79,7 +79,11 @@ public final class FATVolume: Sendable {
     /// paths (`validatedPath`) are left out. Throws `FATVolumeError` when mdir fails.
     public func list() throws -> [Entry] {
         let result = try run("mdir", ["-/", "-b", "-i", image, "::/"])
-        guard result.exitCode == 0 else { throw failure("list the files of", result) }
+        guard result.exitCode == 0 else {
+            // mdir -b says an empty root directory is "not found" (exit 1).
+            if result.output.contains("File \"::/\" not found") { return [] }
+            throw failure("list the files of", result)
+        }
         var entries: [Entry] = []
         for line in result.output.split(whereSeparator: \.isNewline) where line.hasPrefix("::/") {
             var path = String(line.dropFirst(2))
