@@ -8,6 +8,11 @@
 /// `--image` mode the image's own mounted filesystems are changed once unmounted
 /// (`DeferredFilesystemChanges`). Undo sets the old UUID back with the same tool, finding the
 /// device by its new UUID, and restores the files.
+///
+/// An ESP the fstab mounts that is not mounted in the root (a host without vfat, a `--root`
+/// without its ESP) is read and rewritten through mtools (`UnmountedESP`, `FATVolume`), each
+/// file journaled as a `fat-file` undo holding its old bytes; one that cannot be read makes the
+/// filesystem its files name keep its UUID.
 public struct FilesystemUUIDsTask: SanitizeTask {
     /// What `plan` decided and `apply` carries out.
     public struct Decision: Sendable {
