@@ -287,7 +287,8 @@ public struct ImageRun {
                   }() else { continue }
             if mountable.contains(device.type), (try? root.mount(device: device.device, at: place)) != nil {
                 mounted.append(device.device)
-            } else if place != "/boot" {
+            } else if place != "/boot" && device.type != "vfat" {
+                // A FAT ESP is read and rewritten through mtools by fs-uuids (UnmountedESP).
                 // Its stub grub.cfg names the filesystem holding /boot/grub: that one keeps its UUID.
                 let bootDevice = fstab.first { $0.mountPoint == "/boot" }.flatMap { inventory.devices(for: $0.source).first } ?? rootDevice
                 kept[bootDevice.device] = "\(place) (\(device.type)) cannot be mounted on this host, so the grub.cfg there, which names \(bootDevice.device), could not be rewritten"

@@ -197,6 +197,7 @@ public struct RunEngine: Sendable {
     func preflight(_ planned: [PlannedTask], in root: RootDirectory) throws {
         var backupBytes: Int64 = 0
         for change in planned.flatMap(\.changes) {
+            if case .inverseKeeping(_, _, let backup) = change.undo { backupBytes += Int64(backup.count) }
             guard case .restorePath = change.undo else { continue }
             try root.checkChangeable(change.path)
             if let status = try root.followedStatus(of: change.path), status.kind == .regular { backupBytes += status.size }
@@ -221,7 +222,7 @@ public struct RunEngine: Sendable {
                     let path = follow ? try root.canonicalPath(change.path) : RootPath.normalized(change.path)
                     guard snapshotted.insert(path).inserted else { continue }
                     result.append((task, change, path))
-                case .inverse:
+                case .inverse, .inverseKeeping:
                     result.append((task, change, nil))
                 case .coveredByOtherChanges:
                     continue
@@ -252,6 +253,11 @@ public struct RunEngine: Sendable {
                 switch entry.change.undo {
                 case .inverse(let kind, let values):
                     action = .inverse(kind: kind, values: values)
+                    try trust.undoKinds.validate(action)
+                case .inverseKeeping(let kind, let values, let backup):
+                    let location = try journal.keep(backup)
+                    action = .inverse(kind: kind, values: values + [location.file, String(location.offset), String(location.length),
+                                                                    SHA256.hex(backup)])
                     try trust.undoKinds.validate(action)
                 default:
                     var snapshot = try journal.snapshot(entry.path ?? entry.change.path, secret: entry.change.isSecret)

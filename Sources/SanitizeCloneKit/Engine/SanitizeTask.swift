@@ -126,6 +126,12 @@ public struct Change: Sendable {
         /// An inverse of a kind the task registers in `undoKinds`, with the values it needs (never
         /// a program or a device: the kind finds its device within the run's `DeviceScope`).
         case inverse(kind: String, values: [String])
+        /// An inverse that needs bytes the change replaces outside the root (a file on a FAT
+        /// volume written through mtools): the engine appends `backup` to the run's `files` pack
+        /// with the undo records, and journals `values` followed by the pack's name, the offset,
+        /// the length and the SHA-256 of the copy; the kind reads it back through
+        /// `UndoContext.backup`.
+        case inverseKeeping(kind: String, values: [String], backup: [UInt8])
         /// Nothing to journal: the change's effects are undone by the task's other changes (a
         /// drop-in's `Exec=` is undone by restoring its `Backup=` paths).
         case coveredByOtherChanges

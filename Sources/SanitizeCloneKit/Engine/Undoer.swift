@@ -65,8 +65,11 @@ struct Undoer {
         case .inverse(let name, let values):
             guard let kind = kinds[name] else { throw InputError("no task registers the undo kind '\(name)'") }
             try kind.validate(values)
-            let scope = self.scope
-            try kind.undo(values, in: UndoContext(root: root, devices: { try scope.inventory() }, imageFile: scope.imageFile))
+            let (scope, root, packs) = (self.scope, self.root, RootPath.join(runDirectory, "backups"))
+            try kind.undo(values, in: UndoContext(root: root, devices: { try scope.inventory() }, imageFile: scope.imageFile,
+                                                  backup: { location, sha256 in
+                                                      try Self.backupContents(location, sha256: sha256, of: name, packs: packs, in: root)
+                                                  }))
             return true
         }
     }
@@ -96,21 +99,31 @@ struct Undoer {
             try root.makeDirectory(snapshot.path, attributes: attributes)
         case .regular(let backup, let sha256, let attributes, _):
             if try isAlreadyRestored(snapshot.path, sha256: sha256, attributes: attributes) { return false }
-            let backupPath = RootPath.join(RootPath.join(runDirectory, "backups"), backup.file)
-            guard let pack = try root.readFile(backupPath, limit: 1 << 30), backup.offset >= 0,
-                  backup.offset + backup.length <= pack.count else {
-                throw SystemError(code: ENOENT, operation: "read the backup of \(snapshot.path) at", path: backupPath)
-            }
-            let contents = Array(pack[backup.offset..<(backup.offset + backup.length)])
-            guard SHA256.hex(contents) == sha256 else {
-                throw CorruptJournalError(journal: backupPath, line: 0, reason: "backup of \(snapshot.path) fails its checksum")
-            }
+            let contents = try Self.backupContents(backup, sha256: sha256, of: snapshot.path,
+                                                   packs: RootPath.join(runDirectory, "backups"), in: root)
             if try root.status(of: snapshot.path)?.kind == .directory {
                 throw SystemError(code: EISDIR, operation: "restore", path: snapshot.path)
             }
             try root.writeFileAtomically(snapshot.path, contents: contents, attributes: attributes)
         }
         return true
+    }
+
+    /// The bytes at `location` of the run's backup pack in `packs`, copied for `what`; throws
+    /// when the pack is gone or short, or the copy fails its checksum.
+    static func backupContents(_ location: BackupLocation, sha256: String, of what: String, packs: String,
+                               in root: RootDirectory) throws -> [UInt8] {
+        let backupPath = RootPath.join(packs, location.file)
+        guard location.file == RollbackJournal.filesPack || location.file == RollbackJournal.secretsPack,
+              let pack = try root.readFile(backupPath, limit: 1 << 30), location.offset >= 0, location.length >= 0,
+              location.offset + location.length <= pack.count else {
+            throw SystemError(code: ENOENT, operation: "read the backup of \(what) at", path: backupPath)
+        }
+        let contents = Array(pack[location.offset..<(location.offset + location.length)])
+        guard SHA256.hex(contents) == sha256 else {
+            throw CorruptJournalError(journal: backupPath, line: 0, reason: "backup of \(what) fails its checksum")
+        }
+        return contents
     }
 
     /// True when `path` is the regular file the backup holds, with the same owner, group, mode

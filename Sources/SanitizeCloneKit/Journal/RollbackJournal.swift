@@ -87,6 +87,12 @@ public final class RollbackJournal: @unchecked Sendable {
         }
     }
 
+    /// Copies `contents` (bytes a change replaces outside the root) into the `files` pack (made
+    /// durable by `syncBackups()`), and returns where.
+    public func keep(_ contents: [UInt8]) throws -> BackupLocation {
+        try appendBackup(contents, secret: false)
+    }
+
     /// Appends `contents` to the right pack (created 0600 before any byte is written).
     private func appendBackup(_ contents: [UInt8], secret: Bool) throws -> BackupLocation {
         let name = secret ? Self.secretsPack : Self.filesPack

@@ -75,10 +75,18 @@ public struct UndoContext: Sendable {
     /// The disk image whose partition table the run may set back (`--image`, as the command line
     /// gave it); nil for a `--root` or the running system.
     public let imageFile: String?
+    /// The bytes a change journaled with `Change.Undo.inverseKeeping` at a place of the run's own
+    /// `files` pack, checked against their SHA-256. Throws when the pack is gone (pruned), too
+    /// short, or the copy fails its checksum.
+    public let backup: @Sendable (_ location: BackupLocation, _ sha256: String) throws -> [UInt8]
 
-    public init(root: RootDirectory, devices: @escaping @Sendable () throws -> BlockDeviceInventory, imageFile: String? = nil) {
+    public init(root: RootDirectory, devices: @escaping @Sendable () throws -> BlockDeviceInventory, imageFile: String? = nil,
+                backup: @escaping @Sendable (BackupLocation, String) throws -> [UInt8] = { location, _ in
+                    throw InputError("no backup pack is at hand for \(location.file) (roll the run back with sanitize-clone rollback)")
+                }) {
         self.root = root
         self.devices = devices
         self.imageFile = imageFile
+        self.backup = backup
     }
 }

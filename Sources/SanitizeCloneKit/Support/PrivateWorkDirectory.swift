@@ -41,6 +41,21 @@ final class PrivateWorkDirectory: Sendable {
         return try FileDescriptorIO.readAll(fd, path: name, limit: 1 << 20)
     }
 
+    /// The bytes of `name`, at most `limit`; throws `InputError` naming `purpose` when larger.
+    func read(_ name: String, limit: Int, purpose: String) throws -> [UInt8] {
+        let fd = try System.open(name, in: descriptor, O_RDONLY | O_NOFOLLOW, operation: "read")
+        defer { System.close(fd) }
+        let size = try System.status(of: fd, path: "\(path)/\(name)").st_size
+        guard size <= limit else { throw InputError("\(purpose) is larger than \(limit >> 20) MiB; remove it or move it off the volume, then run again") }
+        return try FileDescriptorIO.readAll(fd, path: name, limit: limit)
+    }
+
+    /// Removes `name` if present. Never throws: what is left goes with the directory (deinit).
+    func remove(_ name: String) {
+        // Left behind, it is shredded with the directory when released.
+        try? System.unlink(name, in: descriptor, path: "\(path)/\(name)")
+    }
+
     /// Creates `name` (0600) holding `contents`.
     func write(_ name: String, _ contents: [UInt8]) throws {
         let fd = try System.open(name, in: descriptor, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600, operation: "create")

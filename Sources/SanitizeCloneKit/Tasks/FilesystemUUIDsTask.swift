@@ -8,6 +8,11 @@
 /// `--image` mode the image's own mounted filesystems are changed once unmounted
 /// (`DeferredFilesystemChanges`). Undo sets the old UUID back with the same tool, finding the
 /// device by its new UUID, and restores the files.
+///
+/// An ESP the fstab mounts that is not mounted in the root (a host without vfat, a `--root`
+/// without its ESP) is read and rewritten through mtools (`UnmountedESP`, `FATVolume`), each
+/// file journaled as a `fat-file` undo holding its old bytes; one that cannot be read makes the
+/// filesystem its files name keep its UUID.
 public struct FilesystemUUIDsTask: SanitizeTask {
     /// What `plan` decided and `apply` carries out.
     public struct Decision: Sendable {
@@ -35,6 +40,13 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         }
         let lvmChanges: [LVMChange]
         let writes: [(path: String, contents: String, attributes: FileAttributes)]
+        /// A file on an unmounted ESP rewritten through mtools, after the files in the root.
+        struct FATWrite: Sendable {
+            let esp: UnmountedESP
+            let path: String
+            let contents: [UInt8]
+        }
+        let fatWrites: [FATWrite]
         /// Files removed after the writes (the next-boot hook, once its work is done).
         let removals: [String]
         let rebuildInitramfs: Bool
@@ -42,7 +54,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
     }
 
     public let name = "fs-uuids"
-    public let undoKinds: [any UndoKind] = [StorageIdentityUndo()]
+    public let undoKinds: [any UndoKind] = [StorageIdentityUndo(), FATFileUndo()]
     public let summary = "Give the filesystems the root's fstab and crypttab name new UUIDs, and rewrite every reference"
     public let expectedCost = TaskCost.medium
     public var configurationKeys: [ConfigurationKey] {
@@ -66,10 +78,14 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         var (chosen, volumeGroups) = try chooseFilesystems(references, inventory: inventory, in: context, notes: &notes)
         let lvm = try volumeGroupChanges(volumeGroups, inventory: inventory, in: context, notes: &notes)
         try keepUUIDsEmbeddedInGRUBCore(&chosen, in: context.root, notes: &notes)
+        let esps = try UnmountedESP.find(references, inventory: inventory, in: context)
+        keepUUIDsNamedOnUnreachableESPs(esps.unreachable, references: references, inventory: inventory, chosen: &chosen, notes: &notes)
+        keepUUIDsEmbeddedInESPBinaries(esps.reachable, chosen: &chosen, notes: &notes)
         guard !chosen.isEmpty || !lvm.isEmpty else { return .skip("no filesystem of this root can be changed here", notes: notes) }
 
         var changes = Self.deviceChanges(chosen, lvm)
         var (writes, rebuild) = try rewriteReferences(chosen, lvm, in: context, changes: &changes)
+        let fatWrites = rewriteReferences(on: esps.reachable, chosen, lvm, changes: &changes, notes: &notes)
         let nextBoot = chosen.filter(\.atNextBoot)
         if !nextBoot.isEmpty {
             writes += Self.nextBootFiles(nextBoot, changes: &changes)
@@ -81,7 +97,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             rebuild = false
         }
         if rebuild { changes += try Self.initramfsRebuilds(in: context.root) }
-        return TaskPlan(changes: changes, decision: Decision(uuidChanges: chosen, lvmChanges: lvm, writes: writes, removals: [],
+        return TaskPlan(changes: changes, decision: Decision(uuidChanges: chosen, lvmChanges: lvm, writes: writes, fatWrites: fatWrites, removals: [],
                                                              rebuildInitramfs: rebuild, deferred: context.options.deferredFilesystems),
                         notes: notes)
     }
@@ -172,6 +188,67 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             notes.append("/boot/grub/i386-pc/core.img embeds \(change.old) (\(change.device)): kept, so GRUB still finds it; run grub-install in the clone, then sanitize-clone again")
         }
         chosen.removeAll { embedded.contains($0.old.lowercased()) }
+    }
+
+    /// An ESP the fstab mounts that cannot be read here (not in the scope, used by the build host,
+    /// no mtools): its boot loader files name the filesystem holding /boot (the root, for an ESP
+    /// on /boot), which keeps its UUID so the clone still boots.
+    func keepUUIDsNamedOnUnreachableESPs(_ unreachable: [UnmountedESP.Unreachable], references: [FilesystemReference],
+                                         inventory: BlockDeviceInventory, chosen: inout [Decision.UUIDChange], notes: inout [String]) {
+        let fstab = references.filter { $0.file == "/etc/fstab" }
+        for esp in unreachable {
+            let bootPlace = esp.mountPoint != "/boot" && fstab.contains { $0.mountPoint == "/boot" } ? "/boot" : "/"
+            guard let reference = fstab.first(where: { $0.mountPoint == bootPlace }),
+                  let device = inventory.devices(for: reference.source).first,
+                  chosen.contains(where: { $0.device == device.device }) else { continue }
+            chosen.removeAll { $0.device == device.device }
+            notes.append("\(esp.mountPoint) (vfat) is not mounted and cannot be read here (\(esp.reason)), so the boot loader files there, which name \(device.device) (\(bootPlace)), could not be rewritten: it keeps its UUID")
+        }
+    }
+
+    /// A file of an unmounted ESP that is not text (a unified kernel image, whose command line is
+    /// signed) is never rewritten: a UUID it embeds is kept, and the plan says so.
+    func keepUUIDsEmbeddedInESPBinaries(_ esps: [UnmountedESP], chosen: inout [Decision.UUIDChange], notes: inout [String]) {
+        for esp in esps {
+            for binary in esp.binaries {
+                let embedded = Set(UUIDReferences.binary(binary.bytes, names: chosen.map(\.old)).map { $0.lowercased() })
+                for change in chosen where embedded.contains(change.old.lowercased()) {
+                    notes.append("\(esp.displayPath(binary.path)) is not a text file this task rewrites and embeds \(change.old) (\(change.device)): kept; rebuild it in the clone, then run sanitize-clone again")
+                }
+                chosen.removeAll { embedded.contains($0.old.lowercased()) }
+            }
+        }
+    }
+
+    /// The text files of the unmounted ESPs rewritten to the new UUIDs, VG UUIDs and names,
+    /// written back through mtools; adds their changes (undo: `fat-file`, the old bytes kept in
+    /// the run's backup pack). Their diffs show the changed lines only, without context: nothing
+    /// else of the ESP is ever printed.
+    func rewriteReferences(on esps: [UnmountedESP], _ chosen: [Decision.UUIDChange], _ lvm: [Decision.LVMChange],
+                           changes: inout [Change], notes: inout [String]) -> [Decision.FATWrite] {
+        let map = Dictionary(chosen.filter { !$0.atNextBoot }.map { ($0.old, $0.new) }, uniquingKeysWith: { first, _ in first })
+        let volumeGroupUUIDs = Dictionary(lvm.filter { !$0.oldVG.isEmpty }.map { ($0.oldVG, $0.vgUUID) }, uniquingKeysWith: { first, _ in first })
+        let renamed = Dictionary(lvm.compactMap { volume in volume.newName.map { (volume.oldName, $0) } }, uniquingKeysWith: { first, _ in first })
+        var fatWrites: [Decision.FATWrite] = []
+        for esp in esps {
+            guard let serial = esp.device.uuid else { continue }
+            let serialAfter = chosen.first { $0.device == esp.device.device }?.new ?? serial
+            var rewrote = false
+            for file in esp.texts {
+                let withUUIDs = UUIDReferences.rewritten(file.text, replacing: map, exactly: volumeGroupUUIDs)
+                guard let rewritten = VolumeGroupNames.rewritten(withUUIDs ?? file.text, renaming: renamed) ?? withUUIDs else { continue }
+                let display = esp.displayPath(file.path)
+                fatWrites.append(.init(esp: esp, path: file.path, contents: Array(rewritten.utf8)))
+                changes.append(Change(path: display, action: "write-fat", old: "references to old UUIDs", new: "references to new UUIDs",
+                                      diff: LineDiff.unified(old: file.text, new: rewritten, path: display, context: 0),
+                                      undo: FATFileUndo.record(type: "vfat", serial: serial, serialAfter: serialAfter, path: file.path, old: file.bytes)))
+                rewrote = true
+            }
+            if rewrote {
+                notes.append("\(esp.mountPoint) (vfat, \(esp.device.device)) is not mounted here: its files are read and rewritten in place through mtools")
+            }
+        }
+        return fatWrites
     }
 
     /// The device changes, as the plan shows them and the journal undoes them.
@@ -274,7 +351,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         }
         changes += try Self.initramfsRebuilds(in: context.root)
         notes.append("the initramfs set \(done.count) of \(pending.count) new UUIDs at this boot")
-        return TaskPlan(changes: changes, decision: Decision(uuidChanges: [], lvmChanges: [], writes: writes,
+        return TaskPlan(changes: changes, decision: Decision(uuidChanges: [], lvmChanges: [], writes: writes, fatWrites: [],
                                                              removals: removals.filter { (try? context.root.status(of: $0)) != nil },
                                                              rebuildInitramfs: true, deferred: nil),
                         notes: notes)
@@ -312,6 +389,12 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             try context.root.removeFile(path)
             try context.changeApplied(before + writes.count + offset)
         }
+        // The old bytes are in the journal: mtools may now write in place.
+        let fatStart = before + writes.count + decision.removals.count
+        for (offset, write) in decision.fatWrites.enumerated() {
+            try write.esp.write(write.path, contents: write.contents)
+            try context.changeApplied(fatStart + offset)
+        }
         if decision.rebuildInitramfs {
             // The running system's own tool (the service may not chroot); a root's, chrooted.
             let (program, arguments) = context.root.isLiveSystem
@@ -339,6 +422,9 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         }
         for write in decision.writes where try context.root.readText(write.path) != write.contents {
             throw VerificationError("\(write.path) does not hold the rewritten references")
+        }
+        for write in decision.fatWrites where try write.esp.readNow(write.path) != write.contents {
+            throw VerificationError("\(write.esp.displayPath(write.path)) on \(write.esp.device.device) does not hold the rewritten references")
         }
     }
 
