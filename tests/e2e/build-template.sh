@@ -60,8 +60,8 @@ FLAVOUR="${E2E_FLAVOUR:-debian}"
 case "$FLAVOUR" in
     debian) ;;
     rhel-style)
-        BASE_PACKAGES+=(lvm2 xfsprogs network-manager)
-        KERNEL_PACKAGES=(linux-image-cloud-amd64 dracut)
+        # Installed in the chroot, not by debootstrap (minbase cannot configure polkitd).
+        KERNEL_PACKAGES=(linux-image-cloud-amd64 dracut lvm2 xfsprogs network-manager)
         # Drivers for a virtio disk, LVM and the root's file systems.
         INITRAMFS_MODULES=(virtio_pci virtio_blk dm_mod xfs ext4)
         TARBALL_PREFIX="rhel-style-$SUITE"

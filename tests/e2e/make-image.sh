@@ -376,7 +376,7 @@ detach_loop() {
 lvm_on() {
     local device="$1"; shift
     local command="$1"; shift
-    "$command" --driverloaded n --config "devices { filter = [ \"a|^$device\$|\", \"r|.*|\" ] use_devicesfile = 0 } activation { udev_sync = 0 udev_rules = 0 monitoring = 0 } global { locking_type = 0 }" "$@" 2>/dev/null
+    "$command" --driverloaded n --config "devices { filter = [ \"a|^$device\$|\", \"r|.*|\" ] use_devicesfile = 0 } activation { udev_sync = 0 udev_rules = 0 monitoring = 0 } backup { backup = 0 archive = 0 } global { locking_type = 0 }" "$@" 2>/dev/null
 }
 
 # Attaches the LV NAME of the PV on DEVICE (itself at byte PV_OFFSET in DISK) as a loop
