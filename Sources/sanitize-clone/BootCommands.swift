@@ -96,13 +96,16 @@ struct SealCommand: ParsableCommand, ActsOnRoot {
     @Flag(help: "Power off right after sealing (live system only).")
     var poweroff = false
 
+    @OptionGroup var devices: DeviceArguments
+
     @OptionGroup var platform: PlatformArguments
 
     func run() throws {
         try Output.reportingErrors(json: json) {
             let directory = try RootDirectory(path: root)
             let seal = Seal()
-            let steps = dryRun ? try seal.plan(root: directory) : try seal.seal(root: directory, platform: try platform.facts(root: root))
+            let steps = dryRun ? try seal.plan(root: directory)
+                : try seal.seal(root: directory, platform: try platform.facts(root: root), devices: devices.device)
             if json {
                 let items = steps.map { JSON.object([("path", .string($0.path)), ("action", .string($0.action)), ("detail", .string($0.detail))]) }
                 print(JSON.object([("result", .string(dryRun ? "planned" : "sealed")), ("steps", .array(items))]).serialized())
@@ -189,7 +192,10 @@ struct VerifyCommand: ParsableCommand, ActsOnRoot {
         discussion: """
             Exits 0 when every check holds, 1 listing those that do not. With --image, the \
             image is attached and its root mounted read-only; every fstab UUID must name one of \
-            its partitions.
+            its partitions. No filesystem, swap, LUKS, LVM PV/VG or partition table identity in \
+            view may still be the template's (as seal recorded it); with --root, name the \
+            clone's disks with --device. A UUID the initramfs sets at the next boot is \
+            pending (↻), not failed.
 
             Examples:
               sanitize-clone verify --root /mnt/clone --json
@@ -203,26 +209,40 @@ struct VerifyCommand: ParsableCommand, ActsOnRoot {
     @Option(help: ArgumentHelp("A raw VM disk image to verify offline (read-only), instead of --root.", valueName: "file"))
     var image: String?
 
-    func validate() throws { try validateImageTarget(image: image, root: root) }
+    @OptionGroup var devices: DeviceArguments
+
+    func validate() throws {
+        try validateImageTarget(image: image, root: root)
+        if image != nil && !devices.device.isEmpty { throw ValidationError("--device goes with --root; --image brings its own partitions.") }
+    }
 
     func run() throws {
         let checks = try Output.reportingErrors(json: json) {
             if let image {
-                return try ImageRun.inspect(image: image) { rootPath, devices in
+                return try ImageRun.inspect(image: image) { rootPath, partitions in
                     try CloneVerification().checks(root: try RootDirectory(path: rootPath), interfaces: try platform.facts(root: rootPath).interfaces,
-                                                   devices: devices)
+                                                   devices: partitions, image: image)
                 }
             }
-            return try CloneVerification().checks(root: try RootDirectory(path: root), interfaces: try platform.facts(root: root).interfaces)
+            return try CloneVerification().checks(root: try RootDirectory(path: root), interfaces: try platform.facts(root: root).interfaces,
+                                                  named: devices.device)
         }
         let failed = checks.filter { !$0.passed }
+        let pending = checks.filter(\.pending)
         if json {
-            let items = checks.map { JSON.object([("check", .string($0.name)), ("passed", .bool($0.passed)), ("detail", .string($0.detail))]) }
-            print(JSON.object([("result", .string(failed.isEmpty ? "verified" : "failed")), ("checks", .array(items))]).serialized())
+            let items = checks.map { JSON.object([("check", .string($0.name)), ("passed", .bool($0.passed)), ("pending", .bool($0.pending)),
+                                                  ("detail", .string($0.detail))]) }
+            print(JSON.object([("result", .string(failed.isEmpty ? "verified" : "failed")), ("pending", .number(pending.count)),
+                               ("checks", .array(items))]).serialized())
         } else {
-            for check in checks { print("\(check.passed ? "✔" : "✘") \(check.name): \(check.detail)") }
+            for check in checks { print("\(check.pending ? "↻" : check.passed ? "✔" : "✘") \(check.name): \(check.detail)") }
             let target = image.map { "--image \($0)" } ?? "--root \(root)"
-            print(failed.isEmpty ? "Verified: this clone has its own, consistent identity." : "\(failed.count) check(s) failed. Fix with: sanitize-clone run \(target)")
+            if failed.isEmpty {
+                print("Verified: this clone has its own, consistent identity."
+                      + (pending.isEmpty ? "" : " \(pending.count) change(s) pending: reboot to complete them."))
+            } else {
+                print("\(failed.count) check(s) failed. Fix each as it says, or with: sanitize-clone run \(target)")
+            }
         }
         if !failed.isEmpty { throw ExitCode(1) }
     }

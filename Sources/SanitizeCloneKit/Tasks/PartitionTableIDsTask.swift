@@ -166,6 +166,60 @@ public struct PartitionTableIDsTask: SanitizeTask {
     }
 }
 
+extension PartitionTableIDsTask {
+    /// No partition table in view still has the template's GPT disk GUID, a partition GUID of the
+    /// template's, or its MBR disk identifier (`StorageIdentities.partitionTables` of the record).
+    /// In `--image` mode an EFI system partition this task keeps on purpose (no fallback loader,
+    /// see `mayChangeESP`) passes, saying why. Each failure names the disk or partition, the
+    /// identifier and what changes it: `run --image`, the only path built.
+    public func cloneChecks(in context: VerificationContext) throws -> [CloneCheck] {
+        guard let recorded = context.template?.storage?.partitionTables, !recorded.isEmpty else { return [] }
+        let current = try StorageIdentities.current(of: context.root, in: context.deviceScope)
+        var checks = current.unreadableTables.map { CloneCheck("partition table can be read", false, $0 + ": run verify as root") }
+        let image = context.deviceScope.imageFile
+        let fix = image != nil ? "run '\(context.runCommand)'"
+            : "a partition table changes only offline for now: run 'sanitize-clone run --image DISK.raw' on the powered-off VM's disk"
+        // Read once per table: whether the image's ESP is kept on purpose, and the note saying why.
+        func keptOnPurpose(_ table: StorageIdentities.PartitionTable, number: Int?) throws -> String? {
+            guard let image, let read = try PartitionTableIdentity.read(image: image),
+                  let esp = read.partitions.first(where: read.isEFISystemPartition),
+                  number == nil ? read.label == "dos" : esp.number == number else { return nil }
+            var notes: [String] = []
+            return Self.mayChangeESP(esp, old: number == nil ? read.diskID : esp.uuid ?? "", image: image, notes: &notes) ? nil : notes.first
+        }
+        for table in recorded {
+            let what = table.label == "gpt" ? "GPT disk GUID" : "MBR disk identifier"
+            let name = "\(what) of \(table.disk) differs from the template's"
+            if let same = current.partitionTables.first(where: { PartitionTableIdentity.same($0.diskID, table.diskID) }) {
+                if let why = try keptOnPurpose(table, number: nil) {
+                    checks.append(CloneCheck(name, true, "kept on purpose: \(why)"))
+                } else {
+                    checks.append(CloneCheck(name, false, "\(same.disk) still has the template's \(what) \(table.diskID): \(fix)"))
+                }
+            } else {
+                checks.append(CloneCheck(name, true, current.partitionTables.isEmpty ? "no partition table in view has the template's \(table.diskID)"
+                                         : "\(current.partitionTables.map { "\($0.disk) has \($0.diskID)" }.joined(separator: ", "))"))
+            }
+            for partition in table.partitions {
+                let name = "GUID of partition \(partition.number) of \(table.disk) differs from the template's"
+                let holder = current.partitionTables.lazy.compactMap { now in
+                    now.partitions.first { PartitionTableIdentity.same($0.guid, partition.guid) }.map { (now.disk, $0.number) }
+                }.first
+                guard let holder else {
+                    checks.append(CloneCheck(name, true, "no partition in view has the template's \(partition.guid)"))
+                    continue
+                }
+                if let why = try keptOnPurpose(table, number: holder.1) {
+                    checks.append(CloneCheck(name, true, "kept on purpose: \(why)"))
+                } else {
+                    checks.append(CloneCheck(name, false, "partition \(holder.1) of \(holder.0) still has the template's GUID \(partition.guid): \(fix)"))
+                }
+            }
+        }
+        return checks
+    }
+}
+
 /// The undo of `partition-table-ids`: a GPT disk GUID, a GPT partition GUID or an MBR disk
 /// identifier set back on the run's disk image (values: the field and the two identifiers, never
 /// a file or a device — the image is the one the command line names, `UndoContext.imageFile`).
