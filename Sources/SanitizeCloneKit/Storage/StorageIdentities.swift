@@ -109,14 +109,20 @@ public struct StorageIdentities: Codable, Sendable, Equatable {
         return identities
     }
 
-    /// The whole disks (`/dev/vda`) the partitions among `devices` are on, in order, once each. A
-    /// device that is no partition (a whole disk, a loop device at an offset) has no table of its
-    /// own to read.
+    /// The whole disks (`/dev/vda`) the partitions among `devices` are on, in order, once each;
+    /// for a loop device attached at an offset of a file (how this tool, and a kernel without
+    /// partition-table parsers, attach an image's partitions), that file. A whole disk or a loop
+    /// device of a whole file has no table of its own to read.
     static func wholeDisks(holding devices: [String]) -> [String] {
         var disks: [String] = []
         for device in devices {
             guard let number = try? BlockDeviceNumber(of: device) else { continue }
             let directory = "/sys/dev/block/\(number.text)"
+            if let offset = Sysfs.firstLine(directory + "/loop/offset"), offset != "0",
+               let file = Sysfs.firstLine(directory + "/loop/backing_file"), file.hasPrefix("/") {
+                if !disks.contains(file) && Sysfs.exists(file) { disks.append(file) }
+                continue
+            }
             // The partition's sysfs directory sits inside its disk's.
             guard Sysfs.exists(directory + "/partition"),
                   let name = Sysfs.lines(directory + "/../uevent").first(where: { $0.hasPrefix("DEVNAME=") }) else { continue }

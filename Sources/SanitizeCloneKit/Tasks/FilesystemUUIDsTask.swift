@@ -557,7 +557,8 @@ extension FilesystemUUIDsTask {
     /// clone whose own filesystem is mounted, the next-boot path where it exists on this guest
     /// (initramfs-tools, the type's tool, `ChangeMountedFilesystems=`), else a run from outside.
     static func howToChange(type: String, device: String, in context: VerificationContext) throws -> String {
-        guard let use = try HostDeviceUse.reason(device) else { return "run '\(context.runCommand)'" }
+        // An image's partitions are attached (and its root mounted) by verify itself.
+        guard context.deviceScope.imageFile == nil, let use = try HostDeviceUse.reason(device) else { return "run '\(context.runCommand)'" }
         guard context.root.isLiveSystem else {
             return "this host uses \(device) (it is \(use)): stop using it here, then run '\(context.runCommand)'"
         }
