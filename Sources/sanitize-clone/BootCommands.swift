@@ -190,16 +190,21 @@ struct VerifyCommand: ParsableCommand, ActsOnRoot {
         commandName: "verify",
         abstract: "Prove the clone: every identity differs from the template's and is consistent.",
         discussion: """
-            Exits 0 when every check holds, 1 listing those that do not. With --image, the \
-            image is attached and its root mounted read-only; every fstab UUID must name one of \
-            its partitions. No filesystem, swap, LUKS, LVM PV/VG or partition table identity in \
-            view may still be the template's (as seal recorded it); with --root, name the \
-            clone's disks with --device. A UUID the initramfs sets at the next boot is \
-            pending (↻), not failed.
+            Every check ends passed (✔), pending (↻: the initramfs sets it at the next boot), \
+            kept (⚠: still the template's because this guest or its configuration keeps it by \
+            design, e.g. a running clone's mounted filesystem while ChangeMountedFilesystems=no, \
+            or a partition table outside --image; the line says why and what changes it) or \
+            failed (✘: a run should have changed it). Exits 0 when nothing failed, 1 listing \
+            what did; with --strict, kept identities fail too. With --image, the image is \
+            attached and its root mounted read-only; every fstab UUID must name one of its \
+            partitions. The filesystem, swap, LUKS, LVM PV/VG and partition table identities in \
+            view are compared with the template's (as seal recorded them); with --root, name \
+            the clone's disks with --device.
 
             Examples:
               sanitize-clone verify --root /mnt/clone --json
               sanitize-clone verify --image web-07.raw
+              sanitize-clone verify --strict
             """)
 
     @OptionGroup var target: RootOptions
@@ -210,6 +215,9 @@ struct VerifyCommand: ParsableCommand, ActsOnRoot {
     var image: String?
 
     @OptionGroup var devices: DeviceArguments
+
+    @Flag(help: "Fail on identities kept by design (⚠) too: a clone must share no storage identity with its template.")
+    var strict = false
 
     func validate() throws {
         try validateImageTarget(image: image, root: root)
@@ -227,21 +235,27 @@ struct VerifyCommand: ParsableCommand, ActsOnRoot {
             return try CloneVerification().checks(root: try RootDirectory(path: root), interfaces: try platform.facts(root: root).interfaces,
                                                   named: devices.device)
         }
-        let failed = checks.filter { !$0.passed }
+        let failed = checks.filter { !$0.passed(strict: strict) }
         let pending = checks.filter(\.pending)
+        let kept = checks.filter(\.kept)
         if json {
-            let items = checks.map { JSON.object([("check", .string($0.name)), ("passed", .bool($0.passed)), ("pending", .bool($0.pending)),
-                                                  ("detail", .string($0.detail))]) }
-            print(JSON.object([("result", .string(failed.isEmpty ? "verified" : "failed")), ("pending", .number(pending.count)),
-                               ("checks", .array(items))]).serialized())
+            let items = checks.map { check in
+                JSON.object([("check", .string(check.name)), ("state", .string(check.state.rawValue)), ("passed", .bool(check.passed(strict: strict))),
+                             ("pending", .bool(check.pending)), ("kept", .bool(check.kept))]
+                            + (check.reason.map { [("reason", JSON.string($0))] } ?? []) + [("detail", .string(check.detail))])
+            }
+            print(JSON.object([("result", .string(failed.isEmpty ? "verified" : "failed")), ("strict", .bool(strict)),
+                               ("pending", .number(pending.count)), ("kept", .number(kept.count)), ("checks", .array(items))]).serialized())
         } else {
-            for check in checks { print("\(check.pending ? "↻" : check.passed ? "✔" : "✘") \(check.name): \(check.detail)") }
+            let marks: [CloneCheck.State: String] = [.passed: "✔", .pending: "↻", .kept: strict ? "✘" : "⚠", .failed: "✘"]
+            for check in checks { print("\(marks[check.state] ?? "?") \(check.name): \(check.detail)") }
             let target = image.map { "--image \($0)" } ?? "--root \(root)"
             if failed.isEmpty {
                 print("Verified: this clone has its own, consistent identity."
-                      + (pending.isEmpty ? "" : " \(pending.count) change(s) pending: reboot to complete them."))
+                      + (pending.isEmpty ? "" : " \(pending.count) change(s) pending: reboot to complete them.")
+                      + (kept.isEmpty ? "" : " \(kept.count) storage identit\(kept.count == 1 ? "y" : "ies") kept by design (⚠), each saying how to change it; --strict fails on them."))
             } else {
-                print("\(failed.count) check(s) failed. Fix each as it says, or with: sanitize-clone run \(target)")
+                print("\(failed.count) check(s) failed\(strict && !kept.isEmpty ? " (\(kept.count) kept by design, failed with --strict)" : ""). Fix each as it says, or with: sanitize-clone run \(target)")
             }
         }
         if !failed.isEmpty { throw ExitCode(1) }

@@ -2,10 +2,13 @@ import Foundation
 import Testing
 @testable import SanitizeCloneKit
 
-/// `seal` records the template's storage identities and `verify` fails on each one a clone still
+/// `seal` records the template's storage identities and `verify` compares each one a clone still
 /// has — filesystem and swap UUIDs (fs-uuids), the GPT disk GUID and partition GUIDs
-/// (partition-table-ids) — naming the device or mount point, the identity and the fix, and passes
-/// once a run has changed them. Loop devices of the test's own sparse files only.
+/// (partition-table-ids) — as a run on the clone would decide: failed where the run should have
+/// changed it (naming the device or mount point, the identity and the fix), kept (⚠, with the
+/// reason) where this guest or its configuration keeps it by design, pending where the initramfs
+/// sets it at the next boot; and passes once a run has changed them. Loop devices of the test's
+/// own sparse files only.
 @Suite("verify: storage identities", .requiresRoot, .serialized,
        .enabled(if: StorageTools.available("mkfs.ext4", "mkswap", "tune2fs", "swaplabel", "sfdisk")))
 struct StorageVerifyTests {
@@ -13,6 +16,12 @@ struct StorageVerifyTests {
     static func failed(_ json: JSONValue?) -> [String: String] {
         Dictionary((json?["checks"]?.array ?? []).filter { $0["passed"]?.bool == false }
             .compactMap { check in check["check"]?.string.map { ($0, check["detail"]?.string ?? "") } }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The verify checks kept by design, by name, with their reasons.
+    static func kept(_ json: JSONValue?) -> [String: String] {
+        Dictionary((json?["checks"]?.array ?? []).filter { $0["kept"]?.bool == true }
+            .compactMap { check in check["check"]?.string.map { ($0, check["reason"]?.string ?? "") } }, uniquingKeysWith: { first, _ in first })
     }
 
     /// The storage checks of a verify answer (fs-uuids' and partition-table-ids').
@@ -62,6 +71,81 @@ struct StorageVerifyTests {
         }
     }
 
+    @Test("a running clone's mounted root keeps the template's UUID while ChangeMountedFilesystems=no: kept with the reason; =yes with nothing pending fails; pending once scheduled; dracut names the offline fix")
+    func runningCloneMountedRoot() throws {
+        try LoopDevice.with(size: 64 << 20) { rootDisk in
+            try rootDisk.format("mkfs.ext4", ["-q", "-F"])
+            let rootUUID = try #require(try rootDisk.blkid("UUID"))
+            let root = try FixtureRoot.debianLike()
+            defer { root.remove() }
+            for tool in ["/usr/sbin/update-initramfs", "/sbin/tune2fs"] { try root.write(tool, "#!/bin/sh\n", mode: 0o755) }
+            try root.write("/etc/fstab", "UUID=\(rootUUID) / ext4 errors=remount-ro 0 1\n")
+            try SanitizeClone.json(["seal", "--root", root.path, "--device", rootDisk.path, "--json"])
+            // The fixture stands for the running clone, whose root filesystem is mounted.
+            let point = try rootDisk.mount()
+            let directory = try RootDirectory(path: root.path)
+            let name = "filesystem UUID of / differs from the template's"
+            func rootCheck() throws -> CloneCheck {
+                try #require(try CloneVerification().checks(root: directory, named: [rootDisk.path], runningClone: true).first { $0.name == name })
+            }
+
+            let kept = try rootCheck()
+            #expect(kept.state == .kept && kept.passed && !kept.passed(strict: true), "\(kept)")
+            let reason = try #require(kept.reason)
+            #expect(reason.contains("mounted on \(point)") && reason.contains("ChangeMountedFilesystems=no")
+                    && reason.contains("ChangeMountedFilesystems=yes") && reason.contains("run --image"), "\(reason)")
+            #expect(kept.detail.contains(rootDisk.path) && kept.detail.contains(rootUUID), "\(kept.detail)")
+
+            try root.configure("[Storage]\nChangeMountedFilesystems=yes\n")
+            let failed = try rootCheck()
+            #expect(failed.state == .failed && failed.detail.contains("no new UUID is pending") && failed.detail.contains("sanitize-clone run"), "\(failed)")
+
+            try root.write(NextBootUUIDs.pendingFile, NextBootUUIDs.text([.init(type: "ext4", old: rootUUID, new: UUID().uuidString.lowercased())]))
+            #expect(try rootCheck().state == .pending)
+            try root.delete(NextBootUUIDs.pendingFile)
+
+            // A dracut guest has no next-boot path: kept whatever the setting, naming the offline fix.
+            try root.delete("/usr/sbin/update-initramfs")
+            try root.write("/usr/bin/dracut", "#!/bin/sh\n", mode: 0o755)
+            let dracut = try rootCheck()
+            #expect(dracut.state == .kept && dracut.reason?.contains("dracut") == true && dracut.reason?.contains("ChangeMountedFilesystems") == false
+                    && dracut.reason?.contains("--root DIR --device DEV") == true, "\(dracut)")
+            try rootDisk.unmount(point)
+        }
+    }
+
+    @Test("a filesystem the run keeps on purpose (GRUB's core.img embeds its UUID) is kept (⚠) after run: verify exits 0, --strict exits 1")
+    func keptByDesignAndStrict() throws {
+        try LoopDevice.with(size: 64 << 20) { rootDisk in
+            try rootDisk.format("mkfs.ext4", ["-q", "-F"])
+            try LoopDevice.with(size: 16 << 20) { swap in
+                try swap.format("mkswap", ["-q"])
+                let rootUUID = try #require(try rootDisk.blkid("UUID")), swapUUID = try #require(try swap.blkid("UUID"))
+                let root = try FixtureRoot.debianLike()
+                defer { root.remove() }
+                try root.write("/etc/fstab", "UUID=\(rootUUID) / ext4 errors=remount-ro 0 1\nUUID=\(swapUUID) none swap sw 0 0\n")
+                try root.write("/boot/grub/i386-pc/core.img", "\u{7f}core search.fs_uuid \(rootUUID) root\0")
+                let devices = ["--device", rootDisk.path, "--device", swap.path]
+                try SanitizeClone.json(["seal", "--root", root.path, "--json"] + devices)
+                try InProcess.json(["run", "--root", root.path, "--json"] + devices)
+                #expect(try rootDisk.blkid("UUID") == rootUUID && swap.blkid("UUID") != swapUUID, "the run keeps the embedded UUID")
+
+                let verified = try SanitizeClone.run(["verify", "--root", root.path, "--json"] + devices)
+                #expect(verified.exitCode == 0, "\(verified)")
+                #expect(verified.json?["kept"]?.int == 1 && verified.json?["result"]?.string == "verified", "\(verified)")
+                let reason = try #require(Self.kept(verified.json)["filesystem UUID of / differs from the template's"], "\(verified)")
+                #expect(reason.contains("core.img") && reason.contains("grub-install"), "\(reason)")
+                let text = try SanitizeClone.run(["verify", "--root", root.path] + devices)
+                #expect(text.exitCode == 0 && text.stdout.contains("⚠ filesystem UUID of / differs from the template's: kept: "), "\(text)")
+
+                let strict = try SanitizeClone.run(["verify", "--root", root.path, "--json", "--strict"] + devices)
+                #expect(strict.exitCode == 1, "\(strict)")
+                #expect(Self.failed(strict.json).keys.contains("filesystem UUID of / differs from the template's"), "\(strict)")
+                #expect(Self.failed(strict.json)["swap UUID differs from the template's"] == nil, "\(strict)")
+            }
+        }
+    }
+
     @Test("a record written before storage identities were kept is still read, and verify compares no storage with it")
     func oldRecordReadable() throws {
         let root = try FixtureRoot.debianLike()
@@ -89,8 +173,15 @@ struct StorageVerifyTests {
                 try HostCommand.succeed("mount", [rootDevice, point])
                 defer { _ = try? HostCommand.run("umount", [point]) }
                 try SanitizeClone.json(["seal", "--root", point, "--device", bootDevice, "--json"])
+                // A --root's partition table changes only with run --image: kept, saying so.
+                let asRoot = try SanitizeClone.run(["verify", "--root", point, "--device", bootDevice, "--json"])
+                let kept = Self.kept(asRoot.json)
+                #expect(kept.keys.contains { $0.hasPrefix("GPT disk GUID of ") } && kept.values.allSatisfy { $0.contains("run --image") }, "\(kept)")
+                #expect(Self.failed(asRoot.json).keys.allSatisfy { !$0.contains("GUID") }, "\(Self.failed(asRoot.json))")
             }
         }
+        // The offset attachments go once nothing holds them (a concurrent test's blkid may, a moment).
+        #expect(try image.attachmentsAfterTeardown().isEmpty)
         let table = try #require(try PartitionTableIdentity.read(image: image.path))
         let sealed = try SanitizeClone.run(["verify", "--image", image.path, "--json"])
         #expect(sealed.exitCode == 1, "\(sealed)")
@@ -103,12 +194,13 @@ struct StorageVerifyTests {
             let failure = failures.first { $0.key.hasPrefix("GUID of partition \(partition.number) of ") }
             #expect(failure?.value.contains(partition.uuid ?? "?") == true, "partition \(partition.number): \(failures)")
         }
+        #expect(Self.kept(sealed.json).isEmpty, "nothing in an image is kept before run --image: \(Self.kept(sealed.json))")
         #expect(try image.attachmentsAfterTeardown().isEmpty)
 
         try SanitizeClone.json(["run", "--image", image.path, "--json"])
-        let verified = try SanitizeClone.run(["verify", "--image", image.path, "--json"])
+        let verified = try SanitizeClone.run(["verify", "--image", image.path, "--json", "--strict"])
         let storage = Self.storageChecks(verified.json)
-        #expect(storage.count >= 5 && storage.allSatisfy { $0["passed"]?.bool == true }, "\(storage)")
+        #expect(storage.count >= 5 && storage.allSatisfy { $0["state"]?.string == "passed" && $0["passed"]?.bool == true }, "\(storage)")
         #expect(verified.exitCode == 0, "\(verified)")
         #expect(try image.attachmentsAfterTeardown().isEmpty)
     }

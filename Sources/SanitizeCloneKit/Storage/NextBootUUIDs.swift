@@ -27,6 +27,11 @@ public enum NextBootUUIDs {
         "btrfs": ["/bin/btrfstune", "/usr/bin/btrfstune"], "swap": ["/sbin/swaplabel"], "vfat": ["/sbin/fatlabel"],
     ]
     static var types: Set<String> { Set(tools.keys) }
+    /// The package that installs each type's tool (Debian's name), for the messages.
+    static let packages: [String: String] = [
+        "ext2": "e2fsprogs", "ext3": "e2fsprogs", "ext4": "e2fsprogs", "xfs": "xfsprogs", "btrfs": "btrfs-progs",
+        "swap": "util-linux", "vfat": "dosfstools",
+    ]
 
     /// Why `root` cannot take the next-boot path for `type`, or nil when it can.
     static func obstacle(for type: String, in root: RootDirectory) throws -> String? {
@@ -37,7 +42,7 @@ public enum NextBootUUIDs {
                 : "the clone has no initramfs-tools"
         }
         for tool in candidates where try root.followedStatus(of: tool) != nil { return nil }
-        return "the clone lacks \(candidates[0]) to set it at boot"
+        return "the clone lacks \(candidates[0])\(packages[type].map { " (install \($0) in it)" } ?? "") to set it at boot"
     }
 
     /// The tool that builds the root's initramfs: "update-initramfs" (initramfs-tools), "dracut",

@@ -140,6 +140,10 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                 if let change = try nextBootChange(device, old: old, use: use, place: place, in: context, notes: &notes) { chosen.append(change) }
                 continue
             }
+            if context.root.isLiveSystem, let reason = try Self.keptOnRunningClone(type: device.type, use: nil, in: context.root, changeMounted: false) {
+                notes.append("\(place): \(device.device) keeps its UUID: \(reason)")
+                continue
+            }
             chosen.append(.init(device: device.device, type: device.type, old: old, new: try FilesystemUUIDChanger.newUUID(for: device.type),
                                 deferred: isDeferred))
         }
@@ -166,20 +170,43 @@ public struct FilesystemUUIDsTask: SanitizeTask {
     }
 
     /// Why a running clone's own filesystem in use (`use`: "mounted on /") keeps its UUID in this
-    /// run, with the path that changes it on this guest; nil when the next-boot path takes it.
-    /// `ChangeMountedFilesystems=` is named only where the next-boot path can do it
-    /// (initramfs-tools and the type's tool in the clone): on a dracut guest the note names a run
-    /// from outside instead.
+    /// run, with the path that changes it on this guest; nil when the next-boot path takes it
+    /// (`keptOnRunningClone`).
     static func mountedFilesystemNote(place: String, device: String, type: String, use: String, in root: RootDirectory,
                                       changeMounted: Bool) throws -> String? {
+        try keptOnRunningClone(type: type, use: use, in: root, changeMounted: changeMounted).map { "\(place): \(device) keeps its UUID: \($0)" }
+    }
+
+    /// Why a run on the running clone leaves a device of blkid type `type` with the identity it
+    /// has, by design, and what changes it; nil when the run changes it (at once, or through the
+    /// initramfs at the next boot). `use`: what uses the device now (`HostDeviceUse.reason`), nil
+    /// when nothing does. The plan's notes and `verify`'s kept lines both come from here:
+    /// - an active LVM PV or an open LUKS volume keeps its identity while the clone runs;
+    /// - a filesystem in use changes only through the next-boot path, which needs
+    ///   initramfs-tools and the type's tool in the clone (`NextBootUUIDs.obstacle`; on a dracut
+    ///   guest the note names a run from outside, never `ChangeMountedFilesystems=`), and
+    ///   `[Storage] ChangeMountedFilesystems=yes` (off by default: clones sharing a root UUID is
+    ///   common, and changing it costs a reboot);
+    /// - a vfat serial nothing uses is set with the clone's own fatlabel (dosfstools).
+    static func keptOnRunningClone(type: String, use: String?, in root: RootDirectory, changeMounted: Bool) throws -> String? {
+        guard let use else {
+            guard type == "vfat", try !fatlabelPaths.contains(where: { try root.followedStatus(of: $0) != nil }) else { return nil }
+            return "the clone has no fatlabel to set a vfat serial with: install dosfstools in it, then run 'sanitize-clone run', or \(offlineRemedy)"
+        }
+        if type == StorageIdentityUndo.lvmType || type == "crypto_LUKS" {
+            return "it is \(use) while the clone runs, and an active volume group or open LUKS volume keeps its identity: \(offlineRemedy)"
+        }
         if let obstacle = try NextBootUUIDs.obstacle(for: type, in: root) {
-            return "\(place): \(device) is \(use), so its UUID can only change before it is mounted, but \(obstacle); left as it is: \(offlineRemedy)"
+            return "it is \(use), so its UUID can only change before it is mounted, but \(obstacle): \(offlineRemedy)"
         }
         guard changeMounted else {
-            return "\(place): \(device) is \(use); set [Storage] ChangeMountedFilesystems=yes to give it a new UUID through the initramfs at the next boot"
+            return "it is \(use), and a running clone keeps its mounted filesystems' UUIDs while [Storage] ChangeMountedFilesystems=no (the default): set ChangeMountedFilesystems=yes, then run 'sanitize-clone run' (the initramfs sets a new UUID at the next boot; one more reboot), or \(offlineRemedy)"
         }
         return nil
     }
+
+    /// Where the clone's fatlabel may be (dosfstools; /sbin is /usr/sbin on a merged /usr).
+    static let fatlabelPaths = ["/sbin/fatlabel", "/usr/sbin/fatlabel"]
 
     /// The note when the initramfs embeds a changed UUID (resume or crypttab) and this run does
     /// not rebuild it, naming the clone's own tool (dracut's command on a dracut guest); nil when
@@ -193,14 +220,24 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         return mayRun ? nil : "the initramfs embeds a changed UUID (resume or crypttab): run update-initramfs -u in the clone, or run again with --allow-exec"
     }
 
-    /// GRUB's BIOS core.img may embed a UUID; changing that one would leave the clone unbootable.
+    /// GRUB's BIOS core.img, which may embed a UUID; changing that one would leave the clone unbootable.
+    static let grubCore = "/boot/grub/i386-pc/core.img"
+
+    /// Why `uuid` (of `device`) is kept, when GRUB's core.img embeds it; nil otherwise.
+    static func grubCoreReason(_ uuid: String, in root: RootDirectory) throws -> String? {
+        guard let core = try root.readFile(grubCore), !UUIDReferences.binary(core, names: [uuid]).isEmpty else { return nil }
+        return "\(grubCore) embeds it, so it is kept for GRUB to find: run grub-install in the clone, then sanitize-clone again"
+    }
+
     func keepUUIDsEmbeddedInGRUBCore(_ chosen: inout [Decision.UUIDChange], in root: RootDirectory, notes: inout [String]) throws {
-        guard let core = try root.readFile("/boot/grub/i386-pc/core.img") else { return }
-        let embedded = Set(UUIDReferences.binary(core, names: chosen.map(\.old)).map { $0.lowercased() })
-        for change in chosen where embedded.contains(change.old.lowercased()) {
-            notes.append("/boot/grub/i386-pc/core.img embeds \(change.old) (\(change.device)): kept, so GRUB still finds it; run grub-install in the clone, then sanitize-clone again")
+        guard try root.readFile(Self.grubCore) != nil else { return }
+        var kept = Set<String>()
+        for change in chosen {
+            guard let reason = try Self.grubCoreReason(change.old, in: root) else { continue }
+            notes.append("\(change.device) keeps its UUID \(change.old): \(reason)")
+            kept.insert(change.old)
         }
-        chosen.removeAll { embedded.contains($0.old.lowercased()) }
+        chosen.removeAll { kept.contains($0.old) }
     }
 
     /// The device changes, as the plan shows them and the journal undoes them.
@@ -397,9 +434,12 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             guard !found.isEmpty else { notes.append("\(place): no physical volume of \(group) is present; skipped"); continue }
             for used in found {
                 guard let use = used.use else { continue }
-                notes.append(context.root.isLiveSystem
-                    ? "\(place): the physical volume \(used.device) of \(group) is \(use): its PV and VG UUIDs can only change while the volume group is inactive; left as they are: \(Self.offlineRemedy)"
-                    : "\(place): the build host uses \(used.device) (\(use)); never touched")
+                if context.root.isLiveSystem,
+                   let reason = try Self.keptOnRunningClone(type: StorageIdentityUndo.lvmType, use: use, in: context.root, changeMounted: false) {
+                    notes.append("\(place): the physical volume \(used.device) of \(group) keeps its PV and VG UUIDs: \(reason)")
+                } else {
+                    notes.append("\(place): the build host uses \(used.device) (\(use)); never touched")
+                }
             }
             let free = found.filter { $0.use == nil }
             guard free.count <= 1 else {
@@ -508,8 +548,8 @@ extension FilesystemUUIDsTask {
             return .pending(name, "the initramfs sets \(change.new) in place of the template's \(volume.uuid) at the next boot")
         }
         if let device = inventory.devices(for: .uuid(volume.uuid)).first {
-            let fix = try Self.howToChange(type: device.type, device: device.device, in: context)
-            return CloneCheck(name, false, "\(device.device) (\(device.type)\(volume.type == "swap" ? "" : " on \(volume.place)")) still has the template's UUID \(volume.uuid): \(fix)")
+            return try Self.stillTheTemplates(name, "\(device.device) (\(device.type)\(volume.type == "swap" ? "" : " on \(volume.place)")) still has the template's UUID \(volume.uuid)",
+                                              type: device.type, device: device.device, uuid: volume.uuid, in: context)
         }
         if named.contains(volume.uuid.lowercased()) {
             return CloneCheck(name, false, "the root's fstab or crypttab still names the template's UUID \(volume.uuid), which no device among \(context.deviceScope.summary) has: name the clone's disk with --device, or run '\(context.runCommand)' with it")
@@ -535,16 +575,16 @@ extension FilesystemUUIDsTask {
         for group in groups {
             let pvName = "LVM PV UUID of \(group.name) differs from the template's"
             if let volume = volumes.first(where: { $0.pvUUID == group.pvUUID }) {
-                let fix = try Self.howToChange(type: StorageIdentityUndo.lvmType, device: volume.device, in: context)
-                checks.append(CloneCheck(pvName, false, "\(volume.device) still has the template's PV UUID \(group.pvUUID): \(fix)"))
+                checks.append(try Self.stillTheTemplates(pvName, "\(volume.device) still has the template's PV UUID \(group.pvUUID)",
+                                                         type: StorageIdentityUndo.lvmType, device: volume.device, uuid: nil, in: context))
             } else {
                 checks.append(CloneCheck(pvName, true, "no physical volume in view has the template's \(group.pvUUID)"))
             }
             guard let vgUUID = group.uuid else { continue }
             let vgName = "LVM VG UUID of \(group.name) differs from the template's"
             if let volume = volumes.first(where: { $0.vgUUID == vgUUID }) {
-                let fix = try Self.howToChange(type: StorageIdentityUndo.lvmType, device: volume.device, in: context)
-                checks.append(CloneCheck(vgName, false, "the volume group \(volume.vgName ?? group.name) on \(volume.device) still has the template's VG UUID \(vgUUID): \(fix)"))
+                checks.append(try Self.stillTheTemplates(vgName, "the volume group \(volume.vgName ?? group.name) on \(volume.device) still has the template's VG UUID \(vgUUID)",
+                                                         type: StorageIdentityUndo.lvmType, device: volume.device, uuid: nil, in: context))
             } else {
                 checks.append(CloneCheck(vgName, true, "no volume group in view has the template's \(vgUUID)"))
             }
@@ -552,23 +592,33 @@ extension FilesystemUUIDsTask {
         return checks
     }
 
-    /// What gives `device` (of blkid type `type`) a new identity on the root verified, as a run on
-    /// it would see it: a run (`context.runCommand`) when nothing uses the device; on a running
-    /// clone whose own filesystem is mounted, the next-boot path where it exists on this guest
-    /// (initramfs-tools, the type's tool, `ChangeMountedFilesystems=`), else a run from outside.
-    static func howToChange(type: String, device: String, in context: VerificationContext) throws -> String {
+    /// The check for `device` (of blkid type `type`), which still has the template's identity
+    /// (`detail` says which; `uuid`: a filesystem's, looked for in GRUB's core.img), decided as a
+    /// run on the root verified would decide it:
+    /// - kept when the run leaves it by design: GRUB's core.img embeds it, or on the running
+    ///   clone what `keptOnRunningClone` keeps (a filesystem in use without the next-boot path or
+    ///   with `ChangeMountedFilesystems=no`, an active PV or open LUKS volume, a vfat serial
+    ///   without fatlabel), the reason naming what changes it;
+    /// - failed otherwise, naming the fix: a run (`context.runCommand`) on an image, on a
+    ///   `--root` whose device this host does not use, or on a running clone's unused device; on
+    ///   a running clone with `ChangeMountedFilesystems=yes` and the next-boot path, a filesystem
+    ///   in use fails when no new UUID is pending for it (the run did not schedule it, or the
+    ///   initramfs did not set it).
+    static func stillTheTemplates(_ name: String, _ detail: String, type: String, device: String, uuid: String?,
+                                  in context: VerificationContext) throws -> CloneCheck {
+        if let uuid, let reason = try grubCoreReason(uuid, in: context.root) { return .kept(name, detail, reason: reason) }
         // An image's partitions are attached (and its root mounted) by verify itself.
-        guard context.deviceScope.imageFile == nil, let use = try HostDeviceUse.reason(device) else { return "run '\(context.runCommand)'" }
-        guard context.root.isLiveSystem else {
-            return "this host uses \(device) (it is \(use)): stop using it here, then run '\(context.runCommand)'"
+        guard context.deviceScope.imageFile == nil else { return CloneCheck(name, false, "\(detail): run '\(context.runCommand)'") }
+        let use = try HostDeviceUse.reason(device)
+        guard context.isRunningClone else {
+            return CloneCheck(name, false, use.map { "\(detail): this host uses \(device) (it is \($0)): stop using it here, then run '\(context.runCommand)'" }
+                              ?? "\(detail): run '\(context.runCommand)'")
         }
-        if type == StorageIdentityUndo.lvmType || type == "crypto_LUKS" {
-            return "it is \(use) while the clone runs: \(offlineRemedy)"
+        let changeMounted = context.configuration?.flag("Storage", "ChangeMountedFilesystems") == true
+        if let reason = try keptOnRunningClone(type: type, use: use, in: context.root, changeMounted: changeMounted) {
+            return .kept(name, detail, reason: reason)
         }
-        if let obstacle = try NextBootUUIDs.obstacle(for: type, in: context.root) {
-            return "it is \(use), so it can only change before it is mounted, but \(obstacle): \(offlineRemedy)"
-        }
-        let configured = context.configuration?.flag("Storage", "ChangeMountedFilesystems") == true
-        return "it is \(use): \(configured ? "" : "set [Storage] ChangeMountedFilesystems=yes, then ")run 'sanitize-clone run' (the initramfs sets a new UUID at the next boot; one more reboot)"
+        guard let use else { return CloneCheck(name, false, "\(detail): run '\(context.runCommand)'") }
+        return CloneCheck(name, false, "\(detail): it is \(use) and [Storage] ChangeMountedFilesystems=yes, but no new UUID is pending for it: run '\(context.runCommand)' (the initramfs sets one at the next boot; if it was to set one at this boot, see /run/sanitize-clone-uuids.log)")
     }
 }
