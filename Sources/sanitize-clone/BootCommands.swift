@@ -190,12 +190,12 @@ struct VerifyCommand: ParsableCommand, ActsOnRoot {
         commandName: "verify",
         abstract: "Prove the clone: every identity differs from the template's and is consistent.",
         discussion: """
-            Every check ends passed (✔), pending (↻: the initramfs sets it at the next boot), \
-            kept (⚠: still the template's because this guest or its configuration keeps it by \
-            design, e.g. a running clone's mounted filesystem while ChangeMountedFilesystems=no, \
-            or a partition table outside --image; the line says why and what changes it) or \
-            failed (✘: a run should have changed it). Exits 0 when nothing failed, 1 listing \
-            what did; with --strict, kept identities fail too. With --image, the image is \
+            Every check ends passed, pending (the initramfs sets it at the next boot), kept \
+            (still the template's because this guest or its configuration keeps it by design, \
+            e.g. a running clone's mounted filesystem while ChangeMountedFilesystems=no, or a \
+            partition table outside --image; the line says why and what changes it) or failed \
+            (a run should have changed it). Exits 0 when nothing failed, 1 listing what did; \
+            with --strict, kept identities fail too. With --image, the image is \
             attached and its root mounted read-only; every fstab UUID must name one of its \
             partitions. The filesystem, swap, LUKS, LVM PV/VG and partition table identities in \
             view are compared with the template's (as seal recorded them); with --root, name \
@@ -216,7 +216,7 @@ struct VerifyCommand: ParsableCommand, ActsOnRoot {
 
     @OptionGroup var devices: DeviceArguments
 
-    @Flag(help: "Fail on identities kept by design (⚠) too: a clone must share no storage identity with its template.")
+    @Flag(help: "Fail on identities kept by design too: a clone must share no storage identity with its template.")
     var strict = false
 
     func validate() throws {
