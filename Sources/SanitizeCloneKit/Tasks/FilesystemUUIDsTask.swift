@@ -223,12 +223,14 @@ public struct FilesystemUUIDsTask: SanitizeTask {
     /// GRUB's BIOS core.img, which may embed a UUID; changing that one would leave the clone unbootable.
     static let grubCore = "/boot/grub/i386-pc/core.img"
 
-    /// Why `uuid` (of `device`) is kept, when GRUB's core.img embeds it; nil otherwise.
+    /// Why a filesystem keeps `uuid` when GRUB's core.img embeds it (the plan's note and
+    /// `verify`'s kept line); nil when it does not.
     static func grubCoreReason(_ uuid: String, in root: RootDirectory) throws -> String? {
         guard let core = try root.readFile(grubCore), !UUIDReferences.binary(core, names: [uuid]).isEmpty else { return nil }
         return "\(grubCore) embeds it, so it is kept for GRUB to find: run grub-install in the clone, then sanitize-clone again"
     }
 
+    /// Leaves out of `chosen` every UUID GRUB's core.img embeds, with a note each (`grubCoreReason`).
     func keepUUIDsEmbeddedInGRUBCore(_ chosen: inout [Decision.UUIDChange], in root: RootDirectory, notes: inout [String]) throws {
         guard try root.readFile(Self.grubCore) != nil else { return }
         var kept = Set<String>()
