@@ -96,13 +96,16 @@ struct SealCommand: ParsableCommand, ActsOnRoot {
     @Flag(help: "Power off right after sealing (live system only).")
     var poweroff = false
 
+    @OptionGroup var devices: DeviceArguments
+
     @OptionGroup var platform: PlatformArguments
 
     func run() throws {
         try Output.reportingErrors(json: json) {
             let directory = try RootDirectory(path: root)
             let seal = Seal()
-            let steps = dryRun ? try seal.plan(root: directory) : try seal.seal(root: directory, platform: try platform.facts(root: root))
+            let steps = dryRun ? try seal.plan(root: directory)
+                : try seal.seal(root: directory, platform: try platform.facts(root: root), devices: devices.device)
             if json {
                 let items = steps.map { JSON.object([("path", .string($0.path)), ("action", .string($0.action)), ("detail", .string($0.detail))]) }
                 print(JSON.object([("result", .string(dryRun ? "planned" : "sealed")), ("steps", .array(items))]).serialized())
@@ -187,13 +190,21 @@ struct VerifyCommand: ParsableCommand, ActsOnRoot {
         commandName: "verify",
         abstract: "Prove the clone: every identity differs from the template's and is consistent.",
         discussion: """
-            Exits 0 when every check holds, 1 listing those that do not. With --image, the \
-            image is attached and its root mounted read-only; every fstab UUID must name one of \
-            its partitions.
+            Every check ends passed, pending (the initramfs sets it at the next boot), kept \
+            (still the template's because this guest or its configuration keeps it by design, \
+            e.g. a running clone's mounted filesystem while ChangeMountedFilesystems=no, or a \
+            partition table outside --image; the line says why and what changes it) or failed \
+            (a run should have changed it). Exits 0 when nothing failed, 1 listing what did; \
+            with --strict, kept identities fail too. With --image, the image is \
+            attached and its root mounted read-only; every fstab UUID must name one of its \
+            partitions. The filesystem, swap, LUKS, LVM PV/VG and partition table identities in \
+            view are compared with the template's (as seal recorded them); with --root, name \
+            the clone's disks with --device.
 
             Examples:
               sanitize-clone verify --root /mnt/clone --json
               sanitize-clone verify --image web-07.raw
+              sanitize-clone verify --strict
             """)
 
     @OptionGroup var target: RootOptions
@@ -203,26 +214,49 @@ struct VerifyCommand: ParsableCommand, ActsOnRoot {
     @Option(help: ArgumentHelp("A raw VM disk image to verify offline (read-only), instead of --root.", valueName: "file"))
     var image: String?
 
-    func validate() throws { try validateImageTarget(image: image, root: root) }
+    @OptionGroup var devices: DeviceArguments
+
+    @Flag(help: "Fail on identities kept by design too: a clone must share no storage identity with its template.")
+    var strict = false
+
+    func validate() throws {
+        try validateImageTarget(image: image, root: root)
+        if image != nil && !devices.device.isEmpty { throw ValidationError("--device goes with --root; --image brings its own partitions.") }
+    }
 
     func run() throws {
         let checks = try Output.reportingErrors(json: json) {
             if let image {
-                return try ImageRun.inspect(image: image) { rootPath, devices in
+                return try ImageRun.inspect(image: image) { rootPath, partitions in
                     try CloneVerification().checks(root: try RootDirectory(path: rootPath), interfaces: try platform.facts(root: rootPath).interfaces,
-                                                   devices: devices)
+                                                   devices: partitions, image: image)
                 }
             }
-            return try CloneVerification().checks(root: try RootDirectory(path: root), interfaces: try platform.facts(root: root).interfaces)
+            return try CloneVerification().checks(root: try RootDirectory(path: root), interfaces: try platform.facts(root: root).interfaces,
+                                                  named: devices.device)
         }
-        let failed = checks.filter { !$0.passed }
+        let failed = checks.filter { !$0.passed(strict: strict) }
+        let pending = checks.filter(\.pending)
+        let kept = checks.filter(\.kept)
         if json {
-            let items = checks.map { JSON.object([("check", .string($0.name)), ("passed", .bool($0.passed)), ("detail", .string($0.detail))]) }
-            print(JSON.object([("result", .string(failed.isEmpty ? "verified" : "failed")), ("checks", .array(items))]).serialized())
+            let items = checks.map { check in
+                JSON.object([("check", .string(check.name)), ("state", .string(check.state.rawValue)), ("passed", .bool(check.passed(strict: strict))),
+                             ("pending", .bool(check.pending)), ("kept", .bool(check.kept))]
+                            + (check.reason.map { [("reason", JSON.string($0))] } ?? []) + [("detail", .string(check.detail))])
+            }
+            print(JSON.object([("result", .string(failed.isEmpty ? "verified" : "failed")), ("strict", .bool(strict)),
+                               ("pending", .number(pending.count)), ("kept", .number(kept.count)), ("checks", .array(items))]).serialized())
         } else {
-            for check in checks { print("\(check.passed ? "✔" : "✘") \(check.name): \(check.detail)") }
+            let marks: [CloneCheck.State: String] = [.passed: "✔", .pending: "↻", .kept: strict ? "✘" : "⚠", .failed: "✘"]
+            for check in checks { print("\(marks[check.state] ?? "?") \(check.name): \(check.detail)") }
             let target = image.map { "--image \($0)" } ?? "--root \(root)"
-            print(failed.isEmpty ? "Verified: this clone has its own, consistent identity." : "\(failed.count) check(s) failed. Fix with: sanitize-clone run \(target)")
+            if failed.isEmpty {
+                print("Verified: this clone has its own, consistent identity."
+                      + (pending.isEmpty ? "" : " \(pending.count) change(s) pending: reboot to complete them.")
+                      + (kept.isEmpty ? "" : " \(kept.count) storage identit\(kept.count == 1 ? "y" : "ies") kept by design (⚠), each saying how to change it; --strict fails on them."))
+            } else {
+                print("\(failed.count) check(s) failed\(strict && !kept.isEmpty ? " (\(kept.count) kept by design, failed with --strict)" : ""). Fix each as it says, or with: sanitize-clone run \(target)")
+            }
         }
         if !failed.isEmpty { throw ExitCode(1) }
     }

@@ -161,6 +161,6 @@ enum RunExecution {
 
 /// `--device`: a block device of the clone that is not on the disk holding its `--root`.
 struct DeviceArguments: ParsableArguments {
-    @Option(help: ArgumentHelp("With --root: a block device of the clone (repeatable). Only the disk holding the root's filesystem and the devices named here may get new UUIDs or have them set back.", valueName: "device"))
+    @Option(help: ArgumentHelp("With --root: a block device of the clone (repeatable). Only the disk holding the root's filesystem and the devices named here are read (seal, verify), or may get new UUIDs or have them set back (run, rollback).", valueName: "device"))
     var device: [String] = []
 }

@@ -15,8 +15,13 @@ public struct RecordedIdentity: Codable, Sendable, Equatable {
         /// The template's NICs with their names and PCI addresses, so a clone's NIC can be found
         /// in the template NIC's place (absent in records written before this was kept).
         public var interfaces: [NetworkInterface]?
-        /// Filesystem UUIDs the template's fstab names (a later issue changes them).
+        /// Filesystem UUIDs the template's fstab names, as written there.
         public var filesystemUUIDs: [String]
+        /// The identities of the template's storage as read from its devices: filesystem, swap and
+        /// LUKS UUIDs, LVM PV/VG UUIDs and VG names, partition table identifiers. Nil in records
+        /// written before they were kept (`verify` then has nothing to compare them with), and
+        /// empty when none of the devices the fstab names was in view.
+        public var storage: StorageIdentities? = nil
     }
 
     /// What identifies the machine this root last ran on.
@@ -66,15 +71,19 @@ public struct RecordedIdentity: Codable, Sendable, Equatable {
         try root.writeFileAtomically(Self.path, contents: Array(try encoder.encode(self)) + [0x0a], attributes: FileAttributes(mode: 0o600))
     }
 
-    /// The identity `root` has now, with the platform's fingerprint.
-    public static func current(of root: RootDirectory, platform: PlatformFacts, sealed: Bool) throws -> RecordedIdentity {
+    /// The identity `root` has now, with the platform's fingerprint. With `storageScope`, the
+    /// storage identities of what the root's fstab and crypttab name within it are read too
+    /// (`StorageIdentities.current`, which throws what reading a device throws).
+    public static func current(of root: RootDirectory, platform: PlatformFacts, sealed: Bool,
+                               storageScope: DeviceScope? = nil) throws -> RecordedIdentity {
         let keys = try SSHHostKeysTask.existingKeyFingerprints(in: root)
         let hostname = try root.readText("/etc/hostname")?.split(whereSeparator: \.isNewline).first.map { $0.trimmingWhitespace() }
         return RecordedIdentity(
             template: Template(machineID: MachineID.parse(try root.readText("/etc/machine-id")), hostname: hostname,
                                sshFingerprints: keys, macs: platform.permanentMACs,
                                interfaces: platform.interfaces,
-                               filesystemUUIDs: try FstabReferences.uuids(in: root)),
+                               filesystemUUIDs: try FstabReferences.uuids(in: root),
+                               storage: try storageScope.map { try StorageIdentities.current(of: root, in: $0) }),
             machine: Fingerprint(of: platform),
             sealed: sealed, recordedAt: Clock.nowMilliseconds())
     }

@@ -1,3 +1,5 @@
+import Logging
+
 /// `sanitize-clone run --auto`: what the first-boot service does.
 ///
 /// It acts only when the template was sealed or this machine is a clone of the one its root
@@ -51,7 +53,7 @@ public struct AutoRun: Sendable {
 
         switch verdict {
         case .unrecorded:
-            if !options.dryRun { try RecordedIdentity.current(of: root, platform: platform, sealed: false).save(to: root) }
+            if !options.dryRun { try Self.identityToRecord(of: root, platform: platform, devices: options.devices, logger: engine.logger).save(to: root) }
             return Outcome(verdict: verdict, reasons: reasons, report: nil, rebootNeeded: false, failForward: [],
                            summary: "Not a clone: this machine's identity is now recorded in \(RecordedIdentity.path)")
         case .sameMachine:
@@ -115,6 +117,18 @@ public struct AutoRun: Sendable {
         let summary = "This clone has its own identity (run \(report.runID))" + (reboot ? "; rebooting once so every service starts with it" : "")
         ServiceNotifier.status(summary)
         return Outcome(verdict: verdict, reasons: reasons, report: report, rebootNeeded: reboot, failForward: [], summary: summary)
+    }
+
+    /// The identity an unrecorded machine records at its first boot, with its storage identities
+    /// when they can be read: a device blkid, LVM or sfdisk cannot read must not keep the machine
+    /// from recording the rest (it is logged, and the record says nothing of storage then).
+    static func identityToRecord(of root: RootDirectory, platform: PlatformFacts, devices: [String], logger: Logger) throws -> RecordedIdentity {
+        do {
+            return try RecordedIdentity.current(of: root, platform: platform, sealed: false, storageScope: try DeviceScope.of(root, named: devices))
+        } catch {
+            logger.warning("The storage identities could not be recorded (\(error)); verify will not compare them")
+            return try RecordedIdentity.current(of: root, platform: platform, sealed: false)
+        }
     }
 
     private func loadConfiguration(_ root: RootDirectory, _ options: RunOptions) throws -> Configuration {

@@ -1,7 +1,8 @@
 /// `sanitize-clone seal`: prepares a template before it is captured, so every clone made from
 /// it gets a fresh identity on its first boot.
 ///
-/// It records the template's identity and fingerprint, writes `uninitialized` to
+/// It records the template's identity and fingerprint (with its storage identities: the UUIDs
+/// of what its fstab and crypttab name, its LVM and partition table identifiers), writes `uninitialized` to
 /// /etc/machine-id (systemd's first-boot marker) and removes the /var/lib/dbus copy (systemd 252
 /// would copy the old id back from it), removes the SSH private host keys, DHCP leases, the
 /// random seed and every sanitize-clone journal and backup, and enables the service.
@@ -24,7 +25,7 @@ public struct Seal: Sendable {
 
     /// What sealing `root` does, in order (a dry run prints this and stops).
     public func plan(root: RootDirectory) throws -> [Step] {
-        var steps = [Step(path: RecordedIdentity.path, action: "record", detail: "the template's identity and fingerprint")]
+        var steps = [Step(path: RecordedIdentity.path, action: "record", detail: "the template's identity and fingerprint, with its storage identities")]
         steps.append(Step(path: "/etc/machine-id", action: "write", detail: "uninitialized (systemd's first-boot marker)"))
         if try root.status(of: "/var/lib/dbus/machine-id")?.kind == .regular {
             steps.append(Step(path: "/var/lib/dbus/machine-id", action: "delete", detail: "systemd 252 would copy the old id back from it"))
@@ -78,18 +79,24 @@ public struct Seal: Sendable {
         return nil
     }
 
-    /// Seals `root`. Returns the steps carried out.
-    public func seal(root: RootDirectory, platform: PlatformFacts) throws -> [Step] {
+    /// Seals `root`. Returns the steps carried out. The storage identities are read within the
+    /// root's device scope: every block device of the running system; for a `--root`, the disk
+    /// holding its filesystem and the `devices` named (`--device`).
+    public func seal(root: RootDirectory, platform: PlatformFacts, devices: [String] = []) throws -> [Step] {
         let lock = try RunLock(in: root)
         defer { withExtendedLifetime(lock) {} }
         let steps = try plan(root: root)
-        var identity = try RecordedIdentity.current(of: root, platform: platform, sealed: true)
+        var identity = try RecordedIdentity.current(of: root, platform: platform, sealed: true,
+                                                    storageScope: try DeviceScope.of(root, named: devices))
         // Sealed again before any boot: the first seal removed what identified the template (the
         // id is 'uninitialized', the keys are gone), so keep what it recorded.
         if let previous = try RecordedIdentity.load(from: root), previous.sealed {
             identity.template.machineID = identity.template.machineID ?? previous.template.machineID
             identity.template.sshFingerprints = Set(identity.template.sshFingerprints + previous.template.sshFingerprints).sorted()
             if identity.template.macs.isEmpty { identity.template.macs = previous.template.macs }
+            if identity.template.storage?.isEmpty ?? true, previous.template.storage?.isEmpty == false {
+                identity.template.storage = previous.template.storage
+            }
         }
         for run in try Self.runDirectories(in: root) {
             try SecretBackups.shredRunDirectory(run, in: root)

@@ -69,6 +69,12 @@ public struct DeviceScope: Sendable {
         }
     }
 
+    /// The devices named with `--device` (a `--root`'s), as given.
+    public var namedDevices: [String] {
+        if case .rootDisk(_, let named) = source { return named }
+        return []
+    }
+
     /// True when every block device of this machine is in scope (the running system).
     public var coversHost: Bool {
         if case .host = source { return true }

@@ -27,13 +27,30 @@ public enum NextBootUUIDs {
         "btrfs": ["/bin/btrfstune", "/usr/bin/btrfstune"], "swap": ["/sbin/swaplabel"], "vfat": ["/sbin/fatlabel"],
     ]
     static var types: Set<String> { Set(tools.keys) }
+    /// The package that installs each type's tool (Debian's name), for the messages.
+    static let packages: [String: String] = [
+        "ext2": "e2fsprogs", "ext3": "e2fsprogs", "ext4": "e2fsprogs", "xfs": "xfsprogs", "btrfs": "btrfs-progs",
+        "swap": "util-linux", "vfat": "dosfstools",
+    ]
 
     /// Why `root` cannot take the next-boot path for `type`, or nil when it can.
     static func obstacle(for type: String, in root: RootDirectory) throws -> String? {
         guard let candidates = tools[type] else { return "there is no next-boot path for \(type)" }
-        guard try root.followedStatus(of: "/usr/sbin/update-initramfs") != nil else { return "the clone has no initramfs-tools" }
+        guard try root.followedStatus(of: "/usr/sbin/update-initramfs") != nil else {
+            return try initramfsBuilder(in: root) == "dracut"
+                ? "the clone builds its initramfs with dracut, for which the next-boot path is not built yet (only initramfs-tools')"
+                : "the clone has no initramfs-tools"
+        }
         for tool in candidates where try root.followedStatus(of: tool) != nil { return nil }
-        return "the clone lacks \(candidates[0]) to set it at boot"
+        return "the clone lacks \(candidates[0])\(packages[type].map { " (install \($0) in it)" } ?? "") to set it at boot"
+    }
+
+    /// The tool that builds the root's initramfs: "update-initramfs" (initramfs-tools), "dracut",
+    /// or nil when it has neither.
+    static func initramfsBuilder(in root: RootDirectory) throws -> String? {
+        if try root.followedStatus(of: "/usr/sbin/update-initramfs") != nil { return "update-initramfs" }
+        for path in ["/usr/bin/dracut", "/usr/sbin/dracut", "/sbin/dracut"] where try root.followedStatus(of: path) != nil { return "dracut" }
+        return nil
     }
 
     /// Files read by the boot loader, rewritten only once the UUIDs are set (step 3).

@@ -65,6 +65,11 @@ public struct FilesystemUUIDsTask: SanitizeTask {
 
     public init() {}
 
+    /// What changes an identity a running clone cannot change itself (its own mounted
+    /// filesystems without the next-boot path, its active LVM and open LUKS volumes): a run from
+    /// outside, which exists on every guest.
+    static let offlineRemedy = "run 'sanitize-clone run --image DISK.raw' on the powered-off VM's disk, or 'sanitize-clone run --root DIR --device DEV' from a host with its disk attached"
+
     public func plan(in context: PlanningContext) throws -> TaskPlan<Decision> {
         if context.root.isLiveSystem, let pending = try NextBootUUIDs.pending(in: context.root) {
             return try finishNextBoot(pending, in: context)
@@ -92,8 +97,8 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             notes.append("\(nextBoot.map(\.device).joined(separator: ", ")) get their new UUIDs from the initramfs at the next boot; the boot loader's references follow then")
             rebuild = true
         }
-        if rebuild && !(context.root.isLiveSystem || context.options.allowExec) {
-            notes.append("the initramfs embeds a changed UUID (resume or crypttab): run update-initramfs -u in the clone, or run again with --allow-exec")
+        if rebuild, let note = try Self.initramfsRebuildNote(in: context.root, mayRun: context.root.isLiveSystem || context.options.allowExec) {
+            notes.append(note)
             rebuild = false
         }
         if rebuild { changes += try Self.initramfsRebuilds(in: context.root) }
@@ -152,6 +157,10 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                 if let change = try nextBootChange(device, old: old, use: use, place: place, in: context, notes: &notes) { chosen.append(change) }
                 continue
             }
+            if context.root.isLiveSystem, let reason = try Self.keptOnRunningClone(type: device.type, use: nil, in: context.root, changeMounted: false) {
+                notes.append("\(place): \(device.device) keeps its UUID: \(reason)")
+                continue
+            }
             chosen.append(.init(device: device.device, type: device.type, old: old, new: try FilesystemUUIDChanger.newUUID(for: device.type),
                                 deferred: isDeferred))
         }
@@ -166,12 +175,9 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             notes.append("\(place): the build host uses \(device.device) (\(use)); never touched")
             return nil
         }
-        guard context.configuration.flag("Storage", "ChangeMountedFilesystems") else {
-            notes.append("\(place): \(device.device) is \(use); set [Storage] ChangeMountedFilesystems=yes to give it a new UUID through the initramfs at the next boot")
-            return nil
-        }
-        if let obstacle = try NextBootUUIDs.obstacle(for: device.type, in: context.root) {
-            notes.append("\(place): \(device.device) is \(use), so its UUID can only change before it is mounted, but \(obstacle); left as it is")
+        if let note = try Self.mountedFilesystemNote(place: place, device: device.device, type: device.type, use: use, in: context.root,
+                                                     changeMounted: context.configuration.flag("Storage", "ChangeMountedFilesystems")) {
+            notes.append(note)
             return nil
         }
         var change = Decision.UUIDChange(device: device.device, type: device.type, old: old,
@@ -180,14 +186,77 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         return change
     }
 
-    /// GRUB's BIOS core.img may embed a UUID; changing that one would leave the clone unbootable.
-    func keepUUIDsEmbeddedInGRUBCore(_ chosen: inout [Decision.UUIDChange], in root: RootDirectory, notes: inout [String]) throws {
-        guard let core = try root.readFile("/boot/grub/i386-pc/core.img") else { return }
-        let embedded = Set(UUIDReferences.binary(core, names: chosen.map(\.old)).map { $0.lowercased() })
-        for change in chosen where embedded.contains(change.old.lowercased()) {
-            notes.append("/boot/grub/i386-pc/core.img embeds \(change.old) (\(change.device)): kept, so GRUB still finds it; run grub-install in the clone, then sanitize-clone again")
+    /// Why a running clone's own filesystem in use (`use`: "mounted on /") keeps its UUID in this
+    /// run, with the path that changes it on this guest; nil when the next-boot path takes it
+    /// (`keptOnRunningClone`).
+    static func mountedFilesystemNote(place: String, device: String, type: String, use: String, in root: RootDirectory,
+                                      changeMounted: Bool) throws -> String? {
+        try keptOnRunningClone(type: type, use: use, in: root, changeMounted: changeMounted).map { "\(place): \(device) keeps its UUID: \($0)" }
+    }
+
+    /// Why a run on the running clone leaves a device of blkid type `type` with the identity it
+    /// has, by design, and what changes it; nil when the run changes it (at once, or through the
+    /// initramfs at the next boot). `use`: what uses the device now (`HostDeviceUse.reason`), nil
+    /// when nothing does. The plan's notes and `verify`'s kept lines both come from here:
+    /// - an active LVM PV or an open LUKS volume keeps its identity while the clone runs;
+    /// - a filesystem in use changes only through the next-boot path, which needs
+    ///   initramfs-tools and the type's tool in the clone (`NextBootUUIDs.obstacle`; on a dracut
+    ///   guest the note names a run from outside, never `ChangeMountedFilesystems=`), and
+    ///   `[Storage] ChangeMountedFilesystems=yes` (off by default: clones sharing a root UUID is
+    ///   common, and changing it costs a reboot);
+    /// - a vfat serial nothing uses is set with the clone's own fatlabel (dosfstools).
+    static func keptOnRunningClone(type: String, use: String?, in root: RootDirectory, changeMounted: Bool) throws -> String? {
+        guard let use else {
+            guard type == "vfat", try !fatlabelPaths.contains(where: { try root.followedStatus(of: $0) != nil }) else { return nil }
+            return "the clone has no fatlabel to set a vfat serial with: install dosfstools in it, then run 'sanitize-clone run', or \(offlineRemedy)"
         }
-        chosen.removeAll { embedded.contains($0.old.lowercased()) }
+        if type == StorageIdentityUndo.lvmType || type == "crypto_LUKS" {
+            return "it is \(use) while the clone runs, and an active volume group or open LUKS volume keeps its identity: \(offlineRemedy)"
+        }
+        if let obstacle = try NextBootUUIDs.obstacle(for: type, in: root) {
+            return "it is \(use), so its UUID can only change before it is mounted, but \(obstacle): \(offlineRemedy)"
+        }
+        guard changeMounted else {
+            return "it is \(use), and a running clone keeps its mounted filesystems' UUIDs while [Storage] ChangeMountedFilesystems=no (the default): set ChangeMountedFilesystems=yes, then run 'sanitize-clone run' (the initramfs sets a new UUID at the next boot; one more reboot), or \(offlineRemedy)"
+        }
+        return nil
+    }
+
+    /// Where the clone's fatlabel may be (dosfstools; /sbin is /usr/sbin on a merged /usr).
+    static let fatlabelPaths = ["/sbin/fatlabel", "/usr/sbin/fatlabel"]
+
+    /// The note when the initramfs embeds a changed UUID (resume or crypttab) and this run does
+    /// not rebuild it, naming the clone's own tool (dracut's command on a dracut guest); nil when
+    /// the run rebuilds it with update-initramfs (the running system, or `--allow-exec`).
+    static func initramfsRebuildNote(in root: RootDirectory, mayRun: Bool) throws -> String? {
+        // Only initramfs-tools' rebuild is built; a root that shows neither tool is taken for one
+        // (an unpacked root may lack /usr/sbin), as before.
+        if try NextBootUUIDs.initramfsBuilder(in: root) == "dracut" {
+            return "the initramfs embeds a changed UUID (resume or crypttab): rebuild it in the clone with 'dracut --regenerate-all --force'"
+        }
+        return mayRun ? nil : "the initramfs embeds a changed UUID (resume or crypttab): run update-initramfs -u in the clone, or run again with --allow-exec"
+    }
+
+    /// GRUB's BIOS core.img, which may embed a UUID; changing that one would leave the clone unbootable.
+    static let grubCore = "/boot/grub/i386-pc/core.img"
+
+    /// Why a filesystem keeps `uuid` when GRUB's core.img embeds it (the plan's note and
+    /// `verify`'s kept line); nil when it does not.
+    static func grubCoreReason(_ uuid: String, in root: RootDirectory) throws -> String? {
+        guard let core = try root.readFile(grubCore), !UUIDReferences.binary(core, names: [uuid]).isEmpty else { return nil }
+        return "\(grubCore) embeds it, so it is kept for GRUB to find: run grub-install in the clone, then sanitize-clone again"
+    }
+
+    /// Leaves out of `chosen` every UUID GRUB's core.img embeds, with a note each (`grubCoreReason`).
+    func keepUUIDsEmbeddedInGRUBCore(_ chosen: inout [Decision.UUIDChange], in root: RootDirectory, notes: inout [String]) throws {
+        guard try root.readFile(Self.grubCore) != nil else { return }
+        var kept = Set<String>()
+        for change in chosen {
+            guard let reason = try Self.grubCoreReason(change.old, in: root) else { continue }
+            notes.append("\(change.device) keeps its UUID \(change.old): \(reason)")
+            kept.insert(change.old)
+        }
+        chosen.removeAll { kept.contains($0.old) }
     }
 
     /// An ESP the fstab mounts that cannot be read here (not in the scope, used by the build host,
@@ -454,9 +523,12 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             guard !found.isEmpty else { notes.append("\(place): no physical volume of \(group) is present; skipped"); continue }
             for used in found {
                 guard let use = used.use else { continue }
-                notes.append(context.root.isLiveSystem
-                    ? "\(place): the physical volume \(used.device) of \(group) is \(use): its PV and VG UUIDs can only change while the volume group is inactive; left as they are"
-                    : "\(place): the build host uses \(used.device) (\(use)); never touched")
+                if context.root.isLiveSystem,
+                   let reason = try Self.keptOnRunningClone(type: StorageIdentityUndo.lvmType, use: use, in: context.root, changeMounted: false) {
+                    notes.append("\(place): the physical volume \(used.device) of \(group) keeps its PV and VG UUIDs: \(reason)")
+                } else {
+                    notes.append("\(place): the build host uses \(used.device) (\(use)); never touched")
+                }
             }
             let free = found.filter { $0.use == nil }
             guard free.count <= 1 else {
@@ -502,22 +574,140 @@ public struct FilesystemUUIDsTask: SanitizeTask {
 }
 
 extension FilesystemUUIDsTask {
-    /// Every UUID the fstab names is present: on the image's partitions, or (the running system)
-    /// in /dev/disk/by-uuid.
+    /// Every UUID the fstab names is present (on the image's partitions, or on the running system
+    /// in /dev/disk/by-uuid), and no filesystem, swap area, LUKS volume, LVM PV or VG in view still
+    /// has the identity the template's record holds (`StorageIdentities`). A UUID the initramfs
+    /// sets at the next boot (`NextBootUUIDs`) is pending, not failed. Each failure names the
+    /// device or mount point, the identity and what changes it on this root.
     public func cloneChecks(in context: VerificationContext) throws -> [CloneCheck] {
+        let pending = try NextBootUUIDs.pending(in: context.root) ?? []
+        var checks = try presenceChecks(in: context, pending: pending)
+        guard let storage = context.template?.storage, !storage.volumes.isEmpty || !storage.volumeGroups.isEmpty else { return checks }
+        let inventory = try context.deviceScope.inventory()
+        let references = try FilesystemTable.references(in: context.root)
+        let named = Set(references.compactMap { reference -> String? in
+            if case .uuid(let uuid) = reference.source { return uuid.lowercased() }
+            return nil
+        })
+        for volume in storage.volumes {
+            checks.append(try check(volume, pending: pending, named: named, references: references, inventory: inventory, in: context))
+        }
+        if !storage.volumeGroups.isEmpty {
+            checks += try volumeGroupChecks(storage.volumeGroups, inventory: inventory, in: context)
+        }
+        // Nothing to compare with would pass every check above: say so instead.
+        if !references.isEmpty, !references.contains(where: { !inventory.devices(for: $0.source).isEmpty }),
+           storage.volumes.contains(where: { !named.contains($0.uuid.lowercased()) }) || !storage.volumeGroups.isEmpty {
+            checks.append(CloneCheck("the clone's storage is in view", false,
+                                     "none of the devices the root's fstab and crypttab name is among \(context.deviceScope.summary): name the clone's disks with --device"))
+        }
+        return checks
+    }
+
+    /// The fstab UUIDs present now (a new UUID the initramfs sets at the next boot is pending).
+    func presenceChecks(in context: VerificationContext, pending: [NextBootUUIDs.Change]) throws -> [CloneCheck] {
+        let uuids = try FstabReferences.uuids(in: context.root)
+        let present: (String) -> (Bool, String)
         if let devices = context.devices {
             let inventory = BlockDeviceInventory(devices: devices)
-            return try FstabReferences.uuids(in: context.root).map { uuid in
-                let device = inventory.device(withUUID: uuid)
-                return CloneCheck("fstab UUID \(uuid) is present", device != nil, device?.device ?? "no partition of the image has it")
+            present = { uuid in inventory.device(withUUID: uuid).map { (true, $0.device) } ?? (false, "no partition of the image has it") }
+        } else if context.root.isLiveSystem {
+            // udev names vfat ids in upper case (/dev/disk/by-uuid/CE0E-39C2): compare without case.
+            let links = Set(Sysfs.entries(of: "/dev/disk/by-uuid").map { $0.lowercased() })
+            present = { uuid in links.contains(uuid.lowercased()) ? (true, "/dev/disk/by-uuid/\(uuid)") : (false, "no device has it") }
+        } else {
+            return []
+        }
+        return uuids.map { uuid in
+            let name = "fstab UUID \(uuid) is present"
+            let (found, detail) = present(uuid)
+            if !found, let change = pending.first(where: { $0.new.lowercased() == uuid.lowercased() }) {
+                return .pending(name, "the initramfs sets it in place of \(change.old) at the next boot")
+            }
+            return CloneCheck(name, found, detail)
+        }
+    }
+
+    /// Whether `volume` (the template's) still has its UUID in the clone.
+    func check(_ volume: StorageIdentities.Volume, pending: [NextBootUUIDs.Change], named: Set<String>, references: [FilesystemReference],
+               inventory: BlockDeviceInventory, in context: VerificationContext) throws -> CloneCheck {
+        let what = volume.type == "swap" ? "swap UUID" : volume.type == "crypto_LUKS" ? "LUKS UUID of \(volume.place)" : "filesystem UUID of \(volume.place)"
+        let name = "\(what) differs from the template's"
+        if let change = pending.first(where: { $0.old.lowercased() == volume.uuid.lowercased() }) {
+            return .pending(name, "the initramfs sets \(change.new) in place of the template's \(volume.uuid) at the next boot")
+        }
+        if let device = inventory.devices(for: .uuid(volume.uuid)).first {
+            return try Self.stillTheTemplates(name, "\(device.device) (\(device.type)\(volume.type == "swap" ? "" : " on \(volume.place)")) still has the template's UUID \(volume.uuid)",
+                                              type: device.type, device: device.device, uuid: volume.uuid, in: context)
+        }
+        if named.contains(volume.uuid.lowercased()) {
+            return CloneCheck(name, false, "the root's fstab or crypttab still names the template's UUID \(volume.uuid), which no device among \(context.deviceScope.summary) has: name the clone's disk with --device, or run '\(context.runCommand)' with it")
+        }
+        // The clone's device in the same place, to show what it has now.
+        let now = references.first { $0.mountPoint == volume.place && (volume.type == "swap") == ($0.type == "swap") }
+            .flatMap { inventory.devices(for: $0.source).first }
+        return CloneCheck(name, true, now.map { "\($0.device) has \($0.uuid ?? "no UUID"), not the template's \(volume.uuid)" }
+                          ?? "no device in view has the template's \(volume.uuid)")
+    }
+
+    /// Whether the clone's physical volumes still have the template's PV or VG UUIDs.
+    func volumeGroupChecks(_ groups: [StorageIdentities.VolumeGroup], inventory: BlockDeviceInventory, in context: VerificationContext) throws -> [CloneCheck] {
+        var volumes: [LVMPhysicalVolume] = []
+        var checks: [CloneCheck] = []
+        for device in inventory.devices where device.type == StorageIdentityUndo.lvmType {
+            do {
+                if let volume = try LVMPhysicalVolume.read(device.device) { volumes.append(volume) }
+            } catch {
+                checks.append(CloneCheck("\(device.device) can be read by LVM", false, "\(error)"))
             }
         }
-        guard context.root.isLiveSystem else { return [] }
-        // udev names vfat ids in upper case (/dev/disk/by-uuid/CE0E-39C2): compare without case.
-        let links = Set(Sysfs.entries(of: "/dev/disk/by-uuid").map { $0.lowercased() })
-        return try FstabReferences.uuids(in: context.root).map { uuid in
-            let present = links.contains(uuid.lowercased())
-            return CloneCheck("fstab UUID \(uuid) is present", present, present ? "/dev/disk/by-uuid/\(uuid)" : "no device has it")
+        for group in groups {
+            let pvName = "LVM PV UUID of \(group.name) differs from the template's"
+            if let volume = volumes.first(where: { $0.pvUUID == group.pvUUID }) {
+                checks.append(try Self.stillTheTemplates(pvName, "\(volume.device) still has the template's PV UUID \(group.pvUUID)",
+                                                         type: StorageIdentityUndo.lvmType, device: volume.device, uuid: nil, in: context))
+            } else {
+                checks.append(CloneCheck(pvName, true, "no physical volume in view has the template's \(group.pvUUID)"))
+            }
+            guard let vgUUID = group.uuid else { continue }
+            let vgName = "LVM VG UUID of \(group.name) differs from the template's"
+            if let volume = volumes.first(where: { $0.vgUUID == vgUUID }) {
+                checks.append(try Self.stillTheTemplates(vgName, "the volume group \(volume.vgName ?? group.name) on \(volume.device) still has the template's VG UUID \(vgUUID)",
+                                                         type: StorageIdentityUndo.lvmType, device: volume.device, uuid: nil, in: context))
+            } else {
+                checks.append(CloneCheck(vgName, true, "no volume group in view has the template's \(vgUUID)"))
+            }
         }
+        return checks
+    }
+
+    /// The check for `device` (of blkid type `type`), which still has the template's identity
+    /// (`detail` says which; `uuid`: a filesystem's, looked for in GRUB's core.img), decided as a
+    /// run on the root verified would decide it:
+    /// - kept when the run leaves it by design: GRUB's core.img embeds it, or on the running
+    ///   clone what `keptOnRunningClone` keeps (a filesystem in use without the next-boot path or
+    ///   with `ChangeMountedFilesystems=no`, an active PV or open LUKS volume, a vfat serial
+    ///   without fatlabel), the reason naming what changes it;
+    /// - failed otherwise, naming the fix: a run (`context.runCommand`) on an image, on a
+    ///   `--root` whose device this host does not use, or on a running clone's unused device; on
+    ///   a running clone with `ChangeMountedFilesystems=yes` and the next-boot path, a filesystem
+    ///   in use fails when no new UUID is pending for it (the run did not schedule it, or the
+    ///   initramfs did not set it).
+    static func stillTheTemplates(_ name: String, _ detail: String, type: String, device: String, uuid: String?,
+                                  in context: VerificationContext) throws -> CloneCheck {
+        if let uuid, let reason = try grubCoreReason(uuid, in: context.root) { return .kept(name, detail, reason: reason) }
+        // An image's partitions are attached (and its root mounted) by verify itself.
+        guard context.deviceScope.imageFile == nil else { return CloneCheck(name, false, "\(detail): run '\(context.runCommand)'") }
+        let use = try HostDeviceUse.reason(device)
+        guard context.isRunningClone else {
+            return CloneCheck(name, false, use.map { "\(detail): this host uses \(device) (it is \($0)): stop using it here, then run '\(context.runCommand)'" }
+                              ?? "\(detail): run '\(context.runCommand)'")
+        }
+        let changeMounted = context.configuration?.flag("Storage", "ChangeMountedFilesystems") == true
+        if let reason = try keptOnRunningClone(type: type, use: use, in: context.root, changeMounted: changeMounted) {
+            return .kept(name, detail, reason: reason)
+        }
+        guard let use else { return CloneCheck(name, false, "\(detail): run '\(context.runCommand)'") }
+        return CloneCheck(name, false, "\(detail): it is \(use) and [Storage] ChangeMountedFilesystems=yes, but no new UUID is pending for it: run '\(context.runCommand)' (the initramfs sets one at the next boot; if it was to set one at this boot, see /run/sanitize-clone-uuids.log)")
     }
 }

@@ -43,7 +43,7 @@ public struct PartitionTableIDsTask: SanitizeTask {
         guard let image = context.deviceScope.imageFile else {
             let what = context.root.isLiveSystem ? "a running clone" : "a --root"
             return .skip("the partition table's identifiers change only with --image for now", notes: [
-                "the GPT disk GUID, partition GUIDs and MBR disk identifier of \(what) are left as they are (changing them at the next boot is not built yet): run 'sanitize-clone run --image DISK.raw' on the powered-off VM's disk to change them",
+                "the GPT disk GUID, partition GUIDs and MBR disk identifier of \(what) are left as they are: \(Self.onlyWithImage)",
             ])
         }
         guard let table = try PartitionTableIdentity.read(image: image) else { return .skip("\(image) has no partition table") }
@@ -93,6 +93,10 @@ public struct PartitionTableIDsTask: SanitizeTask {
         return TaskPlan(changes: changes, decision: Decision(image: image, label: table.label, tableChanges: tableChanges, writes: writes),
                         notes: notes)
     }
+
+    /// Why a running clone's or a `--root`'s partition table keeps its identifiers, and what
+    /// changes them: the plan's note and `verify`'s kept lines.
+    static let onlyWithImage = "they change only with 'run --image' for now (changing them at the next boot is not built yet): run 'sanitize-clone run --image DISK.raw' on the powered-off VM's disk to change them"
 
     /// Whether the EFI system partition may get a new identity: only when it holds the
     /// removable-media fallback loader. Says which in `notes`.
@@ -163,6 +167,57 @@ public struct PartitionTableIDsTask: SanitizeTask {
         for write in decision.writes where try context.root.readText(write.path) != write.contents {
             throw VerificationError("\(write.path) does not hold the rewritten PARTUUID references")
         }
+    }
+}
+
+extension PartitionTableIDsTask {
+    /// No partition table in view still has the template's GPT disk GUID, a partition GUID of the
+    /// template's, or its MBR disk identifier (`StorageIdentities.partitionTables` of the record).
+    /// As the plan decides: in `--image` mode each one still the template's fails (naming
+    /// `run --image`), except the EFI system partition's this task keeps on purpose (no fallback
+    /// loader, `mayChangeESP`), which is kept; on a running clone or a `--root`, whose tables
+    /// change only with `--image` (`onlyWithImage`), each one is kept.
+    public func cloneChecks(in context: VerificationContext) throws -> [CloneCheck] {
+        guard let recorded = context.template?.storage?.partitionTables, !recorded.isEmpty else { return [] }
+        let current = try StorageIdentities.current(of: context.root, in: context.deviceScope)
+        var checks = current.unreadableTables.map { CloneCheck("partition table can be read", false, $0 + ": run verify as root") }
+        let image = context.deviceScope.imageFile
+        // Read once per table: whether the image's ESP is kept on purpose, and the note saying why.
+        func keptOnPurpose(number: Int?) throws -> String? {
+            guard let image, let read = try PartitionTableIdentity.read(image: image),
+                  let esp = read.partitions.first(where: read.isEFISystemPartition),
+                  number == nil ? read.label == "dos" : esp.number == number else { return nil }
+            var notes: [String] = []
+            guard !Self.mayChangeESP(esp, old: number == nil ? read.diskID : esp.uuid ?? "", image: image, notes: &notes) else { return nil }
+            return (notes.first ?? "the EFI system partition keeps it") + ": put the fallback loader there (grub-install --removable, or bootctl install), then run '\(context.runCommand)' again"
+        }
+        func stillTheTemplates(_ name: String, _ detail: String, number: Int?) throws -> CloneCheck {
+            guard image != nil else { return .kept(name, detail, reason: Self.onlyWithImage) }
+            if let why = try keptOnPurpose(number: number) { return .kept(name, detail, reason: why) }
+            return CloneCheck(name, false, "\(detail): run '\(context.runCommand)'")
+        }
+        for table in recorded {
+            let what = table.label == "gpt" ? "GPT disk GUID" : "MBR disk identifier"
+            let name = "\(what) of \(table.disk) differs from the template's"
+            if let same = current.partitionTables.first(where: { PartitionTableIdentity.same($0.diskID, table.diskID) }) {
+                checks.append(try stillTheTemplates(name, "\(same.disk) still has the template's \(what) \(table.diskID)", number: nil))
+            } else {
+                checks.append(CloneCheck(name, true, current.partitionTables.isEmpty ? "no partition table in view has the template's \(table.diskID)"
+                                         : "\(current.partitionTables.map { "\($0.disk) has \($0.diskID)" }.joined(separator: ", "))"))
+            }
+            for partition in table.partitions {
+                let name = "GUID of partition \(partition.number) of \(table.disk) differs from the template's"
+                let holder = current.partitionTables.lazy.compactMap { now in
+                    now.partitions.first { PartitionTableIdentity.same($0.guid, partition.guid) }.map { (now.disk, $0.number) }
+                }.first
+                guard let holder else {
+                    checks.append(CloneCheck(name, true, "no partition in view has the template's \(partition.guid)"))
+                    continue
+                }
+                checks.append(try stillTheTemplates(name, "partition \(holder.1) of \(holder.0) still has the template's GUID \(partition.guid)", number: holder.1))
+            }
+        }
+        return checks
     }
 }
 
