@@ -4,77 +4,103 @@
 # disk's own GRUB from a GPT disk with an ESP, an ext4 /boot, an LVM PV (VG "rhel") holding an
 # XFS root LV and a swap LV, an initramfs made by dracut, NetworkManager only with a keyfile
 # bound to the template's MAC — built from Debian 12 packages (E2E_FLAVOUR=rhel-style,
-# make-image.sh --layout rhel-style).
+# make-image.sh --layout rhel-style), sanitize-clone installed and the template sealed offline.
 #
-# Boot 1: the template itself (sanitize-clone enabled): it boots to running, no failed unit,
-# its root is XFS on the LV, its NetworkManager connection is up; its report gives every
-# storage identity. Then a copy of its disk is sanitized offline (`run --image` with the
-# clone's NIC and product UUID, `verify --image`), and boot 2 starts it as a new VM (new MAC
-# and UUID): running, no failed unit, every storage identity (ESP serial, /boot, XFS root,
-# swap, PV, VG, GPT disk and partition GUIDs) differs from the template's, fstab and grub.cfg
-# follow (the boot found them), the connection is up on the new MAC, `verify` passes.
+# Clone A boots the sealed template's disk as a new VM (new MAC and UUID): boot 1 sanitizes it
+# and asks for the reboot (QEMU -no-reboot exits there, as in case 08: OVMF's warm reset is
+# minutes under TCG); boot 2 (a new QEMU) must be running with no failed unit, XFS root on the
+# LV, a new machine-id and hostname, NetworkManager's connection up on the new MAC (the keyfile
+# rebound), `verify` passing. Its storage identities are still the template's: on a dracut guest
+# the next-boot path is not built, so `verify` lists them as kept.
+# Clone B is another copy of the sealed disk sanitized offline (`run --image` with its NIC and
+# product UUID, then `verify --image`) and booted once: running, no failed unit, no second run,
+# and every storage identity (ESP serial, /boot, XFS root, swap, PV, VG, GPT disk and partition
+# GUIDs) differs from the template's, with fstab, grub.cfg, the ESP's stub and the kernel
+# command line following (the boot found them all).
 set -euo pipefail
 # shellcheck source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 # shellcheck source=common.sh
 source "$E2E_DIR/cases/common.sh"
 
+STORAGE_KEYS=(root_uuid boot_uuid boot_efi_uuid swap_uuids lvm_pvs lvm_vgs disk_ptuuid)
+
 main() {
     [[ -n "${E2E_SHARED_READY:-}" ]] || ensure_shared "${1:-}"
     new_case 09-rhel-style
-    E2E_FLAVOUR=rhel-style "$E2E_DIR/build-template.sh" "$E2E_CASES_WORK/rhel-style-template" >&2
-    local template_mac clone_mac clone_uuid esp_uuid report
+    local template_dir="$E2E_CASES_WORK/rhel-style-template"
+    E2E_FLAVOUR=rhel-style "$E2E_DIR/build-template.sh" "$template_dir" >&2
+    local template_mac template_root_uuid template_machine_id esp_uuid report key
     template_mac="$(random_mac)"
-    clone_mac="$(random_mac)"
-    clone_uuid="$(random_uuid)"
     esp_uuid="$(random_vfat_uuid)"
-    E2E_TEMPLATE_MAC="$template_mac" "$E2E_DIR/make-image.sh" --layout rhel-style --size 1536M --esp-uuid "$esp_uuid" \
-        --enable sanitize-clone.service --customize "$E2E_DIR/hooks/nm-template-mac.sh" \
-        --customize "$E2E_DIR/hooks/update-catalog.sh" \
-        "$E2E_CASES_WORK/rhel-style-template/root" "$E2E_PAYLOAD" "$case_dir/template.raw" >/dev/null
+    template_machine_id="$(cat "$template_dir/root/etc/machine-id")"
+    template_root_uuid="$(E2E_TEMPLATE_MAC="$template_mac" "$E2E_DIR/make-image.sh" --layout rhel-style --size 1536M \
+        --esp-uuid "$esp_uuid" --customize "$E2E_DIR/hooks/nm-template-mac.sh" \
+        --customize "$E2E_DIR/hooks/update-catalog.sh" --customize "$E2E_DIR/hooks/seal.sh" \
+        "$template_dir/root" "$E2E_PAYLOAD" "$case_dir/template.raw")"
 
-    boot_guest "the RHEL-style template" --uefi --timeout 600 --uuid "$(random_uuid)" --mac "$template_mac" \
-        "$case_dir/template.raw" "$case_dir/template" || true
-    report="$case_dir/template/report.txt"
-    [[ -f "$report" ]] || { end_case; return; }
-    expect_equal "template: booted by UEFI firmware" "$(r firmware)" uefi
-    expect_equal "template: the boot settled" "$(r e2e.settled_state)" running
-    expect_equal "template: no failed units" "$(r failed_units)" ""
-    expect_equal "template: the root is XFS" "$(r root_fstype)" xfs
-    expect_match "template: dracut's command line (root on the LV)" "$(r cmdline)" 'root=/dev/mapper/rhel-root .*rd.lvm.lv=rhel/root'
-    expect_match "template: the connection is up" "$(r nm_active)" '^uplink:[a-z0-9]+:activated$'
+    # Clone A: the first-boot path.
+    local mac_a uuid_a
+    mac_a="$(random_mac)"
+    uuid_a="$(random_uuid)"
+    cp --sparse=always "$case_dir/template.raw" "$case_dir/a.raw"
+    "$E2E_DIR/boot.sh" --uefi --timeout 600 --uuid "$uuid_a" --mac "$mac_a" "$case_dir/a.raw" "$case_dir/a-boot-1" || true
+    expect_match "A, boot 1: the clone asked for its reboot once the run had committed" \
+        "$(tr -d '\r' <"$case_dir/a-boot-1/console.log" | grep -E 'Committed:|reboot: Restarting system' | tr '\n' ' ')" \
+        'Committed: .*reboot: Restarting system'
+    boot_guest "A, boot 2" --uefi --timeout 600 --uuid "$uuid_a" --mac "$mac_a" "$case_dir/a.raw" "$case_dir/a-boot-2" || true
+    report="$case_dir/a-boot-2/report.txt"
     local -A template
-    local key
-    for key in root_uuid boot_uuid boot_efi_uuid swap_uuids lvm_pvs lvm_vgs disk_ptuuid disk_partuuids; do
-        template[$key]="$(r "$key")"
-        expect_match "template: its $key is known" "${template[$key]}" '.'
-    done
-
-    cp --sparse=always "$case_dir/template.raw" "$case_dir/clone.raw"
-    local run_exit=0 verify_exit=0
-    "$E2E_BINARY" run --image "$case_dir/clone.raw" --nic "ens3=$clone_mac" --product-uuid "$clone_uuid" \
-        --hostname clone-r --json >"$case_dir/run.json" 2>"$case_dir/run.err" || run_exit=$?
-    expect_equal "run --image exits 0" "$run_exit" 0
-    "$E2E_BINARY" verify --image "$case_dir/clone.raw" --nic "ens3=$clone_mac" --product-uuid "$clone_uuid" \
-        >"$case_dir/verify.txt" 2>&1 || verify_exit=$?
-    expect_equal "verify --image exits 0" "$verify_exit" 0
-
-    boot_guest "the clone sanitized offline" --uefi --timeout 600 --uuid "$clone_uuid" --mac "$clone_mac" \
-        "$case_dir/clone.raw" "$case_dir/clone" || true
-    report="$case_dir/clone/report.txt"
     if [[ -f "$report" ]]; then
-        expect_equal "clone: the boot settled" "$(r e2e.settled_state)" running
-        expect_equal "clone: no failed units" "$(r failed_units)" ""
-        expect_equal "clone: the root is XFS" "$(r root_fstype)" xfs
-        expect_equal "clone: the hostname" "$(r hostname)" clone-r
-        for key in root_uuid boot_uuid boot_efi_uuid swap_uuids lvm_pvs lvm_vgs disk_ptuuid; do
-            expect_match "clone: its $key is known" "$(r "$key")" '.'
-            expect_not_equal "clone: its $key is not the template's" "$(r "$key")" "${template[$key]}"
+        expect_equal "A: booted by UEFI firmware" "$(r firmware)" uefi
+        expect_equal "A: the boot settled" "$(r e2e.settled_state)" running
+        expect_equal "A: no failed units" "$(r failed_units)" ""
+        expect_equal "A: the root is XFS" "$(r root_fstype)" xfs
+        expect_match "A: dracut found the root on the LV" "$(r cmdline)" 'root=/dev/mapper/rhel-root .*rd.lvm.lv=rhel/root'
+        expect_match "A: a machine-id of its own" "$(r machine_id)" '^[0-9a-f]{32}$'
+        expect_not_equal "A: not the template's machine-id" "$(r machine_id)" "$template_machine_id"
+        expect_match "A: a hostname derived from it" "$(r hostname)" '^clone-[0-9a-f]{8}$'
+        expect_match "A: the connection is up" "$(r nm_active)" '^uplink:[a-z0-9]+:activated$'
+        expect_equal "A: the keyfile is bound to A's MAC" "$(r nm_config_macs)" "mac-address=${mac_a^^}"
+        expect_equal "A: sanitize-clone verify passes" "$(r verify_exit)" 0
+        expect_equal "A: its root is still the template's (no dracut next-boot path yet)" "$(r root_uuid)" "$template_root_uuid"
+        for key in "${STORAGE_KEYS[@]}" disk_partuuids; do
+            template[$key]="$(r "$key")"
+            expect_match "A: its $key is known" "${template[$key]}" '.'
         done
-        expect_disjoint "clone: no partition GUID is the template's" "$(r disk_partuuids)" "${template[disk_partuuids]}"
-        expect_match "clone: the connection is up" "$(r nm_active)" '^uplink:[a-z0-9]+:activated$'
-        expect_equal "clone: the keyfile is bound to the clone's MAC" "$(r nm_config_macs)" "mac-address=${clone_mac^^}"
-        expect_equal "clone: sanitize-clone verify passes" "$(r verify_exit)" 0
+    fi
+
+    # Clone B: sanitized offline.
+    local mac_b uuid_b run_exit=0 verify_exit=0
+    mac_b="$(random_mac)"
+    uuid_b="$(random_uuid)"
+    cp --sparse=always "$case_dir/template.raw" "$case_dir/b.raw"
+    "$E2E_BINARY" run --image "$case_dir/b.raw" --nic "ens3=$mac_b" --product-uuid "$uuid_b" --hostname clone-b --json \
+        >"$case_dir/b-run.json" 2>"$case_dir/b-run.err" || run_exit=$?
+    expect_equal "B: run --image exits 0" "$run_exit" 0
+    "$E2E_BINARY" verify --image "$case_dir/b.raw" --nic "ens3=$mac_b" --product-uuid "$uuid_b" \
+        >"$case_dir/b-verify.txt" 2>&1 || verify_exit=$?
+    expect_equal "B: verify --image exits 0" "$verify_exit" 0
+    boot_guest "B" --uefi --timeout 600 --uuid "$uuid_b" --mac "$mac_b" "$case_dir/b.raw" "$case_dir/b-boot" || true
+    report="$case_dir/b-boot/report.txt"
+    if [[ -f "$report" ]]; then
+        expect_equal "B: the boot settled" "$(r e2e.settled_state)" running
+        expect_equal "B: no failed units" "$(r failed_units)" ""
+        expect_equal "B: the root is XFS" "$(r root_fstype)" xfs
+        expect_equal "B: the hostname given offline" "$(r hostname)" clone-b
+        expect_match "B: the service found it sanitized" "$(r unit_said)" 'Not a clone'
+        expect_equal "B: one kernel boot" "$(r kernel_boots)" 1
+        expect_match "B: the connection is up" "$(r nm_active)" '^uplink:[a-z0-9]+:activated$'
+        expect_equal "B: the keyfile is bound to B's MAC" "$(r nm_config_macs)" "mac-address=${mac_b^^}"
+        expect_equal "B: sanitize-clone verify passes" "$(r verify_exit)" 0
+        if ((${#template[@]} > 0)); then
+            for key in "${STORAGE_KEYS[@]}"; do
+                expect_match "B: its $key is known" "$(r "$key")" '.'
+                expect_not_equal "B: its $key is not the template's" "$(r "$key")" "${template[$key]}"
+            done
+            expect_disjoint "B: no partition GUID is the template's" "$(r disk_partuuids)" "${template[disk_partuuids]}"
+            expect_not_equal "B: not A's machine-id" "$(r machine_id)" "$(report="$case_dir/a-boot-2/report.txt" r machine_id)"
+        fi
     fi
     end_case
 }

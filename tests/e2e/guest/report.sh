@@ -48,9 +48,11 @@ value boot_uuid "$(findmnt -n -o UUID /boot 2>/dev/null)"
 value swap_uuids "$(swapon --show=NAME --noheadings 2>/dev/null | xargs -r -n 1 blkid -o value -s UUID 2>/dev/null | paste -sd, -)"
 value lvm_pvs "$(pvs --noheadings -o pv_uuid 2>/dev/null | tr -d ' ' | paste -sd, -)"
 value lvm_vgs "$(vgs --noheadings -o vg_name,vg_uuid --separator : 2>/dev/null | tr -d ' ' | paste -sd, -)"
-value disk_ptuuid "$(blkid -p -o value -s PTUUID /dev/vda 2>/dev/null)"
-value disk_partuuids "$(lsblk -r -n -o PARTUUID /dev/vda 2>/dev/null | sed '/^$/d' | paste -sd, -)"
-value nm_active "$(nmcli -t -f NAME,DEVICE,STATE connection show --active 2>/dev/null | paste -sd, -)"
+# The system disk: the one holding /boot (or /), never the results disk.
+system_disk="/dev/$(lsblk -n -o PKNAME "$(findmnt -n -o SOURCE /boot 2>/dev/null || findmnt -n -o SOURCE /)" 2>/dev/null | head -n 1)"
+value disk_ptuuid "$(blkid -p -o value -s PTUUID "$system_disk" 2>/dev/null)"
+value disk_partuuids "$(lsblk -r -n -o PARTUUID "$system_disk" 2>/dev/null | sed '/^$/d' | paste -sd, -)"
+value nm_active "$(nmcli -t -f NAME,DEVICE,STATE connection show --active 2>/dev/null | grep -v ':lo:' | paste -sd, -)"
 value nm_config_macs "$(grep -h -o '^mac-address=.*' /etc/NetworkManager/system-connections/*.nmconnection 2>/dev/null | paste -sd, -)"
 
 # Host keys: fingerprints of the public keys, and how many of each half exist (a half-done
