@@ -71,7 +71,7 @@ struct StorageVerifyTests {
         }
     }
 
-    @Test("a running clone's mounted root keeps the template's UUID while ChangeMountedFilesystems=no: kept with the reason; =yes with nothing pending fails; pending once scheduled; dracut names the offline fix")
+    @Test("a running clone's mounted root keeps the template's UUID while ChangeMountedFilesystems=no: kept with the reason; =yes with nothing pending fails; pending once scheduled; the same on a dracut guest")
     func runningCloneMountedRoot() throws {
         try LoopDevice.with(size: 64 << 20) { rootDisk in
             try rootDisk.format("mkfs.ext4", ["-q", "-F"])
@@ -104,12 +104,15 @@ struct StorageVerifyTests {
             #expect(try rootCheck().state == .pending)
             try root.delete(NextBootUUIDs.pendingFile)
 
-            // A dracut guest has no next-boot path: kept whatever the setting, naming the offline fix.
+            // A dracut guest takes the next-boot path too (DracutNextBootModule): failed while nothing
+            // is pending, pending once scheduled.
             try root.delete("/usr/sbin/update-initramfs")
             try root.write("/usr/bin/dracut", "#!/bin/sh\n", mode: 0o755)
             let dracut = try rootCheck()
-            #expect(dracut.state == .kept && dracut.reason?.contains("dracut") == true && dracut.reason?.contains("ChangeMountedFilesystems") == false
-                    && dracut.reason?.contains("--root DIR --device DEV") == true, "\(dracut)")
+            #expect(dracut.state == .failed && dracut.detail.contains("no new UUID is pending"), "\(dracut)")
+            try root.write(NextBootUUIDs.pendingFile, NextBootUUIDs.text([.init(type: "ext4", old: rootUUID, new: UUID().uuidString.lowercased())]))
+            #expect(try rootCheck().state == .pending)
+            try root.delete(NextBootUUIDs.pendingFile)
             try rootDisk.unmount(point)
         }
     }
@@ -218,19 +221,25 @@ struct StorageNoteTests {
         return root
     }
 
-    @Test("on a dracut guest a mounted filesystem's note names run --image / --root, never ChangeMountedFilesystems= or initramfs-tools")
+    @Test("on a dracut guest a mounted ext4, XFS or swap takes the next-boot path once ChangeMountedFilesystems=yes; btrfs names run --image / --root")
     func dracutMountedNote() throws {
         let root = try Self.dracutLike()
         defer { root.remove() }
         let directory = try RootDirectory(path: root.path)
-        for changeMounted in [false, true] {
-            let note = try #require(try FilesystemUUIDsTask.mountedFilesystemNote(place: "/etc/fstab:1 (UUID=x on /)", device: "/dev/vda1", type: "ext4",
-                                                                                  use: "mounted on /", in: directory, changeMounted: changeMounted))
-            #expect(!note.contains("ChangeMountedFilesystems") && !note.contains("initramfs-tools/") && !note.contains("update-initramfs"), "\(note)")
-            #expect(note.contains("dracut") && note.contains("run --image") && note.contains("--root"), "\(note)")
+        for type in ["ext4", "xfs", "swap"] {
+            let off = try #require(try FilesystemUUIDsTask.mountedFilesystemNote(place: "/etc/fstab:1 (UUID=x on /)", device: "/dev/vda1", type: type,
+                                                                                 use: "mounted on /", in: directory, changeMounted: false))
+            #expect(off.contains("ChangeMountedFilesystems=yes") && !off.contains("update-initramfs"), "\(off)")
+            #expect(try FilesystemUUIDsTask.mountedFilesystemNote(place: "p", device: "/dev/vda1", type: type, use: "mounted on /", in: directory,
+                                                                  changeMounted: true) == nil, "\(type)")
         }
-        let rebuild = try #require(try FilesystemUUIDsTask.initramfsRebuildNote(in: directory, mayRun: true))
-        #expect(rebuild.contains("dracut --regenerate-all") && !rebuild.contains("update-initramfs"), "\(rebuild)")
+        try root.write("/usr/bin/btrfstune", "#!/bin/sh\n", mode: 0o755)
+        let btrfs = try #require(try FilesystemUUIDsTask.mountedFilesystemNote(place: "p", device: "/dev/vda1", type: "btrfs", use: "mounted on /",
+                                                                               in: directory, changeMounted: true))
+        #expect(btrfs.contains("dracut") && btrfs.contains("run --image") && btrfs.contains("--root") && !btrfs.contains("ChangeMountedFilesystems"), "\(btrfs)")
+        #expect(try FilesystemUUIDsTask.initramfsRebuildNote(in: directory, mayRun: true) == nil)
+        let rebuild = try #require(try FilesystemUUIDsTask.initramfsRebuildNote(in: directory, mayRun: false))
+        #expect(rebuild.contains("dracut --force --regenerate-all") && !rebuild.contains("update-initramfs"), "\(rebuild)")
     }
 
     @Test("on an initramfs-tools guest the note says how to turn on the next-boot path, and none is needed once it is on")

@@ -1,17 +1,21 @@
 /// The next-boot path for a running clone's own filesystems: their UUIDs can only change before
-/// they are mounted, so the run leaves them to the clone's initramfs (initramfs-tools).
+/// they are mounted, so the run leaves them to the clone's initramfs, built by initramfs-tools or
+/// by dracut (`DracutNextBootModule`).
 ///
 /// 1. The run (`fs-uuids` on the running system) picks the new UUIDs, rewrites the references read
-///    after the initramfs (fstab, crypttab, `resume`), writes `pendingFile`, installs `hookFile`
-///    (which copies the tools and the pending list into the initramfs) and `scriptFile` (a
-///    `local-top` script), and rebuilds the initramfs. The boot loader's references stay as they
-///    are: GRUB still finds the old UUIDs at the next boot.
-/// 2. At the next boot the script sets each new UUID before anything is mounted, and points
-///    `ROOT` (and `RESUME`) at the new root UUID through `/conf/param.conf`, which the initramfs
-///    reads again after every script.
+///    after the initramfs (fstab, crypttab, `resume`), writes `pendingFile`, installs what puts
+///    the tools and the pending list into the initramfs — initramfs-tools: `hookFile` and
+///    `scriptFile` (a `local-top` script); dracut: the module `95sanitize-clone` and the drop-in
+///    that adds it — and rebuilds the initramfs. The boot loader's references stay as they are:
+///    GRUB still finds the old UUIDs at the next boot.
+/// 2. At the next boot the initramfs sets each new UUID before anything is mounted. With
+///    initramfs-tools the script points `ROOT` (and `RESUME`) at the new root UUID through
+///    `/conf/param.conf`, which the initramfs reads again after every script; with dracut a udev
+///    rule keeps the old `/dev/disk/by-uuid/` name on the device for this boot (see
+///    `DracutNextBootModule`).
 /// 3. The boot service then finishes: the boot loader's references (grub.cfg, the EFI stub, BLS
-///    entries, the kernel command line, GRUB's defaults) are rewritten, the hook, the script and
-///    the pending list are removed, and the initramfs is rebuilt without them.
+///    entries, the kernel command line, GRUB's defaults) are rewritten, what step 1 installed is
+///    removed, and the initramfs is rebuilt without it.
 public enum NextBootUUIDs {
     /// `TYPE OLD NEW` per line.
     public static let pendingFile = "/etc/sanitize-clone/next-boot-uuids"
@@ -21,10 +25,13 @@ public enum NextBootUUIDs {
     static let pendingInInitramfs = "/conf/sanitize-clone-uuids"
 
     /// The filesystem types the script can change (LUKS is opened by cryptroot before it runs),
-    /// with the tool the clone must have for each.
+    /// with the tool the clone must have for each (/sbin is /usr/sbin on a merged /usr, and a
+    /// RHEL-like guest has only the latter).
     static let tools: [String: [String]] = [
-        "ext2": ["/sbin/tune2fs"], "ext3": ["/sbin/tune2fs"], "ext4": ["/sbin/tune2fs"], "xfs": ["/usr/sbin/xfs_admin"],
-        "btrfs": ["/bin/btrfstune", "/usr/bin/btrfstune"], "swap": ["/sbin/swaplabel"], "vfat": ["/sbin/fatlabel"],
+        "ext2": ["/sbin/tune2fs", "/usr/sbin/tune2fs"], "ext3": ["/sbin/tune2fs", "/usr/sbin/tune2fs"],
+        "ext4": ["/sbin/tune2fs", "/usr/sbin/tune2fs"], "xfs": ["/usr/sbin/xfs_admin"],
+        "btrfs": ["/bin/btrfstune", "/usr/bin/btrfstune"], "swap": ["/sbin/swaplabel", "/usr/sbin/swaplabel"],
+        "vfat": ["/sbin/fatlabel", "/usr/sbin/fatlabel"],
     ]
     static var types: Set<String> { Set(tools.keys) }
     /// The package that installs each type's tool (Debian's name), for the messages.
@@ -36,10 +43,14 @@ public enum NextBootUUIDs {
     /// Why `root` cannot take the next-boot path for `type`, or nil when it can.
     static func obstacle(for type: String, in root: RootDirectory) throws -> String? {
         guard let candidates = tools[type] else { return "there is no next-boot path for \(type)" }
-        guard try root.followedStatus(of: "/usr/sbin/update-initramfs") != nil else {
-            return try initramfsBuilder(in: root) == "dracut"
-                ? "the clone builds its initramfs with dracut, for which the next-boot path is not built yet (only initramfs-tools')"
-                : "the clone has no initramfs-tools"
+        switch try initramfsBuilder(in: root) {
+        case "update-initramfs": break
+        case "dracut":
+            // btrfs is left out: the kernel keeps the fsid it registered at the udev scan.
+            guard DracutNextBootModule.types.contains(type) else {
+                return "the clone builds its initramfs with dracut, whose next-boot path sets ext2/3/4, XFS, swap and vfat UUIDs, not \(type)"
+            }
+        default: return "the clone has neither initramfs-tools nor dracut"
         }
         for tool in candidates where try root.followedStatus(of: tool) != nil { return nil }
         return "the clone lacks \(candidates[0])\(packages[type].map { " (install \($0) in it)" } ?? "") to set it at boot"
@@ -58,6 +69,18 @@ public enum NextBootUUIDs {
         path.hasSuffix("grub.cfg") || path.hasPrefix("/boot/loader/") || path.hasPrefix("/efi/loader/")
             || path.hasPrefix("/boot/efi/loader/") || path == "/etc/kernel/cmdline" || path.hasPrefix("/etc/default/grub")
     }
+
+    /// What step 1 installs for `builder` ("update-initramfs" or "dracut"), with each file's
+    /// mode: the pending list first, then what puts it into the initramfs.
+    static func files(for builder: String, _ changes: [Change]) -> [(path: String, contents: String, mode: UInt32)] {
+        let list = (pendingFile, text(changes), UInt32(0o644))
+        guard builder == "dracut" else { return [list, (hookFile, hook, 0o755), (scriptFile, script, 0o755)] }
+        return [list] + DracutNextBootModule.files(for: changes)
+    }
+
+    /// Everything either builder's step 1 may have installed, removed by step 3 in this order (a
+    /// directory after what it holds).
+    static let installedPaths = [pendingFile, hookFile, scriptFile] + DracutNextBootModule.installedPaths
 
     /// One pending change.
     public struct Change: Sendable, Equatable {

@@ -47,9 +47,14 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             let contents: [UInt8]
         }
         let fatWrites: [FATWrite]
-        /// Files removed after the writes (the next-boot hook, once its work is done).
+        /// Directories created before the writes (the dracut module's), parents first.
+        var directories: [String] = []
+        /// Files removed after the writes (the next-boot hook, once its work is done), and
+        /// directories once empty.
         let removals: [String]
         let rebuildInitramfs: Bool
+        /// The clone's initramfs builder ("update-initramfs" or "dracut"), for the rebuild.
+        var initramfsBuilder: String?
         let deferred: DeferredFilesystemChanges?
     }
 
@@ -89,11 +94,21 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         guard !chosen.isEmpty || !lvm.isEmpty else { return .skip("no filesystem of this root can be changed here", notes: notes) }
 
         var changes = Self.deviceChanges(chosen, lvm)
+        let beforeWrites = changes.count
         var (writes, rebuild) = try rewriteReferences(chosen, lvm, in: context, changes: &changes)
         let fatWrites = rewriteReferences(on: esps.reachable, chosen, lvm, changes: &changes, notes: &notes)
         let nextBoot = chosen.filter(\.atNextBoot)
+        let builder = try NextBootUUIDs.initramfsBuilder(in: context.root)
+        var directories: [String] = []
         if !nextBoot.isEmpty {
-            writes += Self.nextBootFiles(nextBoot, changes: &changes)
+            let files = Self.nextBootFiles(nextBoot, builder: builder ?? "update-initramfs", changes: &changes)
+            writes += files
+            // The directories the files go in that the clone lacks (dracut's module), created
+            // first: undo removes them once empty.
+            directories = try Self.missingDirectories(for: files.map(\.path), in: context.root)
+            changes.insert(contentsOf: directories.map {
+                Change(path: $0, action: "create-directory", old: nil, new: "next-boot UUID change", undo: .restorePath(followingSymlinks: false))
+            }, at: beforeWrites)
             notes.append("\(nextBoot.map(\.device).joined(separator: ", ")) get their new UUIDs from the initramfs at the next boot; the boot loader's references follow then")
             rebuild = true
         }
@@ -102,8 +117,9 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             rebuild = false
         }
         if rebuild { changes += try Self.initramfsRebuilds(in: context.root) }
-        return TaskPlan(changes: changes, decision: Decision(uuidChanges: chosen, lvmChanges: lvm, writes: writes, fatWrites: fatWrites, removals: [],
-                                                             rebuildInitramfs: rebuild, deferred: context.options.deferredFilesystems),
+        return TaskPlan(changes: changes, decision: Decision(uuidChanges: chosen, lvmChanges: lvm, writes: writes, fatWrites: fatWrites,
+                                                             directories: directories, removals: [], rebuildInitramfs: rebuild,
+                                                             initramfsBuilder: builder, deferred: context.options.deferredFilesystems),
                         notes: notes)
     }
 
@@ -229,12 +245,13 @@ public struct FilesystemUUIDsTask: SanitizeTask {
     /// not rebuild it, naming the clone's own tool (dracut's command on a dracut guest); nil when
     /// the run rebuilds it with update-initramfs (the running system, or `--allow-exec`).
     static func initramfsRebuildNote(in root: RootDirectory, mayRun: Bool) throws -> String? {
-        // Only initramfs-tools' rebuild is built; a root that shows neither tool is taken for one
-        // (an unpacked root may lack /usr/sbin), as before.
+        guard !mayRun else { return nil }
+        // A root that shows neither tool is taken for initramfs-tools' (an unpacked root may lack
+        // /usr/sbin), as before.
         if try NextBootUUIDs.initramfsBuilder(in: root) == "dracut" {
-            return "the initramfs embeds a changed UUID (resume or crypttab): rebuild it in the clone with 'dracut --regenerate-all --force'"
+            return "the initramfs embeds a changed UUID (resume or crypttab): rebuild it in the clone with 'dracut --force --regenerate-all', or run again with --allow-exec"
         }
-        return mayRun ? nil : "the initramfs embeds a changed UUID (resume or crypttab): run update-initramfs -u in the clone, or run again with --allow-exec"
+        return "the initramfs embeds a changed UUID (resume or crypttab): run update-initramfs -u in the clone, or run again with --allow-exec"
     }
 
     /// GRUB's BIOS core.img, which may embed a UUID; changing that one would leave the clone unbootable.
@@ -374,22 +391,43 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         return (writes, rebuild)
     }
 
-    /// The initramfs hook, its script and the list of UUIDs it sets at the next boot.
-    static func nextBootFiles(_ nextBoot: [Decision.UUIDChange], changes: inout [Change]) -> [(path: String, contents: String, attributes: FileAttributes)] {
-        let pending = NextBootUUIDs.text(nextBoot.map { NextBootUUIDs.Change(type: $0.type, old: $0.old, new: $0.new) })
+    /// The list of UUIDs the initramfs sets at the next boot and what puts it there for
+    /// `builder` (initramfs-tools: a hook and a local-top script; dracut: the module
+    /// `95sanitize-clone` and the drop-in adding it); adds their changes.
+    static func nextBootFiles(_ nextBoot: [Decision.UUIDChange], builder: String,
+                              changes: inout [Change]) -> [(path: String, contents: String, attributes: FileAttributes)] {
+        let pending = nextBoot.map { NextBootUUIDs.Change(type: $0.type, old: $0.old, new: $0.new) }
         var writes: [(path: String, contents: String, attributes: FileAttributes)] = []
-        for (path, contents, mode) in [(NextBootUUIDs.pendingFile, pending, UInt32(0o644)), (NextBootUUIDs.hookFile, NextBootUUIDs.hook, 0o755),
-                                       (NextBootUUIDs.scriptFile, NextBootUUIDs.script, 0o755)] {
+        for (path, contents, mode) in NextBootUUIDs.files(for: builder, pending) {
             writes.append((path, contents, FileAttributes(mode: mode)))
             changes.append(Change(path: path, action: "create", old: nil, new: "next-boot UUID change", undo: .restorePath(followingSymlinks: false)))
         }
         return writes
     }
 
-    /// One rebuild change per initramfs in /boot.
+    /// The parent directories of `paths` that `root` lacks, parents first.
+    static func missingDirectories(for paths: [String], in root: RootDirectory) throws -> [String] {
+        var missing: [String] = []
+        for path in paths {
+            var chain: [String] = []
+            var directory = RootPath.parent(of: path)
+            while directory != "/", try root.followedStatus(of: directory) == nil {
+                chain.insert(directory, at: 0)
+                directory = RootPath.parent(of: directory)
+            }
+            missing += chain.filter { !missing.contains($0) }
+        }
+        return missing
+    }
+
+    /// One rebuild change per initramfs in /boot: `initrd.img-VERSION` (Debian's name, dracut's
+    /// too there) or `initramfs-VERSION.img` (dracut on RHEL and Fedora; not the rescue image).
     static func initramfsRebuilds(in root: RootDirectory) throws -> [Change] {
-        try root.directoryEntries("/boot").sorted().filter { $0.hasPrefix("initrd.img-") }.map {
-            Change(path: "/boot/\($0)", action: "rebuild", old: nil, new: "update-initramfs -u")
+        let command = try NextBootUUIDs.initramfsBuilder(in: root) == "dracut" ? "dracut --force --regenerate-all" : "update-initramfs -u"
+        return try root.directoryEntries("/boot").sorted().filter {
+            $0.hasPrefix("initrd.img-") || ($0.hasPrefix("initramfs-") && $0.hasSuffix(".img") && !$0.contains("-rescue-") && !$0.hasSuffix("kdump.img"))
+        }.map {
+            Change(path: "/boot/\($0)", action: "rebuild", old: nil, new: command)
         }
     }
 
@@ -414,15 +452,16 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             changes.append(Change(path: path, action: "write", old: "references to old UUIDs", new: "references to new UUIDs",
                                   diff: LineDiff.unified(old: text, new: rewritten, path: path)))
         }
-        let removals = [NextBootUUIDs.pendingFile, NextBootUUIDs.hookFile, NextBootUUIDs.scriptFile]
-        for path in removals where try context.root.status(of: path) != nil {
+        // Whichever builder's files are there (the clone may have changed builder since).
+        let removals = try NextBootUUIDs.installedPaths.filter { try context.root.status(of: $0) != nil }
+        for path in removals {
             changes.append(Change(path: path, action: "delete", old: "next-boot UUID change", new: nil, undo: .restorePath(followingSymlinks: false)))
         }
         changes += try Self.initramfsRebuilds(in: context.root)
         notes.append("the initramfs set \(done.count) of \(pending.count) new UUIDs at this boot")
         return TaskPlan(changes: changes, decision: Decision(uuidChanges: [], lvmChanges: [], writes: writes, fatWrites: [],
-                                                             removals: removals.filter { (try? context.root.status(of: $0)) != nil },
-                                                             rebuildInitramfs: true, deferred: nil),
+                                                             removals: removals, rebuildInitramfs: true,
+                                                             initramfsBuilder: try NextBootUUIDs.initramfsBuilder(in: context.root), deferred: nil),
                         notes: notes)
     }
 
@@ -452,10 +491,19 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                 before += 1
             }
         }
+        for directory in decision.directories {
+            try context.root.makeDirectory(directory, attributes: FileAttributes(mode: 0o755))
+            try context.changeApplied(before)
+            before += 1
+        }
         let writes = decision.writes.map { RootDirectory.FileWrite(path: $0.path, contents: Array($0.contents.utf8), attributes: $0.attributes) }
         try context.root.writeFilesAtomically(writes) { index in try context.changeApplied(before + index) }
         for (offset, path) in decision.removals.enumerated() {
-            try context.root.removeFile(path)
+            if try context.root.status(of: path)?.kind == .directory {
+                try context.root.removeEmptyDirectory(path)
+            } else {
+                try context.root.removeFile(path)
+            }
             try context.changeApplied(before + writes.count + offset)
         }
         // The old bytes are in the journal: mtools may now write in place.
@@ -465,13 +513,24 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             try context.changeApplied(fatStart + offset)
         }
         if decision.rebuildInitramfs {
-            // The running system's own tool (the service may not chroot); a root's, chrooted.
-            let (program, arguments) = context.root.isLiveSystem
-                ? (try Program.find("update-initramfs", package: "initramfs-tools"), [])
-                : try Program.chrooted(into: context.root, program: "update-initramfs")
-            let output = try program.run(arguments + ["-u", "-k", "all"]).check()
+            let (program, arguments) = try Self.initramfsRebuild(builder: decision.initramfsBuilder, in: context.root)
+            let output = try program.run(arguments).check()
             context.notice("Rebuilt the initramfs: \(output.output.split(whereSeparator: \.isNewline).last ?? "")")
         }
+    }
+
+    /// The command that rebuilds every initramfs of the root with its own builder: the running
+    /// system's tool (the service may not chroot); a root's, chrooted. dracut in a chroot is
+    /// told not to build for "this host", which would be the build host.
+    static func initramfsRebuild(builder: String?, in root: RootDirectory) throws -> (Program, [String]) {
+        if builder == "dracut" {
+            guard !root.isLiveSystem else { return (try Program.find("dracut", package: "dracut"), ["--force", "--regenerate-all"]) }
+            let (chroot, arguments) = try Program.chrooted(into: root, program: "dracut")
+            return (chroot, arguments + ["--force", "--regenerate-all", "--no-hostonly"])
+        }
+        guard !root.isLiveSystem else { return (try Program.find("update-initramfs", package: "initramfs-tools"), ["-u", "-k", "all"]) }
+        let (chroot, arguments) = try Program.chrooted(into: root, program: "update-initramfs")
+        return (chroot, arguments + ["-u", "-k", "all"])
     }
 
     public func verify(_ decision: Decision, in context: ApplyContext) throws {

@@ -1,0 +1,166 @@
+/// The dracut module that sets a running clone's own filesystem UUIDs at the next boot
+/// (`NextBootUUIDs`, step 2, on a clone whose initramfs dracut builds).
+///
+/// What dracut does, and why the module is built this way (dracut 059, systemd 252–256):
+/// - `dracut-pre-mount.service` runs the `pre-mount` hooks after `dracut-initqueue.service` and
+///   `cryptsetup.target` (LVM is active and LUKS open by then: too late for PV, VG or LUKS
+///   identities) and before `sysroot.mount` and `systemd-fsck-root.service`: every filesystem is
+///   still unmounted. The hooks are *sourced* by `dracut-pre-mount.sh`, so the hook never exits.
+/// - For `root=UUID=OLD`, dracut's `rootfs-generator.sh` makes the initqueue wait for
+///   `/dev/disk/by-uuid/OLD` and `initrd.target` want its device unit; systemd's fstab-generator
+///   writes `sysroot.mount` with `What=/dev/disk/by-uuid/OLD` and, in the initrd, its own
+///   `systemd-fsck-root.service` with `BindsTo=` that device unit (`write_fsck_sysroot_service`).
+///   systemd's device units follow udev's database (a device's `DEVLINKS`), not /dev: once the
+///   UUID changes and udev sees it, a link made by hand would still let `mount` work, but the
+///   device unit of the old name would go, and the fsck unit bound to it (which `sysroot.mount`
+///   requires) would fail. So a udev rule (`rules(for:)`) gives a device with the new UUID the
+///   old by-uuid name *as well*, for as long as the module is in the initramfs: the units keep
+///   their device, with no unit rewritten and no daemon-reload while the boot is under way. A boot
+///   interrupted before step 3 (the boot loader still naming the old UUID) boots the same way.
+/// - dracut has no `conf/param.conf`; nothing needs one: a `root=/dev/mapper/VG-LV` root (RHEL's
+///   default) does not name the filesystem's UUID at all, and `root=UUID=OLD` keeps working
+///   through the rule.
+/// - swap and /boot are used only by the real root's systemd, from the fstab step 1 rewrote to
+///   the new UUIDs: they only need their UUIDs set before the switch-root.
+/// - XFS refuses a UUID change while its log holds changes: the hook replays the log by mounting
+///   the filesystem read-write in the initramfs and unmounting it, never with `xfs_repair -L`
+///   (which discards the log) and never with `nouuid`.
+public enum DracutNextBootModule {
+    /// dracut reads modules only from its own directory; the module is `sanitize-clone`.
+    public static let directory = "/usr/lib/dracut/modules.d/95sanitize-clone"
+    public static let setupFile = directory + "/module-setup.sh"
+    public static let hookFile = directory + "/sanitize-clone-uuids.sh"
+    public static let rulesFile = directory + "/61-sanitize-clone-uuids.rules"
+    /// Adds the module to every initramfs dracut builds while the change is pending.
+    public static let dropInFile = "/etc/dracut.conf.d/90-sanitize-clone.conf"
+
+    /// The filesystem types the hook sets.
+    static let types: Set<String> = ["ext2", "ext3", "ext4", "xfs", "swap", "vfat"]
+
+    /// The module's files and the drop-in, with their modes.
+    static func files(for changes: [Change]) -> [(path: String, contents: String, mode: UInt32)] {
+        [(setupFile, moduleSetup, 0o755), (hookFile, hook, 0o755), (rulesFile, rules(for: changes), 0o644), (dropInFile, dropIn, 0o644)]
+    }
+
+    /// What step 3 removes, the directory last.
+    static let installedPaths = [setupFile, hookFile, rulesFile, dropInFile, directory]
+
+    typealias Change = NextBootUUIDs.Change
+
+    /// The drop-in that adds the module.
+    public static let dropIn = """
+        # Installed by sanitize-clone (removed again once the new filesystem UUIDs are set).
+        add_dracutmodules+=" sanitize-clone "
+
+        """
+
+    /// The udev rule that keeps the old by-uuid name on a device that has its new UUID, for the
+    /// boots this initramfs makes (after 60-persistent-storage.rules and 13-dm-disk.rules, which
+    /// set ID_FS_UUID). A UUID that is not plain hex digits and dashes gets no rule.
+    static func rules(for changes: [Change]) -> String {
+        let safe = { (uuid: String) in !uuid.isEmpty && uuid.allSatisfy { $0 == "-" || $0.isASCIIHexDigit } }
+        return "# Installed by sanitize-clone for the boots that set new filesystem UUIDs: a device with its new\n"
+            + "# UUID keeps its old /dev/disk/by-uuid/ name too, which the kernel command line and the units\n"
+            + "# made from it (sysroot.mount, systemd-fsck-root.service) still name.\n"
+            + changes.filter { safe($0.old) && safe($0.new) }.map {
+                "ACTION!=\"remove\", SUBSYSTEM==\"block\", ENV{ID_FS_UUID}==\"\($0.new)\", SYMLINK+=\"disk/by-uuid/\($0.old)\"\n"
+            }.joined()
+    }
+
+    /// module-setup.sh: dracut calls `check`, `installkernel` and `install` when it builds.
+    public static let moduleSetup = """
+        #!/bin/bash
+        # Installed by sanitize-clone (removed again once the new filesystem UUIDs are set): puts the
+        # tools that set them, the list of UUIDs to set, a pre-mount hook and a udev rule into the
+        # initramfs.
+
+        # Only when added by name (\(dropInFile)).
+        check() {
+            return 255
+        }
+
+        depends() {
+            return 0
+        }
+
+        # The hook mounts an XFS filesystem to replay its log: its driver is needed even when the
+        # initramfs is built for this host only.
+        installkernel() {
+            if grep -q '^xfs ' \(NextBootUUIDs.pendingFile) 2>/dev/null; then
+                hostonly='' instmods xfs
+            fi
+        }
+
+        install() {
+            [ -r \(NextBootUUIDs.pendingFile) ] || return 0
+            inst_simple \(NextBootUUIDs.pendingFile)
+            # xfs_admin is a shell script around xfs_db (and expr).
+            inst_multiple -o blkid e2fsck tune2fs xfs_admin xfs_db expr swaplabel fatlabel udevadm mount umount mkdir
+            inst_simple "$moddir/61-sanitize-clone-uuids.rules" /etc/udev/rules.d/61-sanitize-clone-uuids.rules
+            inst_hook pre-mount 10 "$moddir/sanitize-clone-uuids.sh"
+        }
+
+        """
+
+    /// The pre-mount hook: sets every pending UUID while nothing is mounted and logs every step to
+    /// /run/sanitize-clone-uuids.log (kept in the booted system's /run), which the boot service
+    /// reads. dracut sources it: it keeps its names to itself and never exits.
+    public static let hook = """
+        #!/bin/sh
+        # Installed by sanitize-clone (removed again once the new filesystem UUIDs are set).
+        # Sourced by dracut-pre-mount before sysroot.mount: sets each pending filesystem UUID.
+        _sanitize_clone_xfs() {
+            # xfs_admin refuses while the log holds changes: replay it by mounting read-write and
+            # unmounting (never xfs_repair -L, which discards the log; never nouuid).
+            xfs_admin -U "$_sc_new" "$_sc_device" >> "$_sc_log" 2>&1
+            [ "$(blkid -p -s UUID -o value "$_sc_device" 2>/dev/null)" = "$_sc_new" ] && return 0
+            echo "replaying the log of $_sc_device" >> "$_sc_log"
+            mkdir -p "$_sc_replay"
+            if mount -t xfs -o rw "$_sc_device" "$_sc_replay" >> "$_sc_log" 2>&1; then
+                umount "$_sc_replay" >> "$_sc_log" 2>&1 && xfs_admin -U "$_sc_new" "$_sc_device" >> "$_sc_log" 2>&1
+            fi
+        }
+
+        _sanitize_clone_uuids() {
+            _sc_pending="${SANITIZE_CLONE_PENDING:-\(NextBootUUIDs.pendingFile)}"
+            _sc_log="${SANITIZE_CLONE_LOG:-/run/sanitize-clone-uuids.log}"
+            _sc_replay="${SANITIZE_CLONE_REPLAY:-/run/sanitize-clone-xfs-replay}"
+            [ -r "$_sc_pending" ] || return 0
+            while read -r _sc_type _sc_old _sc_new; do
+                case "$_sc_type" in ''|'#'*) continue ;; esac
+                _sc_device=$(blkid -c /dev/null -l -o device -t UUID="$_sc_old" 2>/dev/null)
+                if [ -z "$_sc_device" ]; then
+                    if [ -n "$(blkid -c /dev/null -l -o device -t UUID="$_sc_new" 2>/dev/null)" ]; then
+                        echo "done $_sc_type $_sc_old $_sc_new (already set)" >> "$_sc_log"
+                    else
+                        echo "missing $_sc_type $_sc_old $_sc_new (no device has either UUID)" >> "$_sc_log"
+                    fi
+                    continue
+                fi
+                case "$_sc_type" in
+                ext2|ext3|ext4) e2fsck -f -p "$_sc_device" >> "$_sc_log" 2>&1; tune2fs -U "$_sc_new" "$_sc_device" >> "$_sc_log" 2>&1 ;;
+                xfs) _sanitize_clone_xfs ;;
+                swap) swaplabel -U "$_sc_new" "$_sc_device" >> "$_sc_log" 2>&1 ;;
+                vfat) fatlabel -i "$_sc_device" "$(echo "$_sc_new" | tr -d -)" >> "$_sc_log" 2>&1 ;;
+                *) echo "skipped $_sc_type $_sc_old $_sc_new (type not handled here)" >> "$_sc_log"; continue ;;
+                esac
+                if [ "$(blkid -p -s UUID -o value "$_sc_device" 2>/dev/null)" = "$_sc_new" ]; then
+                    echo "done $_sc_type $_sc_old $_sc_new $_sc_device" >> "$_sc_log"
+                else
+                    echo "failed $_sc_type $_sc_old $_sc_new $_sc_device" >> "$_sc_log"
+                fi
+            done < "$_sc_pending"
+            # In the initramfs (not when tested on a host): let udev see the new UUIDs, so the
+            # by-uuid names of both are there before sysroot.mount starts.
+            if [ -f /lib/dracut-lib.sh ] && command -v udevadm > /dev/null 2>&1; then
+                udevadm trigger --action=change --subsystem-match=block > /dev/null 2>&1
+                udevadm settle --timeout=10 > /dev/null 2>&1
+            fi
+        }
+
+        _sanitize_clone_uuids
+        unset -f _sanitize_clone_uuids _sanitize_clone_xfs
+        unset _sc_pending _sc_log _sc_replay _sc_type _sc_old _sc_new _sc_device
+
+        """
+}
