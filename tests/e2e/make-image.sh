@@ -50,6 +50,7 @@
 #                       has no device-mapper: LVM writes its metadata in userspace and the LVs
 #                       are reached through loop devices at their offsets (this layout needs a
 #                       loop device and a mount). For a root made with E2E_FLAVOUR=rhel-style.
+#                       IMAGE.ids gets the file systems' ids, key=value as guest/report.sh names them.
 # Needs root (to keep the root's ownership while copying). Takes 5-10 seconds.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -123,6 +124,7 @@ main() {
     done
     if [[ "$layout" == rhel-style ]]; then
         make_rhel_style_disk "$staging" "$uuid" "$boot_uuid" "$esp_uuid" "$swap_uuid" "$size" "$image"
+        printf 'root_uuid=%s\nboot_uuid=%s\nboot_efi_uuid=%s\nswap_uuids=%s\n' "$uuid" "$boot_uuid" "$esp_uuid" "$swap_uuid" >"$image.ids"
         log "made $image (GPT: ESP $esp_uuid, /boot $boot_uuid, LVM $VG_NAME: XFS root $uuid, swap $swap_uuid, $(seconds_since "$started") s)"
     elif ((bootable)); then
         make_bootable_disk "$staging" "$uuid" "$esp_uuid" "$size" "$image"

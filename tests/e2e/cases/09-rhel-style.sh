@@ -6,12 +6,14 @@
 # bound to the template's MAC — built from Debian 12 packages (E2E_FLAVOUR=rhel-style,
 # make-image.sh --layout rhel-style), sanitize-clone installed and the template sealed offline.
 #
-# Clone A boots the sealed template's disk as a new VM (new MAC and UUID): boot 1 sanitizes it
-# and asks for the reboot (QEMU -no-reboot exits there, as in case 08: OVMF's warm reset is
-# minutes under TCG); boot 2 (a new QEMU) must be running with no failed unit, XFS root on the
-# LV, a new machine-id and hostname, NetworkManager's connection up on the new MAC (the keyfile
-# rebound), `verify` passing. Its storage identities are still the template's: the dracut next-boot
-# path is built but not turned on here (see 09-rhel-style.next-boot-plan.md), so `verify` lists them as kept.
+# Clone A boots the sealed template's disk as a new VM (new MAC and UUID), with
+# `[Storage] ChangeMountedFilesystems=yes`: boot 1 sanitizes it, installs the dracut module for
+# its mounted file systems and asks for the reboot (QEMU -no-reboot exits there, as in case 08:
+# OVMF's warm reset is minutes under TCG); in boot 2 (a new QEMU) dracut's pre-mount hook sets
+# the XFS root's, /boot's and the swap's new UUIDs before they are mounted, and the service
+# finishes (boot-loader files, module removed, initramfs rebuilt): running, no failed unit, a new
+# machine-id and hostname, NetworkManager up on the rebound keyfile, `verify` passing; boot 3 is
+# "Not a clone". A's PV, VG and partition table stay the template's (no next-boot path for them).
 # Clone B is another copy of the sealed disk sanitized offline (`run --image` with its NIC and
 # product UUID, then `verify --image`) and booted once: running, no failed unit, no second run,
 # and every storage identity (ESP serial, /boot, XFS root, swap, PV, VG, GPT disk and partition
@@ -30,16 +32,19 @@ main() {
     new_case 09-rhel-style
     local template_dir="$E2E_CASES_WORK/rhel-style-template"
     E2E_FLAVOUR=rhel-style "$E2E_DIR/build-template.sh" "$template_dir" >&2
-    local template_mac template_root_uuid template_machine_id esp_uuid report key
+    local template_mac template_root_uuid template_machine_id esp_uuid report key value
     template_mac="$(random_mac)"
     esp_uuid="$(random_vfat_uuid)"
     template_machine_id="$(cat "$template_dir/root/etc/machine-id")"
     template_root_uuid="$(E2E_TEMPLATE_MAC="$template_mac" "$E2E_DIR/make-image.sh" --layout rhel-style --size 1536M \
         --esp-uuid "$esp_uuid" --customize "$E2E_DIR/hooks/nm-template-mac.sh" \
-        --customize "$E2E_DIR/hooks/update-catalog.sh" --customize "$E2E_DIR/hooks/seal.sh" \
+        --customize "$E2E_DIR/hooks/update-catalog.sh" --customize "$E2E_DIR/hooks/change-mounted-filesystems.sh" \
+        --customize "$E2E_DIR/hooks/seal.sh" \
         "$template_dir/root" "$E2E_PAYLOAD" "$case_dir/template.raw")"
+    local -A template
+    while IFS='=' read -r key value; do template[$key]="$value"; done <"$case_dir/template.raw.ids"
 
-    # Clone A: the first-boot path.
+    # Clone A: the first-boot path, and the dracut next-boot path for its mounted file systems.
     local mac_a uuid_a
     mac_a="$(random_mac)"
     uuid_a="$(random_uuid)"
@@ -50,7 +55,7 @@ main() {
         'Committed: .*reboot: Restarting system'
     boot_guest "A, boot 2" --uefi --timeout 600 --uuid "$uuid_a" --mac "$mac_a" "$case_dir/a.raw" "$case_dir/a-boot-2" || true
     report="$case_dir/a-boot-2/report.txt"
-    local -A template
+    local a_root=""
     if [[ -f "$report" ]]; then
         expect_equal "A: booted by UEFI firmware" "$(r firmware)" uefi
         expect_equal "A: the boot settled" "$(r e2e.settled_state)" running
@@ -62,12 +67,29 @@ main() {
         expect_match "A: a hostname derived from it" "$(r hostname)" '^clone-[0-9a-f]{8}$'
         expect_match "A: the connection is up" "$(r nm_active)" '^uplink:[a-z0-9]+:activated$'
         expect_equal "A: the keyfile is bound to A's MAC" "$(r nm_config_macs)" "mac-address=${mac_a^^}"
-        expect_equal "A: sanitize-clone verify passes" "$(r verify_exit)" 0
-        expect_equal "A: its root is still the template's (ChangeMountedFilesystems=no here)" "$(r root_uuid)" "$template_root_uuid"
-        for key in "${STORAGE_KEYS[@]}" disk_partuuids; do
-            template[$key]="$(r "$key")"
-            expect_match "A: its $key is known" "${template[$key]}" '.'
+        expect_equal "A: the template's root UUID was $template_root_uuid" "${template[root_uuid]}" "$template_root_uuid"
+        for key in root_uuid boot_uuid swap_uuids; do
+            expect_match "A: its $key is known" "$(r "$key")" '.'
+            expect_not_equal "A: its $key is not the template's (set by dracut's hook)" "$(r "$key")" "${template[$key]}"
         done
+        expect_match "A: the initramfs set the XFS root" "$(r next_boot_log)" "done xfs ${template[root_uuid]} $(r root_uuid)"
+        expect_match "A: the initramfs set /boot" "$(r next_boot_log)" "done ext4 ${template[boot_uuid]} $(r boot_uuid)"
+        expect_match "A: the initramfs set the swap" "$(r next_boot_log)" "done swap ${template[swap_uuids]} $(r swap_uuids)"
+        expect_equal "A: the module, drop-in and pending list are gone" "$(r next_boot_pending)" no
+        expect_equal "A: the rebuilt initramfs holds no module" "$(r initramfs_has_module)" 0
+        expect_equal "A: sanitize-clone verify passes" "$(r verify_exit)" 0
+        expect_equal "A: two kernel boots" "$(r kernel_boots)" 2
+        a_root="$(r root_uuid)"
+        # The PV, VG and partition table are still the template's on A (no next-boot path for them).
+        for key in lvm_pvs lvm_vgs disk_ptuuid disk_partuuids; do template[$key]="$(r "$key")"; done
+    fi
+    boot_guest "A, boot 3" --uefi --timeout 600 --uuid "$uuid_a" --mac "$mac_a" "$case_dir/a.raw" "$case_dir/a-boot-3" || true
+    report="$case_dir/a-boot-3/report.txt"
+    if [[ -f "$report" && -n "$a_root" ]]; then
+        expect_equal "A, boot 3: the boot settled" "$(r e2e.settled_state)" running
+        expect_equal "A, boot 3: no failed units" "$(r failed_units)" ""
+        expect_equal "A, boot 3: the root keeps boot 2's UUID" "$(r root_uuid)" "$a_root"
+        expect_match "A, boot 3: the service says not a clone" "$(r unit_said)" 'Not a clone'
     fi
 
     # Clone B: sanitized offline.
@@ -93,7 +115,7 @@ main() {
         expect_match "B: the connection is up" "$(r nm_active)" '^uplink:[a-z0-9]+:activated$'
         expect_equal "B: the keyfile is bound to B's MAC" "$(r nm_config_macs)" "mac-address=${mac_b^^}"
         expect_equal "B: sanitize-clone verify passes" "$(r verify_exit)" 0
-        if ((${#template[@]} > 0)); then
+        if [[ -n "${template[lvm_pvs]:-}" ]]; then
             for key in "${STORAGE_KEYS[@]}"; do
                 expect_match "B: its $key is known" "$(r "$key")" '.'
                 expect_not_equal "B: its $key is not the template's" "$(r "$key")" "${template[$key]}"
