@@ -17,13 +17,19 @@ public struct BlockDeviceInventory: Sendable {
         for name in Sysfs.entries(of: "/sys/class/block").sorted() {
             let path = "/dev/\(name)"
             guard Sysfs.exists(path), let size = Sysfs.firstLine("/sys/class/block/\(name)/size"), size != "0" else { continue }
-            if let identity = try BlockDeviceIdentity.probe(path) { devices.append(identity) }
+            guard var identity = try BlockDeviceIdentity.probe(path) else { continue }
+            // An active LV (dm-N) is known by its mapper name, as an fstab `/dev/mapper/VG-LV` names it.
+            if identity.logicalVolume == nil, let mapperName = Sysfs.firstLine("/sys/class/block/\(name)/dm/name") {
+                identity.logicalVolume = LogicalVolumeName(devicePath: "/dev/mapper/" + mapperName)
+            }
+            devices.append(identity)
         }
         return BlockDeviceInventory(devices: devices)
     }
 
     /// The devices `source` names (compared as blkid would: UUIDs and PARTUUIDs case-insensitively);
-    /// for a device path, the image's LV it names (`/dev/mapper/VG-LV`, `/dev/VG/LV`), if any.
+    /// for a device path, the LV it names (`/dev/mapper/VG-LV`, `/dev/VG/LV`): an image's, or an
+    /// active one of the running system.
     public func devices(for source: FilesystemReference.Source) -> [BlockDeviceIdentity] {
         switch source {
         case .uuid(let uuid): devices.filter { $0.uuid?.lowercased() == uuid.lowercased() }

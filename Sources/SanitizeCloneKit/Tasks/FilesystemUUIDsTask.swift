@@ -137,7 +137,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             let place = "\(reference.file):\(reference.line) (\(reference.specification) on \(reference.mountPoint))"
             if case .device(let path) = reference.source, let group = VolumeGroupNames.volumeGroup(namedBy: path) {
                 volumeGroups[group] = volumeGroups[group] ?? place
-                // In --image mode the LV is one of the image's devices: its filesystem changes too.
+                // An LV the run reaches (an image's, or an active one of the running system): its filesystem changes too.
                 if inventory.devices(for: reference.source).isEmpty { continue }
             } else if case .device(let path) = reference.source {
                 notes.append("\(place): names a device path, not an identity; \(path.hasPrefix("/dev/mapper/") ? "a filesystem inside an unopened LUKS or LVM volume keeps its UUID" : "left as it is")")
