@@ -58,9 +58,10 @@ main() {
 
     local lane_a lane_b
     run_case 01-sealed-clones
-    { run_case 02-unsealed-clone; run_case 05-network-bindings; run_case 08-next-boot-uuids; } &
+    { run_case 09-rhel-style; run_case 05-network-bindings; } &
     lane_a=$!
-    { run_case 03-sanitized-reboot; run_case 04-killed-first-boot; run_case 06-own-bootloader; run_case 07-deb-package; run_case 09-rhel-style; } &
+    { run_case 02-unsealed-clone; run_case 03-sanitized-reboot; run_case 04-killed-first-boot; run_case 06-own-bootloader;
+      run_case 07-deb-package; run_case 08-next-boot-uuids; } &
     lane_b=$!
     on_exit stop_lanes "$lane_a" "$lane_b"
     wait "$lane_a" || true
