@@ -191,6 +191,12 @@ public struct ImageRun {
     /// The block-device identity changes the run `target` journaled in the root of `image`
     /// mounted at `path` (none when no such run is recorded).
     func filesystemUUIDChanges(of target: RunEngine.RollbackTarget, inRootAt path: String, image: String) throws -> [(type: String, from: String, to: String)] {
+        try undoActions(of: target, inRootAt: path, image: image).compactMap { StorageIdentityUndo.change(in: $0) }
+    }
+
+    /// The undo actions the run `target` journaled in the root of `image` mounted at `path`, read
+    /// through this host's journal trust (none when no such run is recorded).
+    func undoActions(of target: RunEngine.RollbackTarget, inRootAt path: String, image: String) throws -> [UndoAction] {
         let root = try RootDirectory(path: path)
         let trust = try engine.trust(for: root, image: image, creatingKey: false)
         let ids = try StateDirectory.runIDs(in: root)
@@ -200,25 +206,16 @@ public struct ImageRun {
         case .last: id = try ids.reversed().first { try StateDirectory.load($0, in: root, trust: trust).outcome != .rolledBack }
         }
         guard let id else { return [] }
-        return try StateDirectory.load(id, in: root, trust: trust).undoEntries.compactMap { StorageIdentityUndo.change(in: $0.action) }
+        return try StateDirectory.load(id, in: root, trust: trust).undoEntries.map(\.action)
     }
 
     /// The partition table identifiers the run `target` journaled, as aliases both ways: a GPT
     /// partition's GUID (lower case) for the other, an MBR disk identifier's 8 hex digits for the
     /// other (its PARTUUIDs are `<digits>-NN`).
     func partitionTableAliases(of target: RunEngine.RollbackTarget, inRootAt path: String, image: String) throws -> [String: String] {
-        let root = try RootDirectory(path: path)
-        let trust = try engine.trust(for: root, image: image, creatingKey: false)
-        let ids = try StateDirectory.runIDs(in: root)
-        let id: String?
-        switch target {
-        case .run(let requested): id = ids.contains(requested) ? requested : nil
-        case .last: id = try ids.reversed().first { try StateDirectory.load($0, in: root, trust: trust).outcome != .rolledBack }
-        }
-        guard let id else { return [:] }
         var aliases: [String: String] = [:]
-        for entry in try StateDirectory.load(id, in: root, trust: trust).undoEntries {
-            guard let change = PartitionTableIdentityUndo.change(in: entry.action), change.field != .gptDiskGUID else { continue }
+        for action in try undoActions(of: target, inRootAt: path, image: image) {
+            guard let change = PartitionTableIdentityUndo.change(in: action), change.field != .gptDiskGUID else { continue }
             let (new, old) = change.field == .mbrDiskID
                 ? (String(change.from.lowercased().dropFirst(2)), String(change.to.lowercased().dropFirst(2)))
                 : (change.from.lowercased(), change.to.lowercased())
