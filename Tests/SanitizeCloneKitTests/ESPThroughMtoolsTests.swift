@@ -86,14 +86,7 @@ struct ESPThroughMtoolsTests {
             }
         }
 
-        func attachmentsAfterTeardown() throws -> String {
-            for _ in 0..<100 {
-                let now = try HostCommand.run("losetup", ["-j", path]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-                if now.isEmpty { return now }
-                usleep(100_000)
-            }
-            return try HostCommand.run("losetup", ["-j", path]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
+        func attachmentsAfterTeardown() throws -> String { try LoopDevice.attachments(backedBy: path) }
     }
 
     static func makeImage() throws -> Image {

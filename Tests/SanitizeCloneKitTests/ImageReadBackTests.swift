@@ -65,14 +65,7 @@ struct ImageReadBackTests {
         }
 
         /// Loop devices backed by the image, once the run's are gone (waits up to 10 s).
-        func attachmentsAfterTeardown() throws -> String {
-            for _ in 0..<100 {
-                let now = try HostCommand.run("losetup", ["-j", path]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-                if now.isEmpty { return now }
-                usleep(100_000)
-            }
-            return try HostCommand.run("losetup", ["-j", path]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
+        func attachmentsAfterTeardown() throws -> String { try LoopDevice.attachments(backedBy: path) }
 
         var fstab: String {
             let line = { (name: String, point: String, type: String, options: String) in

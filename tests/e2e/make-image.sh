@@ -213,33 +213,44 @@ write_grub_config() {
         [[ -L "$root/$link" || -f "$root/$link" ]] || die "$root has no /$link for grub.cfg to load"
     done
     mkdir -p "$root/boot/grub" "$root/boot/efi"
-    cat >"$root/boot/grub/grub.cfg" <<GRUB_CFG
-# /boot/grub/grub.cfg: written by tests/e2e/make-image.sh --bootable
+    grub_cfg --bootable "$uuid" 'Debian GNU/Linux' debian "/vmlinuz root=UUID=$uuid $E2E_KERNEL_CMDLINE" /initrd.img \
+        >"$root/boot/grub/grub.cfg"
+    chmod 444 "$root/boot/grub/grub.cfg"
+}
+
+# grub.cfg's text in the shape update-grub gives it, with the one entry that matters: OPTION
+# (the make-image.sh option it is written for), the UUID of the file system GRUB searches,
+# the entry's title and class, the `linux` line's path and arguments, the initrd's path.
+grub_cfg() {
+    local option="$1" uuid="$2" title="$3" class="$4" linux="$5" initrd="$6"
+    cat <<GRUB_CFG
+# /boot/grub/grub.cfg: written by tests/e2e/make-image.sh $option
 set default=0
 set timeout=0
 insmod part_gpt
 insmod ext2
 search --no-floppy --fs-uuid --set=root $uuid
 
-menuentry 'Debian GNU/Linux' --class debian --class gnu-linux --class os {
+menuentry '$title' --class $class --class gnu-linux --class os {
 	insmod part_gpt
 	insmod ext2
 	search --no-floppy --fs-uuid --set=root $uuid
 	echo 'Loading Linux ...'
-	linux /vmlinuz root=UUID=$uuid $E2E_KERNEL_CMDLINE
+	linux $linux
 	echo 'Loading initial ramdisk ...'
-	initrd /initrd.img
+	initrd $initrd
 }
 GRUB_CFG
-    chmod 444 "$root/boot/grub/grub.cfg"
 }
 
-# The stub Debian's grub-install writes beside its signed grubx64.efi.
+# The stub Debian's grub-install writes beside its signed grubx64.efi: it finds the file
+# system with UUID and reads grub.cfg from PREFIX there (default /boot/grub; /grub when /boot
+# is a file system of its own).
 write_grub_stub() {
-    local uuid="$1"
+    local uuid="$1" prefix="${2:-/boot/grub}"
     cat <<GRUB_STUB
 search.fs_uuid $uuid root
-set prefix=(\$root)'/boot/grub'
+set prefix=(\$root)'$prefix'
 configfile \$prefix/grub.cfg
 GRUB_STUB
 }
@@ -339,33 +350,10 @@ write_rhel_style_grub_config() {
     initrd="$(cd "$root/boot" && ls initrd.img-* | head -n 1)"
     [[ -n "$kernel" && -n "$initrd" ]] || die "$root/boot has no vmlinuz-* and initrd.img-* for grub.cfg"
     mkdir -p "$root/boot/grub" "$root/boot/efi"
-    cat >"$root/boot/grub/grub.cfg" <<GRUB_CFG
-# /boot/grub/grub.cfg: written by tests/e2e/make-image.sh --layout rhel-style
-set default=0
-set timeout=0
-insmod part_gpt
-insmod ext2
-search --no-floppy --fs-uuid --set=root $boot_uuid
-
-menuentry 'Red Hat-style Linux' --class rhel --class gnu-linux --class os {
-	insmod part_gpt
-	insmod ext2
-	search --no-floppy --fs-uuid --set=root $boot_uuid
-	linux /$kernel root=/dev/mapper/$VG_NAME-root ro rd.lvm.lv=$VG_NAME/root rd.lvm.lv=$VG_NAME/swap resume=/dev/mapper/$VG_NAME-swap ${E2E_KERNEL_CMDLINE#ro }
-	initrd /$initrd
-}
-GRUB_CFG
+    grub_cfg "--layout rhel-style" "$boot_uuid" 'Red Hat-style Linux' rhel \
+        "/$kernel root=/dev/mapper/$VG_NAME-root ro rd.lvm.lv=$VG_NAME/root rd.lvm.lv=$VG_NAME/swap resume=/dev/mapper/$VG_NAME-swap ${E2E_KERNEL_CMDLINE#ro }" \
+        "/$initrd" >"$root/boot/grub/grub.cfg"
     chmod 444 "$root/boot/grub/grub.cfg"
-}
-
-# The stub on the ESP, leading to /boot's grub.cfg (/boot is a file system of its own).
-write_rhel_style_grub_stub() {
-    local boot_uuid="$1"
-    cat <<GRUB_STUB
-search.fs_uuid $boot_uuid root
-set prefix=(\$root)'/grub'
-configfile \$prefix/grub.cfg
-GRUB_STUB
 }
 
 # Detaches a loop device if it is still attached (a cleanup action).
@@ -439,7 +427,7 @@ PARTITIONS
         losetup -d "$device"
     done
 
-    make_esp_with_stub "$partial" "$esp_uuid" "$(write_rhel_style_grub_stub "$boot_uuid")"
+    make_esp_with_stub "$partial" "$esp_uuid" "$(write_grub_stub "$boot_uuid" /grub)"
     mv -f "$partial" "$image"
 }
 

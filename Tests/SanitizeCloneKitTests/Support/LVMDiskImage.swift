@@ -174,14 +174,7 @@ struct LVMDiskImage {
 
     /// Loop devices still backed by the image, once the kernel has released a finished
     /// command's (waits up to 10 s; must be none between commands).
-    func attachmentsAfterTeardown() throws -> String {
-        for _ in 0..<100 {
-            let now = try HostCommand.run("losetup", ["-j", path]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            if now.isEmpty { return now }
-            usleep(100_000)
-        }
-        return try HostCommand.run("losetup", ["-j", path]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
+    func attachmentsAfterTeardown() throws -> String { try LoopDevice.attachments(backedBy: path) }
 
     /// An LV section for `editMetadata`: `segments` pieces, each (first extent in the LV, extent
     /// count, [(PV, first extent on it)] with one stripe per entry).

@@ -8,6 +8,17 @@ import Testing
 /// it, detaches the one device `losetup --find --show` gave it (never any other), and removes the
 /// directory with the image. Filesystems are made with `format(_:_:)`.
 final class LoopDevice {
+    /// The loop devices still backed by `image` (`losetup -j`), once the kernel has released
+    /// those of a finished command: waits up to 10 s for them to go.
+    static func attachments(backedBy image: String) throws -> String {
+        for _ in 0..<100 {
+            let now = try HostCommand.run("losetup", ["-j", image]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            if now.isEmpty { return now }
+            usleep(100_000)
+        }
+        return try HostCommand.run("losetup", ["-j", image]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// The loop device node, e.g. /dev/loop3.
     let path: String
     /// The temporary directory holding the image, key files and mount points.
