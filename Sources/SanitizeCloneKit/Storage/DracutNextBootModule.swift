@@ -17,6 +17,7 @@
 ///   old by-uuid name *as well*, for as long as the module is in the initramfs: the units keep
 ///   their device, with no unit rewritten and no daemon-reload while the boot is under way. A boot
 ///   interrupted before step 3 (the boot loader still naming the old UUID) boots the same way.
+/// - LVM identities are set earlier, by an initqueue job (`NextBootVolumeGroups`).
 /// - dracut has no `conf/param.conf`; nothing needs one: a `root=/dev/mapper/VG-LV` root (RHEL's
 ///   default) does not name the filesystem's UUID at all, and `root=UUID=OLD` keeps working
 ///   through the rule.
@@ -31,19 +32,24 @@ public enum DracutNextBootModule {
     public static let setupFile = directory + "/module-setup.sh"
     public static let hookFile = directory + "/sanitize-clone-uuids.sh"
     public static let rulesFile = directory + "/61-sanitize-clone-uuids.rules"
+    /// The initqueue job that sets LVM identities (`NextBootVolumeGroups`).
+    public static let volumeGroupJobFile = directory + "/sanitize-clone-lvm.sh"
     /// Adds the module to every initramfs dracut builds while the change is pending.
     public static let dropInFile = "/etc/dracut.conf.d/90-sanitize-clone.conf"
 
     /// The filesystem types the hook sets.
-    static let types: Set<String> = ["ext2", "ext3", "ext4", "xfs", "swap", "vfat"]
+    static let types: Set<String> = ["ext2", "ext3", "ext4", "xfs", "swap", "vfat", StorageIdentityUndo.lvmType]
 
     /// The module's files and the drop-in, with their modes.
     static func files(for changes: [Change]) -> [(path: String, contents: String, mode: UInt32)] {
-        [(setupFile, moduleSetup, 0o755), (hookFile, hook, 0o755), (rulesFile, rules(for: changes), 0o644), (dropInFile, dropIn, 0o644)]
+        let volumeGroups = changes.contains { $0.type == StorageIdentityUndo.lvmType }
+            ? [(volumeGroupJobFile, NextBootVolumeGroups.dracutJob, UInt32(0o755))] : []
+        return [(setupFile, moduleSetup, 0o755), (hookFile, hook, 0o755)] + volumeGroups
+            + [(rulesFile, rules(for: changes), 0o644), (dropInFile, dropIn, 0o644)]
     }
 
     /// What step 3 removes, the directory last.
-    static let installedPaths = [setupFile, hookFile, rulesFile, dropInFile, directory]
+    static let installedPaths = [setupFile, hookFile, volumeGroupJobFile, rulesFile, dropInFile, directory]
 
     typealias Change = NextBootUUIDs.Change
 
@@ -98,6 +104,11 @@ public enum DracutNextBootModule {
             inst_multiple -o blkid e2fsck tune2fs xfs_admin xfs_db expr swaplabel fatlabel udevadm mount umount mkdir
             inst_simple "$moddir/61-sanitize-clone-uuids.rules" /etc/udev/rules.d/61-sanitize-clone-uuids.rules
             inst_hook pre-mount 10 "$moddir/sanitize-clone-uuids.sh"
+            # LVM identities: a settled job sorting before lvm_scan's (see NextBootVolumeGroups).
+            if grep -q '^LVM2_member ' \(NextBootUUIDs.pendingFile) && [ -r "$moddir/sanitize-clone-lvm.sh" ]; then
+                inst_multiple -o lvm grep sed rm
+                inst_hook initqueue/settled 00 "$moddir/sanitize-clone-lvm.sh"
+            fi
         }
 
         """
@@ -127,7 +138,7 @@ public enum DracutNextBootModule {
             _sc_replay="${SANITIZE_CLONE_REPLAY:-/run/sanitize-clone-xfs-replay}"
             [ -r "$_sc_pending" ] || return 0
             while read -r _sc_type _sc_old _sc_new; do
-                case "$_sc_type" in ''|'#'*) continue ;; esac
+                case "$_sc_type" in ''|'#'*|\(StorageIdentityUndo.lvmType)) continue ;; esac
                 _sc_device=$(blkid -c /dev/null -l -o device -t UUID="$_sc_old" 2>/dev/null)
                 if [ -z "$_sc_device" ]; then
                     if [ -n "$(blkid -c /dev/null -l -o device -t UUID="$_sc_new" 2>/dev/null)" ]; then

@@ -21,6 +21,10 @@ public enum NextBootUUIDs {
     public static let pendingFile = "/etc/sanitize-clone/next-boot-uuids"
     public static let hookFile = "/etc/initramfs-tools/hooks/sanitize-clone-uuids"
     public static let scriptFile = "/etc/initramfs-tools/scripts/local-top/sanitize-clone-uuids"
+    /// The init-premount script: LVM identities, set before the local-top scripts look for the
+    /// root (udev has activated the volume group by then; the script deactivates it around the
+    /// change).
+    public static let volumeGroupScriptFile = "/etc/initramfs-tools/scripts/init-premount/sanitize-clone-lvm"
     /// Where the pending list is inside the initramfs.
     static let pendingInInitramfs = "/conf/sanitize-clone-uuids"
 
@@ -32,12 +36,13 @@ public enum NextBootUUIDs {
         "ext4": ["/sbin/tune2fs", "/usr/sbin/tune2fs"], "xfs": ["/usr/sbin/xfs_admin"],
         "btrfs": ["/bin/btrfstune", "/usr/bin/btrfstune"], "swap": ["/sbin/swaplabel", "/usr/sbin/swaplabel"],
         "vfat": ["/sbin/fatlabel", "/usr/sbin/fatlabel"],
+        StorageIdentityUndo.lvmType: ["/sbin/lvm", "/usr/sbin/lvm"],
     ]
     static var types: Set<String> { Set(tools.keys) }
     /// The package that installs each type's tool (Debian's name), for the messages.
     static let packages: [String: String] = [
         "ext2": "e2fsprogs", "ext3": "e2fsprogs", "ext4": "e2fsprogs", "xfs": "xfsprogs", "btrfs": "btrfs-progs",
-        "swap": "util-linux", "vfat": "dosfstools",
+        "swap": "util-linux", "vfat": "dosfstools", StorageIdentityUndo.lvmType: "lvm2",
     ]
 
     /// Why `root` cannot take the next-boot path for `type`, or nil when it can.
@@ -48,7 +53,7 @@ public enum NextBootUUIDs {
         case "dracut":
             // btrfs is left out: the kernel keeps the fsid it registered at the udev scan.
             guard DracutNextBootModule.types.contains(type) else {
-                return "the clone builds its initramfs with dracut, whose next-boot path sets ext2/3/4, XFS, swap and vfat UUIDs, not \(type)"
+                return "the clone builds its initramfs with dracut, whose next-boot path sets ext2/3/4, XFS, swap and vfat UUIDs and LVM identities, not \(type)"
             }
         default: return "the clone has neither initramfs-tools nor dracut"
         }
@@ -74,25 +79,35 @@ public enum NextBootUUIDs {
     /// mode: the pending list first, then what puts it into the initramfs.
     static func files(for builder: String, _ changes: [Change]) -> [(path: String, contents: String, mode: UInt32)] {
         let list = (pendingFile, text(changes), UInt32(0o644))
-        guard builder == "dracut" else { return [list, (hookFile, hook, 0o755), (scriptFile, script, 0o755)] }
+        guard builder == "dracut" else {
+            let volumeGroups = changes.contains { $0.type == StorageIdentityUndo.lvmType }
+                ? [(volumeGroupScriptFile, NextBootVolumeGroups.initramfsToolsScript, UInt32(0o755))] : []
+            return [list, (hookFile, hook, 0o755), (scriptFile, script, 0o755)] + volumeGroups
+        }
         return [list] + DracutNextBootModule.files(for: changes)
     }
 
     /// Everything either builder's step 1 may have installed, removed by step 3 in this order (a
     /// directory after what it holds).
-    static let installedPaths = [pendingFile, hookFile, scriptFile] + DracutNextBootModule.installedPaths
+    static let installedPaths = [pendingFile, hookFile, scriptFile, volumeGroupScriptFile] + DracutNextBootModule.installedPaths
 
-    /// One pending change.
+    /// One pending change: a filesystem's UUID, or an LVM physical volume's PV UUID with its
+    /// volume group's UUID (type `LVM2_member`, `oldGroup` and `newGroup` set).
     public struct Change: Sendable, Equatable {
         public let type: String
         public let old: String
         public let new: String
+        public var oldGroup: String? = nil
+        public var newGroup: String? = nil
     }
 
-    /// The pending list's text.
+    /// The pending list's text: `TYPE OLD NEW`, and `LVM2_member OLDPV NEWPV OLDVG NEWVG`.
     static func text(_ changes: [Change]) -> String {
-        "# sanitize-clone: filesystem UUIDs the initramfs sets at the next boot (TYPE OLD NEW)\n"
-            + changes.map { "\($0.type) \($0.old) \($0.new)\n" }.joined()
+        "# sanitize-clone: identities the initramfs sets at the next boot (TYPE OLD NEW, LVM2_member OLDPV NEWPV OLDVG NEWVG)\n"
+            + changes.map { change in
+                let group = change.oldGroup.flatMap { old in change.newGroup.map { " \(old) \($0)" } } ?? ""
+                return "\(change.type) \(change.old) \(change.new)\(group)\n"
+            }.joined()
     }
 
     /// The pending changes recorded in `root`, or nil when there are none.
@@ -100,7 +115,11 @@ public enum NextBootUUIDs {
         guard let text = try root.readText(pendingFile) else { return nil }
         return text.split(whereSeparator: \.isNewline).compactMap { line -> Change? in
             let fields = line.split(separator: " ").map(String.init)
-            guard !line.hasPrefix("#"), fields.count == 3 else { return nil }
+            guard !line.hasPrefix("#") else { return nil }
+            if fields.count == 5, fields[0] == StorageIdentityUndo.lvmType {
+                return Change(type: fields[0], old: fields[1], new: fields[2], oldGroup: fields[3], newGroup: fields[4])
+            }
+            guard fields.count == 3 else { return nil }
             return Change(type: fields[0], old: fields[1], new: fields[2])
         }
     }
@@ -116,7 +135,7 @@ public enum NextBootUUIDs {
         prereqs) prereqs; exit 0 ;;
         esac
         . /usr/share/initramfs-tools/hook-functions
-        for tool in /sbin/blkid /sbin/e2fsck /sbin/tune2fs /sbin/swaplabel /usr/sbin/xfs_db /sbin/fatlabel /bin/btrfstune /usr/bin/btrfstune; do
+        for tool in /sbin/blkid /sbin/e2fsck /sbin/tune2fs /sbin/swaplabel /usr/sbin/xfs_db /sbin/fatlabel /bin/btrfstune /usr/bin/btrfstune /sbin/lvm; do
         \t[ -x "$tool" ] && copy_exec "$tool"
         done
         # xfs_admin is a shell script around xfs_db.
@@ -150,7 +169,7 @@ public enum NextBootUUIDs {
         \twait_for_udev 10
         fi
         while read -r type old new; do
-        \tcase "$type" in ''|'#'*) continue ;; esac
+        \tcase "$type" in ''|'#'*|\(StorageIdentityUndo.lvmType)) continue ;; esac
         \tdevice=$(blkid -c /dev/null -l -o device -t UUID="$old" 2>/dev/null)
         \tif [ -z "$device" ]; then
         \t\tif [ -n "$(blkid -c /dev/null -l -o device -t UUID="$new" 2>/dev/null)" ]; then

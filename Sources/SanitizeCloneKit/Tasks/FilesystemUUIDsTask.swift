@@ -37,6 +37,8 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             /// Empty for a PV in no VG.
             let vgUUID: String
             let newName: String?
+            /// Set by the initramfs at the next boot (the running system's root is on it).
+            var atNextBoot = false
         }
         let lvmChanges: [LVMChange]
         let writes: [(path: String, contents: String, attributes: FileAttributes)]
@@ -98,10 +100,11 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         var (writes, rebuild) = try rewriteReferences(chosen, lvm, in: context, changes: &changes)
         let fatWrites = rewriteReferences(on: esps.reachable, chosen, lvm, changes: &changes, notes: &notes)
         let nextBoot = chosen.filter(\.atNextBoot)
+        let nextBootVolumes = lvm.filter(\.atNextBoot)
         let builder = try NextBootUUIDs.initramfsBuilder(in: context.root)
         var directories: [String] = []
-        if !nextBoot.isEmpty {
-            let files = Self.nextBootFiles(nextBoot, builder: builder ?? "update-initramfs", changes: &changes)
+        if !nextBoot.isEmpty || !nextBootVolumes.isEmpty {
+            let files = Self.nextBootFiles(nextBoot, nextBootVolumes, builder: builder ?? "update-initramfs", changes: &changes)
             writes += files
             // The directories the files go in that the clone lacks (dracut's module), created
             // first: undo removes them once empty.
@@ -109,7 +112,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             changes.insert(contentsOf: directories.map {
                 Change(path: $0, action: "create-directory", old: nil, new: "next-boot UUID change", undo: .restorePath(followingSymlinks: false))
             }, at: beforeWrites)
-            notes.append("\(nextBoot.map(\.device).joined(separator: ", ")) get their new UUIDs from the initramfs at the next boot; the boot loader's references follow then")
+            notes.append("\((nextBootVolumes.map(\.device) + nextBoot.map(\.device)).joined(separator: ", ")) get their new UUIDs from the initramfs at the next boot; the boot loader's references follow then")
             rebuild = true
         }
         if rebuild, let note = try Self.initramfsRebuildNote(in: context.root, mayRun: context.root.isLiveSystem || context.options.allowExec) {
@@ -226,8 +229,17 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             guard type == "vfat", try !fatlabelPaths.contains(where: { try root.followedStatus(of: $0) != nil }) else { return nil }
             return "the clone has no fatlabel to set a vfat serial with: install dosfstools in it, then run 'sanitize-clone run', or \(offlineRemedy)"
         }
-        if type == StorageIdentityUndo.lvmType || type == "crypto_LUKS" {
-            return "it is \(use) while the clone runs, and an active volume group or open LUKS volume keeps its identity: \(offlineRemedy)"
+        if type == "crypto_LUKS" {
+            return "it is \(use) while the clone runs, and an open LUKS volume keeps its identity: \(offlineRemedy)"
+        }
+        if type == StorageIdentityUndo.lvmType {
+            if let obstacle = try NextBootUUIDs.obstacle(for: type, in: root) {
+                return "it is \(use) while the clone runs, so its PV and VG UUIDs can only change in the initramfs before the volume group is activated, but \(obstacle): \(offlineRemedy)"
+            }
+            guard changeMounted else {
+                return "it is \(use), and a running clone keeps its active volume group's PV and VG UUIDs while [Storage] ChangeMountedFilesystems=no (the default): set ChangeMountedFilesystems=yes, then run 'sanitize-clone run' (the initramfs sets new ones at the next boot; one more reboot), or \(offlineRemedy)"
+            }
+            return nil
         }
         if let obstacle = try NextBootUUIDs.obstacle(for: type, in: root) {
             return "it is \(use), so its UUID can only change before it is mounted, but \(obstacle): \(offlineRemedy)"
@@ -344,7 +356,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                    old: change.old, new: change.new, undo: StorageIdentityUndo.record(type: change.type, current: change.new, original: change.old))
         }
         for volume in lvm {
-            changes.append(Change(path: volume.device, action: "set-lvm-uuids", old: "PV \(volume.oldPV), VG \(volume.oldName) \(volume.oldVG)",
+            changes.append(Change(path: volume.device, action: volume.atNextBoot ? "set-lvm-uuids (at the next boot)" : "set-lvm-uuids", old: "PV \(volume.oldPV), VG \(volume.oldName) \(volume.oldVG)",
                                   new: "PV \(volume.pvUUID), VG \(volume.oldName) \(volume.vgUUID)",
                                   undo: StorageIdentityUndo.record(type: StorageIdentityUndo.lvmType, current: "\(volume.pvUUID) \(volume.vgUUID)",
                                                                     original: "\(volume.oldPV) \(volume.oldVG)")))
@@ -367,12 +379,15 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         let mapNow = Dictionary(chosen.filter { !$0.atNextBoot }.map { ($0.old, $0.new) }, uniquingKeysWith: { first, _ in first })
         // GRUB's lvmid/VG/LV hints name the VG by its UUID, in LVM's mixed case.
         let volumeGroupUUIDs = Dictionary(lvm.filter { !$0.oldVG.isEmpty }.map { ($0.oldVG, $0.vgUUID) }, uniquingKeysWith: { first, _ in first })
+        let volumeGroupUUIDsNow = Dictionary(lvm.filter { !$0.oldVG.isEmpty && !$0.atNextBoot }.map { ($0.oldVG, $0.vgUUID) },
+                                             uniquingKeysWith: { first, _ in first })
         let renamed = Dictionary(lvm.compactMap { volume in volume.newName.map { (volume.oldName, $0) } }, uniquingKeysWith: { first, _ in first })
         var writes: [(path: String, contents: String, attributes: FileAttributes)] = []
         var rebuild = false
         for path in try UUIDReferences.candidateFiles(in: context.root) {
             guard let text = try context.plannedText(path), let status = try context.root.regularFileStatus(of: path) else { continue }
-            let withUUIDs = UUIDReferences.rewritten(text, replacing: NextBootUUIDs.isBootLoaderFile(path) ? mapNow : map, exactly: volumeGroupUUIDs)
+            let bootLoader = NextBootUUIDs.isBootLoaderFile(path)
+            let withUUIDs = UUIDReferences.rewritten(text, replacing: bootLoader ? mapNow : map, exactly: bootLoader ? volumeGroupUUIDsNow : volumeGroupUUIDs)
             guard let rewritten = VolumeGroupNames.rewritten(withUUIDs ?? text, renaming: renamed) ?? withUUIDs else { continue }
             context.planText(rewritten, for: path)
             writes.append((path, rewritten, FileAttributes(of: status)))
@@ -394,9 +409,11 @@ public struct FilesystemUUIDsTask: SanitizeTask {
     /// The list of UUIDs the initramfs sets at the next boot and what puts it there for
     /// `builder` (initramfs-tools: a hook and a local-top script; dracut: the module
     /// `95sanitize-clone` and the drop-in adding it); adds their changes.
-    static func nextBootFiles(_ nextBoot: [Decision.UUIDChange], builder: String,
+    static func nextBootFiles(_ nextBoot: [Decision.UUIDChange], _ volumes: [Decision.LVMChange] = [], builder: String,
                               changes: inout [Change]) -> [(path: String, contents: String, attributes: FileAttributes)] {
-        let pending = nextBoot.map { NextBootUUIDs.Change(type: $0.type, old: $0.old, new: $0.new) }
+        let pending = volumes.map {
+            NextBootUUIDs.Change(type: StorageIdentityUndo.lvmType, old: $0.oldPV, new: $0.pvUUID, oldGroup: $0.oldVG, newGroup: $0.vgUUID)
+        } + nextBoot.map { NextBootUUIDs.Change(type: $0.type, old: $0.old, new: $0.new) }
         var writes: [(path: String, contents: String, attributes: FileAttributes)] = []
         for (path, contents, mode) in NextBootUUIDs.files(for: builder, pending) {
             writes.append((path, contents, FileAttributes(mode: mode)))
@@ -435,22 +452,38 @@ public struct FilesystemUUIDsTask: SanitizeTask {
     /// and the hook, its script and the pending list go (the initramfs is rebuilt without them).
     func finishNextBoot(_ pending: [NextBootUUIDs.Change], in context: PlanningContext) throws -> TaskPlan<Decision> {
         let inventory = try context.deviceScope.inventory()
-        let done = pending.filter { inventory.device(withUUID: $0.new) != nil }
-        var notes = pending.filter { inventory.device(withUUID: $0.new) == nil }.map {
+        let done = try pending.filter { try Self.wasSet($0, inventory: inventory) }
+        var notes = pending.filter { !done.contains($0) }.map {
             "the initramfs did not set \($0.new) in place of \($0.old) (see /run/sanitize-clone-uuids.log); the references to it were restored"
         }
         // References to UUIDs that were not set go back to the old ones, so the clone still boots.
-        var map = Dictionary(done.map { ($0.old, $0.new) }, uniquingKeysWith: { first, _ in first })
-        for change in pending where !done.contains(change) { map[change.new] = change.old }
+        let filesystems = pending.filter { $0.type != StorageIdentityUndo.lvmType }
+        var map = Dictionary(filesystems.filter { done.contains($0) }.map { ($0.old, $0.new) }, uniquingKeysWith: { first, _ in first })
+        for change in filesystems where !done.contains(change) { map[change.new] = change.old }
+        // LVM's: VG UUIDs (GRUB's lvmid hints, in LVM's mixed case) and the devices file's PVIDs.
+        var exactly: [String: String] = [:]
+        var pvids: [String: String] = [:]
+        for change in pending where change.type == StorageIdentityUndo.lvmType {
+            guard let oldGroup = change.oldGroup, let newGroup = change.newGroup else { continue }
+            if done.contains(change) { exactly[oldGroup] = newGroup; exactly[change.old] = change.new } else { exactly[newGroup] = oldGroup; pvids[change.new] = change.old }
+        }
         var changes: [Change] = []
         var writes: [(path: String, contents: String, attributes: FileAttributes)] = []
-        for path in try UUIDReferences.candidateFiles(in: context.root) {
+        for path in try UUIDReferences.candidateFiles(in: context.root) + Self.volumeGroupBackups(pending.filter { done.contains($0) }, in: context.root) {
             guard let text = try context.plannedText(path), let status = try context.root.followedStatus(of: path),
-                  let rewritten = UUIDReferences.rewritten(text, replacing: map) else { continue }
+                  let rewritten = UUIDReferences.rewritten(text, replacing: map, exactly: exactly) else { continue }
             context.planText(rewritten, for: path)
             writes.append((path, rewritten, FileAttributes(of: status)))
             changes.append(Change(path: path, action: "write", old: "references to old UUIDs", new: "references to new UUIDs",
                                   diff: LineDiff.unified(old: text, new: rewritten, path: path)))
+        }
+        let devicesFile = "/etc/lvm/devices/system.devices"
+        if !pvids.isEmpty, let text = try context.plannedText(devicesFile), let status = try context.root.regularFileStatus(of: devicesFile),
+           let rewritten = LVMIdentityChanger.rewrittenDevicesFile(text, pvids: pvids) {
+            context.planText(rewritten, for: devicesFile)
+            writes.append((devicesFile, rewritten, FileAttributes(of: status)))
+            changes.append(Change(path: devicesFile, action: "write", old: "the PVIDs the initramfs did not set", new: "the PVIDs the disks have",
+                                  diff: LineDiff.unified(old: text, new: rewritten, path: devicesFile)))
         }
         // Whichever builder's files are there (the clone may have changed builder since).
         let removals = try NextBootUUIDs.installedPaths.filter { try context.root.status(of: $0) != nil }
@@ -463,6 +496,22 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                                                              removals: removals, rebuildInitramfs: true,
                                                              initramfsBuilder: try NextBootUUIDs.initramfsBuilder(in: context.root), deferred: nil),
                         notes: notes)
+    }
+
+    /// Whether the initramfs set `change`: a device has the new UUID (for an LVM PV, the new PV
+    /// UUID, in a volume group with the new VG UUID).
+    static func wasSet(_ change: NextBootUUIDs.Change, inventory: BlockDeviceInventory) throws -> Bool {
+        guard let device = inventory.device(withUUID: change.new) else { return false }
+        guard change.type == StorageIdentityUndo.lvmType, let newGroup = change.newGroup else { return true }
+        return (try? LVMPhysicalVolume.read(device.device))??.vgUUID == newGroup
+    }
+
+    /// LVM's metadata backups (/etc/lvm/backup/VG) of the volume groups whose PV and VG UUIDs the
+    /// initramfs set: `vgcfgrestore` finds a PV by the UUID its backup names.
+    static func volumeGroupBackups(_ done: [NextBootUUIDs.Change], in root: RootDirectory) throws -> [String] {
+        guard done.contains(where: { $0.type == StorageIdentityUndo.lvmType }) else { return [] }
+        return try root.directoryEntries("/etc/lvm/backup").sorted().filter { !$0.hasPrefix(".") }.map { "/etc/lvm/backup/\($0)" }
+            .filter { try root.regularFileStatus(of: $0) != nil }
     }
 
     public func apply(_ decision: Decision, in context: ApplyContext) throws {
@@ -482,6 +531,11 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         }
         var before = decision.uuidChanges.count
         for change in decision.lvmChanges {
+            if change.atNextBoot {
+                try context.changeApplied(before)
+                before += 1
+                continue
+            }
             try LVMIdentityChanger.setIdentity(pvUUID: change.pvUUID, vgUUID: change.vgUUID.isEmpty ? nil : change.vgUUID, on: change.device)
             try context.changeApplied(before)
             before += 1
@@ -571,25 +625,30 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                 notes.append("\(device.device): LVM cannot read this physical volume, so it is left out (\(error))")
             }
         }
-        var carriers: [String: [(device: String, volume: LVMPhysicalVolume, use: String?)]] = [:]
+        var carriers: [String: [(device: String, volume: LVMPhysicalVolume, use: String?, atNextBoot: Bool)]] = [:]
+        let changeMounted = context.configuration.flag("Storage", "ChangeMountedFilesystems")
         for device in inventory.devices {
             guard let volume = volumes[device.device], let group = volume.vgName, volumeGroups[group] != nil else { continue }
-            carriers[group, default: []].append((device.device, volume, try HostDeviceUse.reason(device.device)))
+            let use = try HostDeviceUse.reason(device.device)
+            // The running clone's own PV: set by the initramfs at the next boot when it can be.
+            let atNextBoot = try use != nil && context.root.isLiveSystem
+                && Self.keptOnRunningClone(type: StorageIdentityUndo.lvmType, use: use, in: context.root, changeMounted: changeMounted) == nil
+            carriers[group, default: []].append((device.device, volume, use, atNextBoot))
         }
-        var chosen: [(group: String, place: String, device: String, volume: LVMPhysicalVolume)] = []
+        var chosen: [(group: String, place: String, device: String, volume: LVMPhysicalVolume, atNextBoot: Bool)] = []
         for (group, place) in volumeGroups.sorted(by: { $0.key < $1.key }) {
             let found = carriers[group] ?? []
             guard !found.isEmpty else { notes.append("\(place): no physical volume of \(group) is present; skipped"); continue }
-            for used in found {
+            for used in found where !used.atNextBoot {
                 guard let use = used.use else { continue }
                 if context.root.isLiveSystem,
-                   let reason = try Self.keptOnRunningClone(type: StorageIdentityUndo.lvmType, use: use, in: context.root, changeMounted: false) {
+                   let reason = try Self.keptOnRunningClone(type: StorageIdentityUndo.lvmType, use: use, in: context.root, changeMounted: changeMounted) {
                     notes.append("\(place): the physical volume \(used.device) of \(group) keeps its PV and VG UUIDs: \(reason)")
                 } else {
                     notes.append("\(place): the build host uses \(used.device) (\(use)); never touched")
                 }
             }
-            let free = found.filter { $0.use == nil }
+            let free = found.filter { $0.use == nil || $0.atNextBoot }
             guard free.count <= 1 else {
                 let devices = free.map(\.device).joined(separator: ", ")
                 notes.append(Set(free.map(\.volume.vgUUID)).count == 1
@@ -597,7 +656,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                     : "\(place): \(free.count) physical volumes carry a volume group called \(group) (\(devices)): the template's disk is attached too; refused")
                 continue
             }
-            if let only = free.first { chosen.append((group, place, only.device, only.volume)) }
+            if let only = free.first { chosen.append((group, place, only.device, only.volume, only.atNextBoot)) }
         }
         guard !chosen.isEmpty else { return [] }
 
@@ -618,15 +677,22 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         var result: [Decision.LVMChange] = []
         for volume in chosen {
             var newName: String?
-            if let other = elsewhere[volume.group] {
+            if let other = elsewhere[volume.group], volume.atNextBoot {
+                notes.append("\(volume.place): \(other) also carries a volume group called \(volume.group); the running clone's keeps its name (its root is named after it): rename one of them with vgrename")
+            } else if let other = elsewhere[volume.group] {
                 let name = VolumeGroupNames.unused(basedOn: volume.group, taken: taken)
                 taken.insert(name)
                 newName = name
                 notes.append("\(volume.place): \(other) on this host also carries a volume group called \(volume.group), so the clone's becomes \(name) (as vgimportclone would name it), with every reference to it")
             }
-            result.append(.init(device: volume.device, oldPV: volume.volume.pvUUID, oldVG: volume.volume.vgUUID ?? "", oldName: volume.group,
-                                pvUUID: try LVMIdentityChanger.newUUID(), vgUUID: volume.volume.vgUUID == nil ? "" : try LVMIdentityChanger.newUUID(),
-                                newName: newName))
+            var change = Decision.LVMChange(device: volume.device, oldPV: volume.volume.pvUUID, oldVG: volume.volume.vgUUID ?? "", oldName: volume.group,
+                                            pvUUID: try LVMIdentityChanger.newUUID(),
+                                            vgUUID: volume.volume.vgUUID == nil ? "" : try LVMIdentityChanger.newUUID(), newName: newName)
+            change.atNextBoot = volume.atNextBoot
+            if change.atNextBoot {
+                notes.append("\(volume.place): the physical volume \(volume.device) of \(volume.group) gets its new PV and VG UUIDs from the initramfs at the next boot, before the volume group is activated")
+            }
+            result.append(change)
         }
         return result
     }
@@ -652,7 +718,7 @@ extension FilesystemUUIDsTask {
             checks.append(try check(volume, pending: pending, named: named, references: references, inventory: inventory, in: context))
         }
         if !storage.volumeGroups.isEmpty {
-            checks += try volumeGroupChecks(storage.volumeGroups, inventory: inventory, in: context)
+            checks += try volumeGroupChecks(storage.volumeGroups, pending: pending, inventory: inventory, in: context)
         }
         // Nothing to compare with would pass every check above: say so instead.
         if !references.isEmpty, !references.contains(where: { !inventory.devices(for: $0.source).isEmpty }),
@@ -710,7 +776,8 @@ extension FilesystemUUIDsTask {
     }
 
     /// Whether the clone's physical volumes still have the template's PV or VG UUIDs.
-    func volumeGroupChecks(_ groups: [StorageIdentities.VolumeGroup], inventory: BlockDeviceInventory, in context: VerificationContext) throws -> [CloneCheck] {
+    func volumeGroupChecks(_ groups: [StorageIdentities.VolumeGroup], pending: [NextBootUUIDs.Change], inventory: BlockDeviceInventory,
+                           in context: VerificationContext) throws -> [CloneCheck] {
         var volumes: [LVMPhysicalVolume] = []
         var checks: [CloneCheck] = []
         for device in inventory.devices where device.type == StorageIdentityUndo.lvmType {
@@ -722,6 +789,14 @@ extension FilesystemUUIDsTask {
         }
         for group in groups {
             let pvName = "LVM PV UUID of \(group.name) differs from the template's"
+            if let change = pending.first(where: { $0.type == StorageIdentityUndo.lvmType && $0.old == group.pvUUID }) {
+                checks.append(.pending(pvName, "the initramfs sets \(change.new) in place of the template's \(group.pvUUID) at the next boot"))
+                if group.uuid != nil, let newGroup = change.newGroup {
+                    checks.append(.pending("LVM VG UUID of \(group.name) differs from the template's",
+                                           "the initramfs sets \(newGroup) in place of the template's \(change.oldGroup ?? "") at the next boot"))
+                }
+                continue
+            }
             if let volume = volumes.first(where: { $0.pvUUID == group.pvUUID }) {
                 checks.append(try Self.stillTheTemplates(pvName, "\(volume.device) still has the template's PV UUID \(group.pvUUID)",
                                                          type: StorageIdentityUndo.lvmType, device: volume.device, uuid: nil, in: context))
