@@ -93,67 +93,44 @@ struct DracutNextBootModuleTests {
         #expect(!commands.contains { $0.contains("nouuid") || $0.contains("xfs_repair") }, "the log is replayed, never discarded")
     }
 
-    @Test("a dracut guest gets the pending list, the module 95sanitize-clone with its udev rule, and the drop-in adding it; the directories it lacks come first")
-    func installedFiles() throws {
-        let root = try StorageNoteTests.dracutLike()
-        defer { root.remove() }
-        let directory = try RootDirectory(path: root.path)
-        #expect(try NextBootUUIDs.initramfsBuilder(in: directory) == "dracut")
-        var changes: [Change] = []
-        let files = FilesystemUUIDsTask.nextBootFiles(Self.changes, builder: "dracut", changes: &changes)
-        #expect(files.map(\.path) == [NextBootUUIDs.pendingFile, DracutNextBootModule.setupFile, DracutNextBootModule.hookFile,
-                                      DracutNextBootModule.rulesFile, DracutNextBootModule.dropInFile])
-        #expect(changes.allSatisfy { $0.action == "create" } && changes.count == files.count)
-        #expect(files.first { $0.path == DracutNextBootModule.dropInFile }?.contents.contains("add_dracutmodules+=\" sanitize-clone \"") == true)
-        let rules = try #require(files.first { $0.path == DracutNextBootModule.rulesFile }?.contents)
-        for change in Self.changes {
-            #expect(rules.contains("ENV{ID_FS_UUID}==\"\(change.new)\", SYMLINK+=\"disk/by-uuid/\(change.old)\""), "\(rules)")
+    @Test("module-setup.sh's install, run by bash with dracut's functions stubbed: the pending list, the tools, the udev rule made from the list (a line with a UUID that is not hex and dashes gets none), the pre-mount hook; the LVM job only with an LVM line")
+    func moduleSetupInstall() throws {
+        let directory = try Scratch.makeDirectory(prefix: "dracut-setup")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let sysroot = directory + "/sysroot", initdir = directory + "/initdir"
+        try FileManager.default.createDirectory(atPath: sysroot + "/etc/sanitize-clone", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: initdir, withIntermediateDirectories: true)
+        try DracutNextBootModule.moduleSetup.write(toFile: directory + "/module-setup.sh", atomically: true, encoding: .utf8)
+        let stubs = #"inst_simple() { echo "inst_simple $*"; }; inst_multiple() { echo "inst_multiple $*"; }; inst_hook() { echo "inst_hook $*"; }; instmods() { echo "instmods $*"; }"#
+        let install = { () throws -> CommandResult in
+            try HostCommand.run("bash", ["-c", #". "$1"; \#(stubs); moddir=/mod; install; installkernel"#, "setup", directory + "/module-setup.sh"],
+                                environment: ["dracutsysrootdir": sysroot, "initdir": initdir])
         }
-        #expect(DracutNextBootModule.rules(for: [.init(type: "ext4", old: "x\", RUN+=\"/bin/evil", new: "1234")]).split(separator: "\n").count == 3,
-                "a UUID that is not hex digits and dashes gets no rule")
-        let directories = try FilesystemUUIDsTask.missingDirectories(for: files.map(\.path), in: directory)
-        #expect(directories.contains(DracutNextBootModule.directory) && directories.contains("/etc/dracut.conf.d"), "\(directories)")
-        #expect(directories.enumerated().allSatisfy { index, path in directories[..<index].allSatisfy { !$0.hasPrefix(path + "/") } },
-                "parents first: \(directories)")
-        var initramfsTools: [Change] = []
-        #expect(FilesystemUUIDsTask.nextBootFiles(Self.changes, builder: "update-initramfs", changes: &initramfsTools).map(\.path)
-                == [NextBootUUIDs.pendingFile, NextBootUUIDs.hookFile, NextBootUUIDs.scriptFile])
-    }
+        let nothing = try install()
+        #expect(nothing.exitCode == 0 && !nothing.stdout.contains("inst_"), "nothing is pending: nothing is installed: \(nothing)")
 
-    @Test("apply creates the module's directory and files with their modes; the finishing run removes them all, the directory last")
-    func applyAndRemove() throws {
-        let root = try StorageNoteTests.dracutLike()
-        defer { root.remove() }
-        let directory = try RootDirectory(path: root.path)
-        var changes: [Change] = []
-        let writes = FilesystemUUIDsTask.nextBootFiles(Self.changes, builder: "dracut", changes: &changes)
-        let directories = try FilesystemUUIDsTask.missingDirectories(for: writes.map(\.path), in: directory)
-        let task = FilesystemUUIDsTask()
-        let context = ApplyContext(root: directory, runID: "dracut-test", taskName: task.name, mode: .manual,
-                                   audit: Audit(logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), runID: "dracut-test")) { _, _ in }
-        try task.apply(.init(uuidChanges: [], lvmChanges: [], writes: writes, fatWrites: [], directories: directories, removals: [],
-                             rebuildInitramfs: false, initramfsBuilder: "dracut", deferred: nil), in: context)
-        #expect(root.mode(DracutNextBootModule.setupFile) == 0o755 && root.mode(DracutNextBootModule.hookFile) == 0o755)
-        #expect(root.mode(DracutNextBootModule.rulesFile) == 0o644 && root.mode(DracutNextBootModule.directory) == 0o755)
-        #expect(root.read(DracutNextBootModule.dropInFile) == DracutNextBootModule.dropIn)
+        let pending = Self.changes.map { NextBootUUIDs.Change(type: $0.type, old: $0.old, new: $0.new) }
+            + [.init(type: "ext4", old: "x\", RUN+=\"/bin/evil", new: "1234")]
+        try NextBootUUIDs.text(pending).write(toFile: sysroot + NextBootUUIDs.pendingFile, atomically: true, encoding: .utf8)
+        let filesystems = try install()
+        #expect(filesystems.exitCode == 0, "\(filesystems)")
+        #expect(filesystems.stdout.contains("inst_simple \(NextBootUUIDs.pendingFile)") && filesystems.stdout.contains("inst_multiple -o blkid e2fsck tune2fs xfs_admin"))
+        #expect(filesystems.stdout.contains("inst_hook pre-mount 10 /mod/sanitize-clone-uuids.sh") && !filesystems.stdout.contains("initqueue"), "\(filesystems)")
+        #expect(filesystems.stdout.contains("instmods xfs"), "the XFS driver for the log replay: \(filesystems)")
+        let rules = try String(contentsOfFile: initdir + DracutNextBootModule.rulesInInitramfs, encoding: .utf8)
+        for change in Self.changes {
+            #expect(rules.contains("ACTION!=\"remove\", SUBSYSTEM==\"block\", ENV{ID_FS_UUID}==\"\(change.new)\", SYMLINK+=\"disk/by-uuid/\(change.old)\""), "\(rules)")
+        }
+        #expect(!rules.contains("evil") && rules.split(separator: "\n").filter { !$0.hasPrefix("#") }.count == Self.changes.count, "\(rules)")
 
-        let removals = try NextBootUUIDs.installedPaths.filter { try directory.status(of: $0) != nil }
-        #expect(removals.last == DracutNextBootModule.directory && removals.first == NextBootUUIDs.pendingFile, "\(removals)")
-        try task.apply(.init(uuidChanges: [], lvmChanges: [], writes: [], fatWrites: [], removals: removals, rebuildInitramfs: false,
-                             initramfsBuilder: "dracut", deferred: nil), in: context)
-        #expect(NextBootUUIDs.installedPaths.allSatisfy { !root.exists($0) })
-        #expect(root.exists("/usr/lib/dracut/modules.d") && root.exists("/etc/dracut.conf.d"), "only the module's own directory goes")
-    }
-
-    @Test("the rebuild is dracut's: every initramfs in /boot (not the rescue image), chrooted without hostonly")
-    func rebuild() throws {
-        let root = try StorageNoteTests.dracutLike()
-        defer { root.remove() }
-        for name in ["initramfs-6.1.0-13-amd64.img", "initramfs-0-rescue-5f3c1a9e.img", "vmlinuz-6.1.0-13-amd64"] { try root.write("/boot/" + name, "x") }
-        let directory = try RootDirectory(path: root.path)
-        let rebuilds = try FilesystemUUIDsTask.initramfsRebuilds(in: directory)
-        #expect(rebuilds.map(\.path) == ["/boot/initramfs-6.1.0-13-amd64.img"] && rebuilds.allSatisfy { $0.new == "dracut --force --regenerate-all" }, "\(rebuilds)")
-        let (program, arguments) = try FilesystemUUIDsTask.initramfsRebuild(builder: "dracut", in: directory)
-        #expect(program.path.hasSuffix("/chroot") && arguments == [root.path, "dracut", "--force", "--regenerate-all", "--no-hostonly"], "\(arguments)")
+        try NextBootUUIDs.text(pending + [.init(type: StorageIdentityUndo.lvmType, old: "XDoO0o-SlCP-SV3d-FR8r-00iT-G8J5-ykJmuH",
+                                                new: "yCMfXx-RvsS-N0Cu-LVxm-ViBP-HlXC-9CDwQ5", oldGroup: "6fKuwx-cRpz-FYeQ-6Qsd-INrv-0ly3-d6LvbN",
+                                                newGroup: "55P3CD-geZx-8uam-vPv2-gqMY-Dy4b-tC7JuP")])
+            .write(toFile: sysroot + NextBootUUIDs.pendingFile, atomically: true, encoding: .utf8)
+        let volumes = try install()
+        #expect(volumes.stdout.contains("inst_hook initqueue/settled 00 /mod/sanitize-clone-lvm.sh") && volumes.stdout.contains("inst_multiple -o lvm grep sed rm"),
+                "\(volumes)")
+        let lvmRules = try String(contentsOfFile: initdir + DracutNextBootModule.rulesInInitramfs, encoding: .utf8)
+        #expect(!lvmRules.contains("XDoO0o"), "an LVM line gets no by-uuid rule: \(lvmRules)")
     }
 }

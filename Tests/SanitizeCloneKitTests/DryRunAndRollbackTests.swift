@@ -16,7 +16,7 @@ struct DryRunAndRollbackTests {
         var listedTasks: [String] { task.map { [$0] } ?? Self.allTasks }
 
         static let allTasks = ["machine-id", "hostname", "ssh-host-keys", "random-seed", "nm-secret-key", "dhcp-state",
-                               "iscsi-initiator", "fs-uuids", "partition-table-ids", "network-bindings", "static-addresses", "hostid", "ssl-snakeoil", "cloud-init-state", "reported-identities", "identity-record"]
+                               "iscsi-initiator", "fs-uuids", "partition-table-ids", "initramfs", "network-bindings", "static-addresses", "hostid", "ssl-snakeoil", "cloud-init-state", "reported-identities", "identity-record"]
         var testDescription: String { "\(task.map { "--only \($0)" } ?? "whole graph") on a \(kind.testDescription)" }
 
         static let all: [Selection] = FixtureRoot.Kind.allCases.flatMap { kind in

@@ -102,8 +102,8 @@ struct FilesystemUUIDsTaskTests {
             #expect(root.read("/etc/kernel/cmdline") == "root=UUID=\(newRoot) ro quiet\n")
             #expect(root.read("/etc/initramfs-tools/conf.d/resume") == "RESUME=UUID=\(newSwap)\n")
             #expect(try #require(now["esp"] ?? nil).range(of: #"^[0-9A-F]{4}-[0-9A-F]{4}$"#, options: .regularExpression) != nil)
-            let notes = run.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
-            #expect(notes.contains { $0.contains("update-initramfs") }, "\(notes)")
+            let notes = run.task("initramfs")?["notes"]?.array?.compactMap(\.string) ?? []
+            #expect(notes.contains { $0.contains("update-initramfs") && $0.contains("/etc/initramfs-tools/conf.d/resume") }, "\(notes)")
             #expect(try HostCommand.run("e2fsck", ["-fn", disks.root.path]).exitCode == 0)
             #expect(try HostCommand.run("xfs_repair", ["-n", disks.srv.path]).exitCode == 0)
 

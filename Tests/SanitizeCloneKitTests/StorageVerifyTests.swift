@@ -237,9 +237,9 @@ struct StorageNoteTests {
         let btrfs = try #require(try FilesystemUUIDsTask.mountedFilesystemNote(place: "p", device: "/dev/vda1", type: "btrfs", use: "mounted on /",
                                                                                in: directory, changeMounted: true))
         #expect(btrfs.contains("dracut") && btrfs.contains("run --image") && btrfs.contains("--root") && !btrfs.contains("ChangeMountedFilesystems"), "\(btrfs)")
-        #expect(try FilesystemUUIDsTask.initramfsRebuildNote(in: directory, mayRun: true) == nil)
-        let rebuild = try #require(try FilesystemUUIDsTask.initramfsRebuildNote(in: directory, mayRun: false))
-        #expect(rebuild.contains("dracut --force --regenerate-all") && !rebuild.contains("update-initramfs"), "\(rebuild)")
+        #expect(try InitramfsComponent.rebuildNote(changed: ["/etc/crypttab"], in: directory, mayRun: true) == nil)
+        let rebuild = try #require(try InitramfsComponent.rebuildNote(changed: ["/etc/crypttab"], in: directory, mayRun: false))
+        #expect(rebuild.contains("dracut --force --regenerate-all") && !rebuild.contains("update-initramfs") && rebuild.contains("/etc/crypttab"), "\(rebuild)")
     }
 
     @Test("on an initramfs-tools guest the note says how to turn on the next-boot path, and none is needed once it is on")
@@ -251,7 +251,23 @@ struct StorageNoteTests {
         let off = try FilesystemUUIDsTask.mountedFilesystemNote(place: "p", device: "/dev/vda1", type: "ext4", use: "mounted on /", in: directory, changeMounted: false)
         #expect(off?.contains("ChangeMountedFilesystems=yes") == true, "\(off ?? "")")
         #expect(try FilesystemUUIDsTask.mountedFilesystemNote(place: "p", device: "/dev/vda1", type: "ext4", use: "mounted on /", in: directory, changeMounted: true) == nil)
-        #expect(try FilesystemUUIDsTask.initramfsRebuildNote(in: directory, mayRun: true) == nil)
+        #expect(try InitramfsComponent.rebuildNote(changed: ["/etc/crypttab"], in: directory, mayRun: true) == nil)
+    }
+
+    @Test("a running clone's active PV takes the next-boot path once ChangeMountedFilesystems=yes and the clone has lvm2; an open LUKS volume keeps the offline fix")
+    func activeVolumeGroupNote() throws {
+        let root = try Self.dracutLike()
+        defer { root.remove() }
+        let directory = try RootDirectory(path: root.path)
+        let lvm = StorageIdentityUndo.lvmType
+        let missing = try #require(try FilesystemUUIDsTask.keptOnRunningClone(type: lvm, use: "active (rhel-root)", in: directory, changeMounted: true))
+        #expect(missing.contains("/sbin/lvm (install lvm2 in it)") && missing.contains("run --image"), "\(missing)")
+        try root.write("/usr/sbin/lvm", "#!/bin/sh\n", mode: 0o755)
+        let off = try #require(try FilesystemUUIDsTask.keptOnRunningClone(type: lvm, use: "active (rhel-root)", in: directory, changeMounted: false))
+        #expect(off.contains("ChangeMountedFilesystems=yes") && off.contains("PV and VG UUIDs"), "\(off)")
+        #expect(try FilesystemUUIDsTask.keptOnRunningClone(type: lvm, use: "active (rhel-root)", in: directory, changeMounted: true) == nil)
+        let luks = try #require(try FilesystemUUIDsTask.keptOnRunningClone(type: "crypto_LUKS", use: "open (root)", in: directory, changeMounted: true))
+        #expect(luks.contains("open LUKS volume") && luks.contains("run --image"), "\(luks)")
     }
 }
 

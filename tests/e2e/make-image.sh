@@ -50,7 +50,8 @@
 #                       has no device-mapper: LVM writes its metadata in userspace and the LVs
 #                       are reached through loop devices at their offsets (this layout needs a
 #                       loop device and a mount). For a root made with E2E_FLAVOUR=rhel-style.
-#                       IMAGE.ids gets the file systems' ids, key=value as guest/report.sh names them.
+#                       IMAGE.ids gets the file systems', LVM's and the partition table's ids,
+#                       key=value as guest/report.sh names them.
 # Needs root (to keep the root's ownership while copying). Takes 5-10 seconds.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -124,7 +125,8 @@ main() {
     done
     if [[ "$layout" == rhel-style ]]; then
         make_rhel_style_disk "$staging" "$uuid" "$boot_uuid" "$esp_uuid" "$swap_uuid" "$size" "$image"
-        printf 'root_uuid=%s\nboot_uuid=%s\nboot_efi_uuid=%s\nswap_uuids=%s\n' "$uuid" "$boot_uuid" "$esp_uuid" "$swap_uuid" >"$image.ids"
+        printf 'root_uuid=%s\nboot_uuid=%s\nboot_efi_uuid=%s\nswap_uuids=%s\n%s\n' "$uuid" "$boot_uuid" "$esp_uuid" "$swap_uuid" \
+            "$RHEL_STYLE_LVM_IDS" >"$image.ids"
         log "made $image (GPT: ESP $esp_uuid, /boot $boot_uuid, LVM $VG_NAME: XFS root $uuid, swap $swap_uuid, $(seconds_since "$started") s)"
     elif ((bootable)); then
         make_bootable_disk "$staging" "$uuid" "$esp_uuid" "$size" "$image"
@@ -321,6 +323,7 @@ make_esp_with_stub() {
 BOOT_SIZE_MIB=512
 SWAP_SIZE_MIB=256
 VG_NAME=rhel
+RHEL_STYLE_LVM_IDS=""
 
 need_rhel_style_tools() {
     need_bootable_tools
@@ -408,6 +411,9 @@ PARTITIONS
     lvm_on "$pv_device" vgcreate -q "$VG_NAME" "$pv_device" >&2 || die "vgcreate failed"
     lvm_on "$pv_device" lvcreate -q --activate n --zero n -L "${SWAP_SIZE_MIB}M" -n swap "$VG_NAME" >&2 || die "lvcreate swap failed"
     lvm_on "$pv_device" lvcreate -q --activate n --zero n -l 100%FREE -n root "$VG_NAME" >&2 || die "lvcreate root failed"
+    # The LVM ids as guest/report.sh prints them (lvm_pvs, lvm_vgs), for IMAGE.ids.
+    RHEL_STYLE_LVM_IDS="lvm_pvs=$(lvm_on "$pv_device" pvs --noheadings -o pv_uuid "$pv_device" | tr -d ' ')
+lvm_vgs=$(lvm_on "$pv_device" vgs --noheadings -o vg_name,vg_uuid --separator : "$VG_NAME" | tr -d ' ')"
 
     swap_device="$(attach_logical_volume "$partial" "$pv_device" $((pv_start_mib * MIB)) swap)"
     on_exit detach_loop "$swap_device"
@@ -428,6 +434,12 @@ PARTITIONS
     done
 
     make_esp_with_stub "$partial" "$esp_uuid" "$(write_grub_stub "$boot_uuid" /grub)"
+    # The partition table's ids as report.sh prints them (blkid's PTUUID, lsblk's PARTUUIDs).
+    local number partuuids=()
+    for number in 1 2 3; do partuuids+=("$(sfdisk --part-uuid "$partial" "$number" | tr 'A-F' 'a-f')"); done
+    RHEL_STYLE_LVM_IDS+="
+disk_ptuuid=$(blkid -p -o value -s PTUUID "$partial")
+disk_partuuids=$(IFS=,; echo "${partuuids[*]}")"
     mv -f "$partial" "$image"
 }
 

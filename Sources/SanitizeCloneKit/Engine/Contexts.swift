@@ -21,12 +21,13 @@ public final class PlanningContext {
         self.identity = NewIdentity()
     }
 
-    /// Contents earlier tasks of this run plan to write, by path.
-    private var plannedFiles: [String: String] = [:]
+    /// Contents earlier tasks of this run plan to write, by path (nil: to remove).
+    private var plannedFiles: [String: String?] = [:]
 
-    /// The text of `path` as the run will leave it so far: what an earlier task planned for it,
-    /// else what the root holds. Tasks that edit the same file (network bindings, then static
-    /// addresses) each plan on the one before's result and apply in that order.
+    /// The text of `path` as the run will leave it so far: what an earlier task planned for it
+    /// (nil when it plans to remove it), else what the root holds. Tasks that edit the same file
+    /// (network bindings, then static addresses) each plan on the one before's result and apply
+    /// in that order.
     public func plannedText(_ path: String) throws -> String? {
         if let planned = plannedFiles[path] { return planned }
         return try root.readText(path)
@@ -34,7 +35,12 @@ public final class PlanningContext {
 
     /// Records the text this task plans to write to `path`, for the tasks planned after it.
     public func planText(_ text: String, for path: String) {
-        plannedFiles[path] = text
+        plannedFiles[path] = .some(text)
+    }
+
+    /// Records that this task plans to remove `path`, for the tasks planned after it.
+    public func planRemoval(of path: String) {
+        plannedFiles[path] = .some(nil)
     }
 
     /// The NICs of the machine the root belongs to: given with `--nic` (or `[Network] Interfaces=`),

@@ -8,6 +8,7 @@ struct OrderedTask<Base: SanitizeTask>: SanitizeTask {
     var summary: String { base.summary }
     var runsAfter: [String] { base.runsAfter + extraRunsAfter }
     var plannedAfter: [String] { base.plannedAfter.filter { !extraRunsAfter.contains($0) } }
+    var followedBy: [String] { base.followedBy }
     var expectedCost: TaskCost { base.expectedCost }
     var configurationKeys: [ConfigurationKey] { base.configurationKeys }
 

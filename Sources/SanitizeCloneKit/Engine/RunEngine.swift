@@ -187,9 +187,19 @@ public struct RunEngine: Sendable {
         for name in (options.only ?? []) + options.skip + configuredSkips where !known.contains(name) {
             throw InputError("unknown task '\(name)' (see 'sanitize-clone tasks' for the names)")
         }
-        return ordered.filter { task in
+        var selected = Set(ordered.filter { task in
             (options.only.map { $0.contains(task.name) } ?? !configuredSkips.contains(task.name)) && !options.skip.contains(task.name)
+        }.map(\.name))
+        // The tasks that finish a selected task's work come with it.
+        for task in ordered where selected.contains(task.name) {
+            for follower in task.followedBy where !selected.contains(follower) {
+                if options.skip.contains(follower) || (options.only == nil && configuredSkips.contains(follower)) {
+                    throw InputError("the task '\(task.name)' needs '\(follower)' to finish its work: skip both, or neither")
+                }
+                selected.insert(follower)
+            }
         }
+        return ordered.filter { selected.contains($0.name) }
     }
 
     /// Refuses, before any change, a run that cannot complete: read-only or immutable targets,

@@ -19,6 +19,10 @@ public protocol SanitizeTask: Sendable {
     /// Tasks whose *planned* values this one uses (the new hostname for a key comment): it is
     /// planned after them but may apply at the same time, so slow work starts at once.
     var plannedAfter: [String] { get }
+    /// Tasks that finish this one's work whenever it runs (rebuilding the initramfs after a change
+    /// to a file it embeds): selected with it, after it; skipping one while this one runs is
+    /// refused.
+    var followedBy: [String] { get }
     /// A rough cost, so the engine starts the longest job first and hides the rest behind it.
     var expectedCost: TaskCost { get }
     /// The configuration keys this task reads, so unknown keys are errors.
@@ -60,6 +64,7 @@ public protocol SanitizeTask: Sendable {
 extension SanitizeTask {
     public var runsAfter: [String] { [] }
     public var plannedAfter: [String] { [] }
+    public var followedBy: [String] { [] }
     public var expectedCost: TaskCost { .small }
     public var configurationKeys: [ConfigurationKey] { [] }
     public var undoKinds: [any UndoKind] { [] }

@@ -242,3 +242,21 @@ enum FileDescriptorIO {
 final class DeferredDirectorySyncs: Sendable {
     let pending = Mutex<Set<String>>([])
 }
+
+extension RootDirectory {
+    /// The parent directories of `paths` that this root lacks, parents first (for a task that
+    /// creates them before its files, and whose undo removes them once empty).
+    public func missingDirectories(for paths: [String]) throws -> [String] {
+        var missing: [String] = []
+        for path in paths {
+            var chain: [String] = []
+            var directory = RootPath.parent(of: path)
+            while directory != "/", try followedStatus(of: directory) == nil {
+                chain.insert(directory, at: 0)
+                directory = RootPath.parent(of: directory)
+            }
+            missing += chain.filter { !missing.contains($0) }
+        }
+        return missing
+    }
+}

@@ -13,7 +13,7 @@
 ///   systemd's device units follow udev's database (a device's `DEVLINKS`), not /dev: once the
 ///   UUID changes and udev sees it, a link made by hand would still let `mount` work, but the
 ///   device unit of the old name would go, and the fsck unit bound to it (which `sysroot.mount`
-///   requires) would fail. So a udev rule (`rules(for:)`) gives a device with the new UUID the
+///   requires) would fail. So a udev rule (made by `module-setup.sh` from the pending list) gives a device with the new UUID the
 ///   old by-uuid name *as well*, for as long as the module is in the initramfs: the units keep
 ///   their device, with no unit rewritten and no daemon-reload while the boot is under way. A boot
 ///   interrupted before step 3 (the boot loader still naming the old UUID) boots the same way.
@@ -31,7 +31,7 @@ public enum DracutNextBootModule {
     public static let directory = "/usr/lib/dracut/modules.d/95sanitize-clone"
     public static let setupFile = directory + "/module-setup.sh"
     public static let hookFile = directory + "/sanitize-clone-uuids.sh"
-    public static let rulesFile = directory + "/61-sanitize-clone-uuids.rules"
+    static let rulesFile = directory + "/61-sanitize-clone-uuids.rules"
     /// The initqueue job that sets LVM identities (`NextBootVolumeGroups`).
     public static let volumeGroupJobFile = directory + "/sanitize-clone-lvm.sh"
     /// Adds the module to every initramfs dracut builds while the change is pending.
@@ -40,45 +40,32 @@ public enum DracutNextBootModule {
     /// The filesystem types the hook sets.
     static let types: Set<String> = ["ext2", "ext3", "ext4", "xfs", "swap", "vfat", StorageIdentityUndo.lvmType]
 
-    /// The module's files and the drop-in, with their modes.
-    static func files(for changes: [Change]) -> [(path: String, contents: String, mode: UInt32)] {
-        let volumeGroups = changes.contains { $0.type == StorageIdentityUndo.lvmType }
-            ? [(volumeGroupJobFile, NextBootVolumeGroups.dracutJob, UInt32(0o755))] : []
-        return [(setupFile, moduleSetup, 0o755), (hookFile, hook, 0o755)] + volumeGroups
-            + [(rulesFile, rules(for: changes), 0o644), (dropInFile, dropIn, 0o644)]
-    }
+    /// The module's files and the drop-in, with their modes (`InitramfsComponent`).
+    static let files: [(path: String, contents: String, mode: UInt32)] = [
+        (setupFile, moduleSetup, 0o755), (hookFile, hook, 0o755), (volumeGroupJobFile, NextBootVolumeGroups.dracutJob, 0o755),
+        (dropInFile, dropIn, 0o644),
+    ]
 
-    /// What step 3 removes, the directory last.
+    /// What the component's removal removes, the directory last (`rulesFile`: what versions
+    /// before 0.9 installed beside the module).
     static let installedPaths = [setupFile, hookFile, volumeGroupJobFile, rulesFile, dropInFile, directory]
-
-    typealias Change = NextBootUUIDs.Change
 
     /// The drop-in that adds the module.
     public static let dropIn = """
-        # Installed by sanitize-clone (removed again once the new filesystem UUIDs are set).
+        # Installed by sanitize-clone (removed again once the identities it waits for are set).
         add_dracutmodules+=" sanitize-clone "
 
         """
 
-    /// The udev rule that keeps the old by-uuid name on a device that has its new UUID, for the
-    /// boots this initramfs makes (after 60-persistent-storage.rules and 13-dm-disk.rules, which
-    /// set ID_FS_UUID). A UUID that is not plain hex digits and dashes gets no rule.
-    static func rules(for changes: [Change]) -> String {
-        let safe = { (uuid: String) in !uuid.isEmpty && uuid.allSatisfy { $0 == "-" || $0.isASCIIHexDigit } }
-        return "# Installed by sanitize-clone for the boots that set new filesystem UUIDs: a device with its new\n"
-            + "# UUID keeps its old /dev/disk/by-uuid/ name too, which the kernel command line and the units\n"
-            + "# made from it (sysroot.mount, systemd-fsck-root.service) still name.\n"
-            + changes.filter { safe($0.old) && safe($0.new) }.map {
-                "ACTION!=\"remove\", SUBSYSTEM==\"block\", ENV{ID_FS_UUID}==\"\($0.new)\", SYMLINK+=\"disk/by-uuid/\($0.old)\"\n"
-            }.joined()
-    }
+    /// Where module-setup.sh puts the udev rule in the initramfs.
+    static let rulesInInitramfs = "/etc/udev/rules.d/61-sanitize-clone-uuids.rules"
 
     /// module-setup.sh: dracut calls `check`, `installkernel` and `install` when it builds.
     public static let moduleSetup = """
         #!/bin/bash
-        # Installed by sanitize-clone (removed again once the new filesystem UUIDs are set): puts the
-        # tools that set them, the list of UUIDs to set, a pre-mount hook and a udev rule into the
-        # initramfs.
+        # Installed by sanitize-clone (removed again once the identities it waits for are set): puts
+        # the tools that set them, the list of identities to set, a pre-mount hook, an initqueue job
+        # and a udev rule into the initramfs. Does nothing while no list is pending.
 
         # Only when added by name (\(dropInFile)).
         check() {
@@ -92,23 +79,43 @@ public enum DracutNextBootModule {
         # The hook mounts an XFS filesystem to replay its log: its driver is needed even when the
         # initramfs is built for this host only.
         installkernel() {
-            if grep -q '^xfs ' \(NextBootUUIDs.pendingFile) 2>/dev/null; then
+            if grep -q '^xfs ' "${dracutsysrootdir-}\(NextBootUUIDs.pendingFile)" 2>/dev/null; then
                 hostonly='' instmods xfs
             fi
         }
 
         install() {
-            [ -r \(NextBootUUIDs.pendingFile) ] || return 0
+            local pending="${dracutsysrootdir-}\(NextBootUUIDs.pendingFile)"
+            [ -r "$pending" ] || return 0
             inst_simple \(NextBootUUIDs.pendingFile)
             # xfs_admin is a shell script around xfs_db (and expr).
             inst_multiple -o blkid e2fsck tune2fs xfs_admin xfs_db expr swaplabel fatlabel udevadm mount umount mkdir
-            inst_simple "$moddir/61-sanitize-clone-uuids.rules" /etc/udev/rules.d/61-sanitize-clone-uuids.rules
+            sanitize_clone_rules "$pending" "${initdir}\(rulesInInitramfs)"
             inst_hook pre-mount 10 "$moddir/sanitize-clone-uuids.sh"
             # LVM identities: a settled job sorting before lvm_scan's (see NextBootVolumeGroups).
-            if grep -q '^LVM2_member ' \(NextBootUUIDs.pendingFile) && [ -r "$moddir/sanitize-clone-lvm.sh" ]; then
+            if grep -q '^LVM2_member ' "$pending"; then
                 inst_multiple -o lvm grep sed rm
                 inst_hook initqueue/settled 00 "$moddir/sanitize-clone-lvm.sh"
             fi
+        }
+
+        # The udev rule that keeps the old by-uuid name on a device that has its new UUID, for the
+        # boots this initramfs makes (after 60-persistent-storage.rules and 13-dm-disk.rules, which
+        # set ID_FS_UUID): one line per filesystem in the pending list; a UUID that is not plain
+        # hex digits and dashes gets none.
+        sanitize_clone_rules() {
+            local type old new rest
+            mkdir -p "${2%/*}" || return 1
+            {
+                echo "# Made by sanitize-clone's dracut module for the boots that set new filesystem UUIDs: a device"
+                echo "# with its new UUID keeps its old /dev/disk/by-uuid/ name too, which the kernel command line and"
+                echo "# the units made from it (sysroot.mount, systemd-fsck-root.service) still name."
+                while read -r type old new rest; do
+                    case "$type" in ''|'#'*|\(StorageIdentityUndo.lvmType)) continue ;; esac
+                    case "$old:$new" in *[!0-9A-Fa-f:-]*|:*|*:) continue ;; esac
+                    printf 'ACTION!="remove", SUBSYSTEM=="block", ENV{ID_FS_UUID}=="%s", SYMLINK+="disk/by-uuid/%s"\\n' "$new" "$old"
+                done < "$1"
+            } > "$2"
         }
 
         """

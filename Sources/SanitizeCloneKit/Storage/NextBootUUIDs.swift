@@ -3,10 +3,11 @@
 /// by dracut (`DracutNextBootModule`).
 ///
 /// 1. The run (`fs-uuids` on the running system) picks the new UUIDs, rewrites the references read
-///    after the initramfs (fstab, crypttab, `resume`), writes `pendingFile`, installs what puts
-///    the tools and the pending list into the initramfs — initramfs-tools: `hookFile` and
-///    `scriptFile` (a `local-top` script); dracut: the module `95sanitize-clone` and the drop-in
-///    that adds it — and rebuilds the initramfs. The boot loader's references stay as they are:
+///    after the initramfs (fstab, crypttab, `resume`) and writes `pendingFile`; the `initramfs`
+///    task then installs the component that puts the tools and the pending list into the
+///    initramfs (`InitramfsComponent` — initramfs-tools: `hookFile`, `scriptFile` (a `local-top`
+///    script) and `volumeGroupScriptFile`; dracut: the module `95sanitize-clone` and the drop-in
+///    that adds it) and rebuilds the initramfs. The boot loader's references stay as they are:
 ///    GRUB still finds the old UUIDs at the next boot.
 /// 2. At the next boot the initramfs sets each new UUID before anything is mounted. With
 ///    initramfs-tools the script points `ROOT` (and `RESUME`) at the new root UUID through
@@ -14,8 +15,9 @@
 ///    rule keeps the old `/dev/disk/by-uuid/` name on the device for this boot (see
 ///    `DracutNextBootModule`).
 /// 3. The boot service then finishes: the boot loader's references (grub.cfg, the EFI stub, BLS
-///    entries, the kernel command line, GRUB's defaults) are rewritten, what step 1 installed is
-///    removed, and the initramfs is rebuilt without it.
+///    entries, the kernel command line, GRUB's defaults) are rewritten and the pending list
+///    removed; the `initramfs` task removes the component (no list is left) and rebuilds the
+///    initramfs without it.
 public enum NextBootUUIDs {
     /// `TYPE OLD NEW` per line.
     public static let pendingFile = "/etc/sanitize-clone/next-boot-uuids"
@@ -61,12 +63,9 @@ public enum NextBootUUIDs {
         return "the clone lacks \(candidates[0])\(packages[type].map { " (install \($0) in it)" } ?? "") to set it at boot"
     }
 
-    /// The tool that builds the root's initramfs: "update-initramfs" (initramfs-tools), "dracut",
-    /// or nil when it has neither.
+    /// The tool that builds the root's initramfs (`InitramfsComponent.builder`).
     static func initramfsBuilder(in root: RootDirectory) throws -> String? {
-        if try root.followedStatus(of: "/usr/sbin/update-initramfs") != nil { return "update-initramfs" }
-        for path in ["/usr/bin/dracut", "/usr/sbin/dracut", "/sbin/dracut"] where try root.followedStatus(of: path) != nil { return "dracut" }
-        return nil
+        try InitramfsComponent.builder(in: root)
     }
 
     /// Files read by the boot loader, rewritten only once the UUIDs are set (step 3).
@@ -74,22 +73,6 @@ public enum NextBootUUIDs {
         path.hasSuffix("grub.cfg") || path.hasPrefix("/boot/loader/") || path.hasPrefix("/efi/loader/")
             || path.hasPrefix("/boot/efi/loader/") || path == "/etc/kernel/cmdline" || path.hasPrefix("/etc/default/grub")
     }
-
-    /// What step 1 installs for `builder` ("update-initramfs" or "dracut"), with each file's
-    /// mode: the pending list first, then what puts it into the initramfs.
-    static func files(for builder: String, _ changes: [Change]) -> [(path: String, contents: String, mode: UInt32)] {
-        let list = (pendingFile, text(changes), UInt32(0o644))
-        guard builder == "dracut" else {
-            let volumeGroups = changes.contains { $0.type == StorageIdentityUndo.lvmType }
-                ? [(volumeGroupScriptFile, NextBootVolumeGroups.initramfsToolsScript, UInt32(0o755))] : []
-            return [list, (hookFile, hook, 0o755), (scriptFile, script, 0o755)] + volumeGroups
-        }
-        return [list] + DracutNextBootModule.files(for: changes)
-    }
-
-    /// Everything either builder's step 1 may have installed, removed by step 3 in this order (a
-    /// directory after what it holds).
-    static let installedPaths = [pendingFile, hookFile, scriptFile, volumeGroupScriptFile] + DracutNextBootModule.installedPaths
 
     /// One pending change: a filesystem's UUID, or an LVM physical volume's PV UUID with its
     /// volume group's UUID (type `LVM2_member`, `oldGroup` and `newGroup` set).
@@ -127,13 +110,14 @@ public enum NextBootUUIDs {
     /// The initramfs-tools hook: the tools and the pending list go into the initramfs.
     public static let hook = """
         #!/bin/sh
-        # Installed by sanitize-clone (removed again once the new filesystem UUIDs are set): puts the
-        # tools that set them, and the list of UUIDs to set, into the initramfs.
+        # Installed by sanitize-clone (removed again once the identities it waits for are set): puts
+        # the tools that set them, and the list of identities to set, into the initramfs.
         PREREQ=""
         prereqs() { echo "$PREREQ"; }
         case "$1" in
         prereqs) prereqs; exit 0 ;;
         esac
+        [ -r \(pendingFile) ] || exit 0
         . /usr/share/initramfs-tools/hook-functions
         for tool in /sbin/blkid /sbin/e2fsck /sbin/tune2fs /sbin/swaplabel /usr/sbin/xfs_db /sbin/fatlabel /bin/btrfstune /usr/bin/btrfstune /sbin/lvm; do
         \t[ -x "$tool" ] && copy_exec "$tool"

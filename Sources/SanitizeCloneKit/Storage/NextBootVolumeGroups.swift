@@ -55,7 +55,7 @@ public enum NextBootVolumeGroups {
         		_sc_filter="[\"a|^$_sc_device\$|\", \"r|.*|\"]"
         		_sc_devices="devices { filter=$_sc_filter global_filter=$_sc_filter use_devicesfile=0 obtain_device_list_from_udev=0 hints=\"none\" scan_lvs=0 }"
         		_sc_config="$_sc_devices activation { udev_sync=0 udev_rules=0 monitoring=0 } global { activation=0 } backup { backup=0 archive=0 }"
-        		_sc_vg=$(lvm pvs --config "$_sc_config" --noheadings -o vg_name "$_sc_device" 2>> "$_sc_log")
+        		_sc_vg=$(lvm pvs --config "$_sc_config" --noheadings -o vg_name "$_sc_device" 2>/dev/null)
         		_sc_vg=$(echo $_sc_vg)
         		rm -f "$_sc_work/current.vg" "$_sc_work/wanted.vg"
         		if [ -z "$_sc_vg" ] || ! lvm pvck --config "$_sc_config" --dump metadata -f "$_sc_work/current.vg" "$_sc_device" >> "$_sc_log" 2>&1 \
@@ -83,7 +83,7 @@ public enum NextBootVolumeGroups {
         				lvm pvck --config "$_sc_config" -y --repairtype pv_header --settings pv_uuid="$_sc_old" -f "$_sc_work/current.vg" "$_sc_device" >> "$_sc_log" 2>&1
         			fi
         		fi
-        		_sc_now=$(lvm pvs --config "$_sc_config" --noheadings -o pv_uuid,vg_uuid "$_sc_device" 2>> "$_sc_log")
+        		_sc_now=$(lvm pvs --config "$_sc_config" --noheadings -o pv_uuid,vg_uuid "$_sc_device" 2>/dev/null)
         		if [ "$(echo $_sc_now)" = "$_sc_new $_sc_newvg" ]; then
         			echo "done LVM2_member $_sc_old $_sc_new $_sc_device" >> "$_sc_log"
         		else
@@ -107,19 +107,22 @@ public enum NextBootVolumeGroups {
     /// initramfs-tools' init-premount script.
     public static let initramfsToolsScript = """
         #!/bin/sh
-        # Installed by sanitize-clone (removed again once the new identities are set): gives the
-        # clone's LVM physical volume its new PV and VG UUIDs before the root is looked for.
+        # Installed by sanitize-clone (removed again once the identities it waits for are set):
+        # gives the clone's LVM physical volume its new PV and VG UUIDs before the root is looked
+        # for. Does nothing when the pending list names none.
         PREREQ=""
         prereqs() { echo "$PREREQ"; }
         case "$1" in
         prereqs) prereqs; exit 0 ;;
         esac
+        pending="${SANITIZE_CLONE_PENDING:-\(NextBootUUIDs.pendingInInitramfs)}"
+        grep -q '^\(StorageIdentityUndo.lvmType) ' "$pending" 2>/dev/null || exit 0
         if [ -r /scripts/functions ]; then
         \t. /scripts/functions
         \twait_for_udev 10
         fi
         \(function)
-        _sanitize_clone_lvm \(NextBootUUIDs.pendingInInitramfs)
+        _sanitize_clone_lvm "$pending"
         exit 0
 
         """

@@ -15,9 +15,6 @@ public enum UUIDReferences {
     /// EFI system partitions hold a stub grub.cfg per vendor directory.
     static let efiDirectories = ["/boot/efi/EFI", "/efi/EFI"]
 
-    /// The initramfs configuration whose UUIDs the initramfs embeds (a change needs a rebuild).
-    static let initramfsInputs: Set<String> = ["/etc/initramfs-tools/conf.d/resume", "/etc/crypttab", "/etc/uswsusp.conf"]
-
     /// Every reference file present in the root (symlinks followed), sorted, without duplicates.
     public static func candidateFiles(in root: RootDirectory) throws -> [String] {
         var result: [String] = []
@@ -38,7 +35,8 @@ public enum UUIDReferences {
     }
 
     /// `text` with every whole-token occurrence of an old UUID (compared case-insensitively)
-    /// replaced by its new one, written in the old one's case, and every whole-token occurrence
+    /// replaced by its new one, written in the old one's case (as given when the old one has no
+    /// letters), and every whole-token occurrence
     /// of a key of `exactly` (compared and written as given: LVM's mixed-case UUIDs, as in GRUB's
     /// `lvmid/VG/LV` hints) replaced by its value. Nil when nothing changed.
     public static func rewritten(_ text: String, replacing map: [String: String], exactly: [String: String] = [:]) -> String? {
@@ -61,8 +59,10 @@ public enum UUIDReferences {
                 if let new = exactly[token] {
                     edits.append(TextEdit(range: index..<end, replacement: new))
                 } else if let new = lowered[token.lowercased()] {
-                    let uppercase = token.contains(where: { $0.isUppercase }) && !token.contains(where: { $0.isLowercase })
-                    edits.append(TextEdit(range: index..<end, replacement: uppercase ? new.uppercased() : new.lowercased()))
+                    // An old UUID of digits alone (a vfat serial such as 1209-7059) shows no case:
+                    // the new one is written as given (a vfat serial upper-case, as udev names it).
+                    let upper = token.contains(where: \.isUppercase), lower = token.contains(where: \.isLowercase)
+                    edits.append(TextEdit(range: index..<end, replacement: upper && !lower ? new.uppercased() : lower ? new.lowercased() : new))
                 }
             }
             index = end

@@ -49,14 +49,10 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             let contents: [UInt8]
         }
         let fatWrites: [FATWrite]
-        /// Directories created before the writes (the dracut module's), parents first.
+        /// Directories created before the writes (the pending list's), parents first.
         var directories: [String] = []
-        /// Files removed after the writes (the next-boot hook, once its work is done), and
-        /// directories once empty.
+        /// Files removed after the writes (the pending list, once the initramfs set it).
         let removals: [String]
-        let rebuildInitramfs: Bool
-        /// The clone's initramfs builder ("update-initramfs" or "dracut"), for the rebuild.
-        var initramfsBuilder: String?
         let deferred: DeferredFilesystemChanges?
     }
 
@@ -64,9 +60,11 @@ public struct FilesystemUUIDsTask: SanitizeTask {
     public let undoKinds: [any UndoKind] = [StorageIdentityUndo(), FATFileUndo()]
     public let summary = "Give the filesystems the root's fstab and crypttab name new UUIDs, and rewrite every reference"
     public let expectedCost = TaskCost.medium
+    /// The initramfs embeds the pending list, crypttab and `resume`.
+    public let followedBy = ["initramfs"]
     public var configurationKeys: [ConfigurationKey] {
         [.boolean(section: "Storage", name: "ChangeMountedFilesystems",
-                  summary: "On a running clone, give its own mounted filesystems new UUIDs through the initramfs at the next boot (one more reboot)",
+                  summary: "On a running clone, give its own mounted filesystems, and the LVM PV and VG its root lives on, new UUIDs through the initramfs at the next boot (one more reboot)",
                   defaultValue: false)]
     }
 
@@ -95,34 +93,25 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         keepUUIDsEmbeddedInESPBinaries(esps.reachable, chosen: &chosen, notes: &notes)
         guard !chosen.isEmpty || !lvm.isEmpty else { return .skip("no filesystem of this root can be changed here", notes: notes) }
 
+        // In the order apply makes them: devices, directories, files in the root, files on ESPs.
         var changes = Self.deviceChanges(chosen, lvm)
         let beforeWrites = changes.count
-        var (writes, rebuild) = try rewriteReferences(chosen, lvm, in: context, changes: &changes)
-        let fatWrites = rewriteReferences(on: esps.reachable, chosen, lvm, changes: &changes, notes: &notes)
+        var writes = try rewriteReferences(chosen, lvm, in: context, changes: &changes)
         let nextBoot = chosen.filter(\.atNextBoot)
         let nextBootVolumes = lvm.filter(\.atNextBoot)
-        let builder = try NextBootUUIDs.initramfsBuilder(in: context.root)
         var directories: [String] = []
         if !nextBoot.isEmpty || !nextBootVolumes.isEmpty {
-            let files = Self.nextBootFiles(nextBoot, nextBootVolumes, builder: builder ?? "update-initramfs", changes: &changes)
-            writes += files
-            // The directories the files go in that the clone lacks (dracut's module), created
-            // first: undo removes them once empty.
-            directories = try Self.missingDirectories(for: files.map(\.path), in: context.root)
+            let list = try Self.pendingList(nextBoot, nextBootVolumes, in: context, changes: &changes)
+            writes.append(list.write)
+            directories = list.directories
             changes.insert(contentsOf: directories.map {
-                Change(path: $0, action: "create-directory", old: nil, new: "next-boot UUID change", undo: .restorePath(followingSymlinks: false))
+                Change(path: $0, action: "create-directory", old: nil, new: "next-boot identity change", undo: .restorePath(followingSymlinks: false))
             }, at: beforeWrites)
             notes.append("\((nextBootVolumes.map(\.device) + nextBoot.map(\.device)).joined(separator: ", ")) get their new UUIDs from the initramfs at the next boot; the boot loader's references follow then")
-            rebuild = true
         }
-        if rebuild, let note = try Self.initramfsRebuildNote(in: context.root, mayRun: context.root.isLiveSystem || context.options.allowExec) {
-            notes.append(note)
-            rebuild = false
-        }
-        if rebuild { changes += try Self.initramfsRebuilds(in: context.root) }
+        let fatWrites = rewriteReferences(on: esps.reachable, chosen, lvm, changes: &changes, notes: &notes)
         return TaskPlan(changes: changes, decision: Decision(uuidChanges: chosen, lvmChanges: lvm, writes: writes, fatWrites: fatWrites,
-                                                             directories: directories, removals: [], rebuildInitramfs: rebuild,
-                                                             initramfsBuilder: builder, deferred: context.options.deferredFilesystems),
+                                                             directories: directories, removals: [], deferred: context.options.deferredFilesystems),
                         notes: notes)
     }
 
@@ -253,19 +242,6 @@ public struct FilesystemUUIDsTask: SanitizeTask {
     /// Where the clone's fatlabel may be (dosfstools; /sbin is /usr/sbin on a merged /usr).
     static let fatlabelPaths = ["/sbin/fatlabel", "/usr/sbin/fatlabel"]
 
-    /// The note when the initramfs embeds a changed UUID (resume or crypttab) and this run does
-    /// not rebuild it, naming the clone's own tool (dracut's command on a dracut guest); nil when
-    /// the run rebuilds it with update-initramfs (the running system, or `--allow-exec`).
-    static func initramfsRebuildNote(in root: RootDirectory, mayRun: Bool) throws -> String? {
-        guard !mayRun else { return nil }
-        // A root that shows neither tool is taken for initramfs-tools' (an unpacked root may lack
-        // /usr/sbin), as before.
-        if try NextBootUUIDs.initramfsBuilder(in: root) == "dracut" {
-            return "the initramfs embeds a changed UUID (resume or crypttab): rebuild it in the clone with 'dracut --force --regenerate-all', or run again with --allow-exec"
-        }
-        return "the initramfs embeds a changed UUID (resume or crypttab): run update-initramfs -u in the clone, or run again with --allow-exec"
-    }
-
     /// GRUB's BIOS core.img, which may embed a UUID; changing that one would leave the clone unbootable.
     static let grubCore = "/boot/grub/i386-pc/core.img"
 
@@ -373,7 +349,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
     /// only to those set now), and LVM's devices file to the new PVIDs; adds their changes.
     /// Returns the writes, and whether the initramfs embeds one of them.
     func rewriteReferences(_ chosen: [Decision.UUIDChange], _ lvm: [Decision.LVMChange], in context: PlanningContext,
-                           changes: inout [Change]) throws -> ([(path: String, contents: String, attributes: FileAttributes)], Bool) {
+                           changes: inout [Change]) throws -> [(path: String, contents: String, attributes: FileAttributes)] {
         // The boot loader must still find the UUIDs the initramfs has not set yet.
         let map = Dictionary(chosen.map { ($0.old, $0.new) }, uniquingKeysWith: { first, _ in first })
         let mapNow = Dictionary(chosen.filter { !$0.atNextBoot }.map { ($0.old, $0.new) }, uniquingKeysWith: { first, _ in first })
@@ -383,7 +359,6 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                                              uniquingKeysWith: { first, _ in first })
         let renamed = Dictionary(lvm.compactMap { volume in volume.newName.map { (volume.oldName, $0) } }, uniquingKeysWith: { first, _ in first })
         var writes: [(path: String, contents: String, attributes: FileAttributes)] = []
-        var rebuild = false
         for path in try UUIDReferences.candidateFiles(in: context.root) {
             guard let text = try context.plannedText(path), let status = try context.root.regularFileStatus(of: path) else { continue }
             let bootLoader = NextBootUUIDs.isBootLoaderFile(path)
@@ -393,7 +368,6 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             writes.append((path, rewritten, FileAttributes(of: status)))
             changes.append(Change(path: path, action: "write", old: "references to old UUIDs", new: "references to new UUIDs",
                                   diff: LineDiff.unified(old: text, new: rewritten, path: path)))
-            if UUIDReferences.initramfsInputs.contains(path) { rebuild = true }
         }
         let devicesFile = "/etc/lvm/devices/system.devices"
         if !lvm.isEmpty, let text = try context.plannedText(devicesFile), let status = try context.root.regularFileStatus(of: devicesFile),
@@ -403,49 +377,24 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             changes.append(Change(path: devicesFile, action: "write", old: "the template's PVIDs", new: "the new PVIDs",
                                   diff: LineDiff.unified(old: text, new: rewritten, path: devicesFile)))
         }
-        return (writes, rebuild)
-    }
-
-    /// The list of UUIDs the initramfs sets at the next boot and what puts it there for
-    /// `builder` (initramfs-tools: a hook and a local-top script; dracut: the module
-    /// `95sanitize-clone` and the drop-in adding it); adds their changes.
-    static func nextBootFiles(_ nextBoot: [Decision.UUIDChange], _ volumes: [Decision.LVMChange] = [], builder: String,
-                              changes: inout [Change]) -> [(path: String, contents: String, attributes: FileAttributes)] {
-        let pending = volumes.map {
-            NextBootUUIDs.Change(type: StorageIdentityUndo.lvmType, old: $0.oldPV, new: $0.pvUUID, oldGroup: $0.oldVG, newGroup: $0.vgUUID)
-        } + nextBoot.map { NextBootUUIDs.Change(type: $0.type, old: $0.old, new: $0.new) }
-        var writes: [(path: String, contents: String, attributes: FileAttributes)] = []
-        for (path, contents, mode) in NextBootUUIDs.files(for: builder, pending) {
-            writes.append((path, contents, FileAttributes(mode: mode)))
-            changes.append(Change(path: path, action: "create", old: nil, new: "next-boot UUID change", undo: .restorePath(followingSymlinks: false)))
-        }
         return writes
     }
 
-    /// The parent directories of `paths` that `root` lacks, parents first.
-    static func missingDirectories(for paths: [String], in root: RootDirectory) throws -> [String] {
-        var missing: [String] = []
-        for path in paths {
-            var chain: [String] = []
-            var directory = RootPath.parent(of: path)
-            while directory != "/", try root.followedStatus(of: directory) == nil {
-                chain.insert(directory, at: 0)
-                directory = RootPath.parent(of: directory)
-            }
-            missing += chain.filter { !missing.contains($0) }
-        }
-        return missing
-    }
-
-    /// One rebuild change per initramfs in /boot: `initrd.img-VERSION` (Debian's name, dracut's
-    /// too there) or `initramfs-VERSION.img` (dracut on RHEL and Fedora; not the rescue image).
-    static func initramfsRebuilds(in root: RootDirectory) throws -> [Change] {
-        let command = try NextBootUUIDs.initramfsBuilder(in: root) == "dracut" ? "dracut --force --regenerate-all" : "update-initramfs -u"
-        return try root.directoryEntries("/boot").sorted().filter {
-            $0.hasPrefix("initrd.img-") || ($0.hasPrefix("initramfs-") && $0.hasSuffix(".img") && !$0.contains("-rescue-") && !$0.hasSuffix("kdump.img"))
-        }.map {
-            Change(path: "/boot/\($0)", action: "rebuild", old: nil, new: command)
-        }
+    /// The pending list the initramfs sets at the next boot (`NextBootUUIDs`; the `initramfs`
+    /// task puts it into the initramfs), planned for the tasks after this one; adds its change.
+    /// Returns it with the directories it goes in that the clone lacks (created first; undo
+    /// removes them once empty).
+    static func pendingList(_ nextBoot: [Decision.UUIDChange], _ volumes: [Decision.LVMChange], in context: PlanningContext,
+                            changes: inout [Change]) throws -> (write: (path: String, contents: String, attributes: FileAttributes), directories: [String]) {
+        let pending = volumes.map {
+            NextBootUUIDs.Change(type: StorageIdentityUndo.lvmType, old: $0.oldPV, new: $0.pvUUID, oldGroup: $0.oldVG, newGroup: $0.vgUUID)
+        } + nextBoot.map { NextBootUUIDs.Change(type: $0.type, old: $0.old, new: $0.new) }
+        let text = NextBootUUIDs.text(pending)
+        context.planText(text, for: NextBootUUIDs.pendingFile)
+        let directories = try context.root.missingDirectories(for: [NextBootUUIDs.pendingFile])
+        changes.append(Change(path: NextBootUUIDs.pendingFile, action: "create", old: nil, new: "\(pending.count) identities for the next boot",
+                              undo: .restorePath(followingSymlinks: false)))
+        return ((NextBootUUIDs.pendingFile, text, FileAttributes(mode: 0o644)), directories)
     }
 
     /// After the next boot's initramfs set the new UUIDs: the boot loader's references follow,
@@ -485,16 +434,13 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             changes.append(Change(path: devicesFile, action: "write", old: "the PVIDs the initramfs did not set", new: "the PVIDs the disks have",
                                   diff: LineDiff.unified(old: text, new: rewritten, path: devicesFile)))
         }
-        // Whichever builder's files are there (the clone may have changed builder since).
-        let removals = try NextBootUUIDs.installedPaths.filter { try context.root.status(of: $0) != nil }
-        for path in removals {
-            changes.append(Change(path: path, action: "delete", old: "next-boot UUID change", new: nil, undo: .restorePath(followingSymlinks: false)))
-        }
-        changes += try Self.initramfsRebuilds(in: context.root)
+        // The list goes; the initramfs task removes the component and rebuilds the initramfs.
+        changes.append(Change(path: NextBootUUIDs.pendingFile, action: "delete", old: "\(pending.count) identities for the next boot", new: nil,
+                              undo: .restorePath(followingSymlinks: false)))
+        context.planRemoval(of: NextBootUUIDs.pendingFile)
         notes.append("the initramfs set \(done.count) of \(pending.count) new UUIDs at this boot")
         return TaskPlan(changes: changes, decision: Decision(uuidChanges: [], lvmChanges: [], writes: writes, fatWrites: [],
-                                                             removals: removals, rebuildInitramfs: true,
-                                                             initramfsBuilder: try NextBootUUIDs.initramfsBuilder(in: context.root), deferred: nil),
+                                                             removals: [NextBootUUIDs.pendingFile], deferred: nil),
                         notes: notes)
     }
 
@@ -566,25 +512,6 @@ public struct FilesystemUUIDsTask: SanitizeTask {
             try write.esp.write(write.path, contents: write.contents)
             try context.changeApplied(fatStart + offset)
         }
-        if decision.rebuildInitramfs {
-            let (program, arguments) = try Self.initramfsRebuild(builder: decision.initramfsBuilder, in: context.root)
-            let output = try program.run(arguments).check()
-            context.notice("Rebuilt the initramfs: \(output.output.split(whereSeparator: \.isNewline).last ?? "")")
-        }
-    }
-
-    /// The command that rebuilds every initramfs of the root with its own builder: the running
-    /// system's tool (the service may not chroot); a root's, chrooted. dracut in a chroot is
-    /// told not to build for "this host", which would be the build host.
-    static func initramfsRebuild(builder: String?, in root: RootDirectory) throws -> (Program, [String]) {
-        if builder == "dracut" {
-            guard !root.isLiveSystem else { return (try Program.find("dracut", package: "dracut"), ["--force", "--regenerate-all"]) }
-            let (chroot, arguments) = try Program.chrooted(into: root, program: "dracut")
-            return (chroot, arguments + ["--force", "--regenerate-all", "--no-hostonly"])
-        }
-        guard !root.isLiveSystem else { return (try Program.find("update-initramfs", package: "initramfs-tools"), ["-u", "-k", "all"]) }
-        let (chroot, arguments) = try Program.chrooted(into: root, program: "update-initramfs")
-        return (chroot, arguments + ["-u", "-k", "all"])
     }
 
     public func verify(_ decision: Decision, in context: ApplyContext) throws {
@@ -593,7 +520,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
                 throw VerificationError("\(change.device) does not have the new UUID \(change.new)")
             }
         }
-        for change in decision.lvmChanges {
+        for change in decision.lvmChanges where !change.atNextBoot {
             guard let volume = try LVMPhysicalVolume.read(change.device), volume.pvUUID == change.pvUUID,
                   change.vgUUID.isEmpty || volume.vgUUID == change.vgUUID else {
                 throw VerificationError("\(change.device) does not have the new PV and VG UUIDs")

@@ -11,6 +11,7 @@ public enum TaskRegistry {
         ISCSIInitiatorTask(),
         FilesystemUUIDsTask(),
         PartitionTableIDsTask(),
+        InitramfsTask(),
         NetworkBindingsTask(),
         StaticAddressesTask(),
         HostIDTask(),

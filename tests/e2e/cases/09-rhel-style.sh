@@ -10,10 +10,11 @@
 # `[Storage] ChangeMountedFilesystems=yes`: boot 1 sanitizes it, installs the dracut module for
 # its mounted file systems and asks for the reboot (QEMU -no-reboot exits there, as in case 08:
 # OVMF's warm reset is minutes under TCG); in boot 2 (a new QEMU) dracut's pre-mount hook sets
-# the XFS root's, /boot's and the swap's new UUIDs before they are mounted, and the service
+# the XFS root's, /boot's and the swap's new UUIDs before they are mounted (and its initqueue job
+# the PV's and VG's, before lvm_scan activates the VG), and the service
 # finishes (boot-loader files, module removed, initramfs rebuilt): running, no failed unit, a new
 # machine-id and hostname, NetworkManager up on the rebound keyfile, `verify` passing; boot 3 is
-# "Not a clone". A's PV, VG and partition table stay the template's (no next-boot path for them).
+# "Not a clone". A's partition table stays the template's (no next-boot path for it yet).
 # Clone B is another copy of the sealed disk sanitized offline (`run --image` with its NIC and
 # product UUID, then `verify --image`) and booted once: running, no failed unit, no second run,
 # and every storage identity (ESP serial, /boot, XFS root, swap, PV, VG, GPT disk and partition
@@ -75,13 +76,18 @@ main() {
         expect_match "A: the initramfs set the XFS root" "$(r next_boot_log)" "done xfs ${template[root_uuid]} $(r root_uuid)"
         expect_match "A: the initramfs set /boot" "$(r next_boot_log)" "done ext4 ${template[boot_uuid]} $(r boot_uuid)"
         expect_match "A: the initramfs set the swap" "$(r next_boot_log)" "done swap ${template[swap_uuids]} $(r swap_uuids)"
+        expect_match "A: the template's PV UUID is known" "${template[lvm_pvs]}" '^[A-Za-z0-9]{6}(-[A-Za-z0-9]{4}){5}-[A-Za-z0-9]{6}$'
+        for key in lvm_pvs lvm_vgs; do
+            expect_match "A: its $key is known" "$(r "$key")" '.'
+            expect_not_equal "A: its $key is not the template's (set by dracut's initqueue job)" "$(r "$key")" "${template[$key]}"
+        done
+        expect_match "A: the VG keeps its name" "$(r lvm_vgs)" '^rhel:'
+        expect_match "A: the initramfs set the PV and VG" "$(r next_boot_log)" "done LVM2_member ${template[lvm_pvs]} $(r lvm_pvs) /dev/"
         expect_equal "A: the module, drop-in and pending list are gone" "$(r next_boot_pending)" no
         expect_equal "A: the rebuilt initramfs holds no module" "$(r initramfs_has_module)" 0
         expect_equal "A: sanitize-clone verify passes" "$(r verify_exit)" 0
         expect_equal "A: two kernel boots" "$(r kernel_boots)" 2
         a_root="$(r root_uuid)"
-        # The PV, VG and partition table are still the template's on A (no next-boot path for them).
-        for key in lvm_pvs lvm_vgs disk_ptuuid disk_partuuids; do template[$key]="$(r "$key")"; done
     fi
     boot_guest "A, boot 3" --uefi --timeout 600 --uuid "$uuid_a" --mac "$mac_a" "$case_dir/a.raw" "$case_dir/a-boot-3" || true
     report="$case_dir/a-boot-3/report.txt"
@@ -89,6 +95,7 @@ main() {
         expect_equal "A, boot 3: the boot settled" "$(r e2e.settled_state)" running
         expect_equal "A, boot 3: no failed units" "$(r failed_units)" ""
         expect_equal "A, boot 3: the root keeps boot 2's UUID" "$(r root_uuid)" "$a_root"
+        expect_equal "A, boot 3: the PV keeps boot 2's UUID" "$(r lvm_pvs)" "$(report="$case_dir/a-boot-2/report.txt" r lvm_pvs)"
         expect_match "A, boot 3: the service says not a clone" "$(r unit_said)" 'Not a clone'
     fi
 
@@ -122,6 +129,7 @@ main() {
             done
             expect_disjoint "B: no partition GUID is the template's" "$(r disk_partuuids)" "${template[disk_partuuids]}"
             expect_not_equal "B: not A's machine-id" "$(r machine_id)" "$(report="$case_dir/a-boot-2/report.txt" r machine_id)"
+            expect_not_equal "B: not A's PV" "$(r lvm_pvs)" "$(report="$case_dir/a-boot-2/report.txt" r lvm_pvs)"
         fi
     fi
     end_case

@@ -41,7 +41,7 @@ value fstab_root "$(awk '$2 == "/" { print $1 }' /etc/fstab 2>/dev/null)"
 value grub_cfg_root "$(grep -o 'root=UUID=[^ ]*' /boot/grub/grub.cfg 2>/dev/null | sort -u | paste -sd, -)"
 value esp_stub_uuid "$(awk '/search.fs_uuid/ { print $2 }' /boot/efi/EFI/debian/grub.cfg 2>/dev/null)"
 value next_boot_log "$(paste -sd';' /run/sanitize-clone-uuids.log 2>/dev/null)"
-value next_boot_pending "$([[ -e /etc/sanitize-clone/next-boot-uuids || -e /etc/initramfs-tools/scripts/local-top/sanitize-clone-uuids || -e /usr/lib/dracut/modules.d/95sanitize-clone || -e /etc/dracut.conf.d/90-sanitize-clone.conf ]] && echo yes || echo no)"
+value next_boot_pending "$([[ -e /etc/sanitize-clone/next-boot-uuids || -e /etc/initramfs-tools/scripts/local-top/sanitize-clone-uuids || -e /etc/initramfs-tools/scripts/init-premount/sanitize-clone-lvm || -e /usr/lib/dracut/modules.d/95sanitize-clone || -e /etc/dracut.conf.d/90-sanitize-clone.conf ]] && echo yes || echo no)"
 value initramfs_has_module "$(command -v lsinitrd >/dev/null && lsinitrd "/boot/initrd.img-$(uname -r)" 2>/dev/null | grep -c sanitize-clone)"
 # Every storage identity of the disk (case 09, a RHEL-style layout: /boot, LVM, XFS, swap, GPT).
 value root_fstype "$(findmnt -n -o FSTYPE / 2>/dev/null)"
