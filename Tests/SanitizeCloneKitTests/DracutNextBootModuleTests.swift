@@ -128,7 +128,7 @@ struct DracutNextBootModuleTests {
                                                 newGroup: "55P3CD-geZx-8uam-vPv2-gqMY-Dy4b-tC7JuP")])
             .write(toFile: sysroot + NextBootUUIDs.pendingFile, atomically: true, encoding: .utf8)
         let volumes = try install()
-        #expect(volumes.stdout.contains("inst_hook initqueue/settled 00 /mod/sanitize-clone-lvm.sh") && volumes.stdout.contains("inst_multiple -o lvm grep sed rm"),
+        #expect(volumes.stdout.contains("inst_hook initqueue/settled 00 /mod/sanitize-clone-settled.sh") && volumes.stdout.contains("inst_multiple -o lvm grep sed rm"),
                 "\(volumes)")
         let lvmRules = try String(contentsOfFile: initdir + DracutNextBootModule.rulesInInitramfs, encoding: .utf8)
         #expect(!lvmRules.contains("XDoO0o"), "an LVM line gets no by-uuid rule: \(lvmRules)")

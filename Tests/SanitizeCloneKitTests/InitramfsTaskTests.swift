@@ -43,7 +43,7 @@ struct InitramfsTaskTests {
         #expect(directories.enumerated().allSatisfy { index, path in directories[..<index].allSatisfy { !$0.hasPrefix(path + "/") } },
                 "parents first: \(directories)")
         #expect(decision.writes.map(\.path) == [DracutNextBootModule.setupFile, DracutNextBootModule.hookFile,
-                                                DracutNextBootModule.volumeGroupJobFile, DracutNextBootModule.dropInFile])
+                                                DracutNextBootModule.jobFile, DracutNextBootModule.dropInFile])
         #expect(!plan.changes.contains { $0.action == "rebuild" } && !decision.rebuild)
         #expect(plan.notes.contains { $0.contains("dracut --force --regenerate-all") && $0.contains(NextBootUUIDs.pendingFile) }, "\(plan.notes)")
 
@@ -82,7 +82,7 @@ struct InitramfsTaskTests {
         context.planText(Self.pending, for: NextBootUUIDs.pendingFile)
         let plan = try InitramfsTask().plan(in: context)
         let decision = try #require(plan.decision)
-        #expect(decision.writes.map(\.path) == [NextBootUUIDs.hookFile, NextBootUUIDs.scriptFile, NextBootUUIDs.volumeGroupScriptFile])
+        #expect(decision.writes.map(\.path) == [NextBootUUIDs.hookFile, NextBootUUIDs.scriptFile, NextBootUUIDs.premountScriptFile])
         #expect(plan.changes.filter { $0.action == "rebuild" }.map(\.path) == ["/boot/initrd.img-6.1.0-13-amd64"])
         let (program, arguments) = try InitramfsComponent.rebuildCommand(builder: "update-initramfs", in: context.root)
         #expect(program.path.hasSuffix("/chroot") && arguments == [root.path, "update-initramfs", "-u", "-k", "all"], "\(arguments)")
@@ -143,7 +143,7 @@ struct InitramfsTaskTests {
         let root = try StorageNoteTests.dracutLike()
         defer { root.remove() }
         try root.write("/etc/sanitize-clone/.keep", "")
-        let engine = RunEngine(tasks: [PendingListFixture(), InitramfsTask()], logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let engine = RunEngine(tasks: [PendingListFixture(), PartitionTableIDsTask(), InitramfsTask()], logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         var dry = RunOptions()
         dry.dryRun = true
         let planned = try engine.run(rootPath: root.path, options: dry)
@@ -154,7 +154,7 @@ struct InitramfsTaskTests {
         var options = RunOptions()
         options.failpoint = try Failpoint(parsing: "initramfs:\(point):error")
         let report = try engine.run(rootPath: root.path, options: options)
-        #expect(report.result == .rolledBack, "\(report.result) at \(point)")
+        #expect(report.result == .rolledBack, "\(report.result) at \(point): \(report.tasks.map { "\($0.name) \($0.status) \($0.reason ?? "") \($0.error ?? "")" })")
         try expectUnchanged(root, since: before, "a failure at initramfs:\(point)")
     }
 }

@@ -61,7 +61,9 @@ case "$FLAVOUR" in
     debian) ;;
     rhel-style)
         # Installed in the chroot, not by debootstrap (minbase cannot configure polkitd).
-        KERNEL_PACKAGES=(linux-image-cloud-amd64 dracut lvm2 xfsprogs network-manager)
+        # fdisk (sfdisk) and dosfstools (fatlabel): RHEL's util-linux and dosfstools have them,
+        # and the clone's initramfs sets its partition table's GUIDs and its ESP's serial with them.
+        KERNEL_PACKAGES=(linux-image-cloud-amd64 dracut lvm2 xfsprogs network-manager fdisk dosfstools)
         # Drivers for a virtio disk, LVM and the root's file systems.
         INITRAMFS_MODULES=(virtio_pci virtio_blk dm_mod xfs ext4)
         TARBALL_PREFIX="rhel-style-$SUITE"

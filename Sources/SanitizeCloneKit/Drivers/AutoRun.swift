@@ -34,14 +34,16 @@ public struct AutoRun: Sendable {
     public func run(rootPath: String, options: RunOptions, platform: PlatformFacts, generationChanged: Bool = false,
                     observer: (any RunObserver)? = nil) throws -> Outcome {
         let root = try engine.openRoot(rootPath)
-        // The boot after a run that left filesystem UUIDs to the initramfs: finish that first.
-        if root.isLiveSystem, !options.dryRun, try NextBootUUIDs.pending(in: root) != nil {
+        // The boot after a run that left identities to the initramfs: finish that first (the
+        // tasks whose lists are pending; the initramfs task comes with them).
+        let pendingTasks = try InitramfsComponent.pendingTasks(in: root)
+        if root.isLiveSystem, !options.dryRun, !pendingTasks.isEmpty {
             var finishing = options
             finishing.mode = .auto
-            finishing.only = ["fs-uuids"]
+            finishing.only = pendingTasks
             finishing.platform = platform
             let report = try engine.run(rootPath: rootPath, options: finishing, observer: observer)
-            ServiceNotifier.status("Filesystem UUIDs set by the initramfs; boot loader references updated (run \(report.runID))")
+            ServiceNotifier.status("Identities set by the initramfs; boot loader references updated (run \(report.runID))")
         }
         let recorded = try RecordedIdentity.load(from: root)
         let uninitialized = try MachineID.isUninitialized(in: root)
@@ -111,7 +113,7 @@ public struct AutoRun: Sendable {
         try updated.save(to: root)
 
         let machineIDChanged = report.tasks.contains { $0.name == "machine-id" && $0.status == .applied }
-        let uuidsAtNextBoot = try NextBootUUIDs.pending(in: root) != nil
+        let uuidsAtNextBoot = try !InitramfsComponent.pendingTasks(in: root).isEmpty
         let configuration = try loadConfiguration(root, options)
         let reboot = (machineIDChanged || uuidsAtNextBoot) && root.isLiveSystem && configuration.flag("Boot", "RebootAfterMachineIDChange")
         let summary = "This clone has its own identity (run \(report.runID))" + (reboot ? "; rebooting once so every service starts with it" : "")

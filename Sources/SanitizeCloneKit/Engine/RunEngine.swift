@@ -296,7 +296,8 @@ public struct RunEngine: Sendable {
         let finished = DispatchSemaphore(value: 0)
         let owner = Syscall.currentOwner()
         while true {
-            for task in scheduler.takeReady() {
+            let started = scheduler.takeReady()
+            for task in started {
                 DispatchQueue.global().async {
                     let outcome = Syscall.onBehalf(of: owner) {
                         FaultInjection.within(task.name) {
@@ -307,7 +308,12 @@ public struct RunEngine: Sendable {
                     finished.signal()
                 }
             }
-            guard scheduler.isRunning else { break }
+            // Done only when nothing runs and nothing is ready: a task that finished after
+            // takeReady() (a skipped one finishes at once) may have made the next one ready.
+            if started.isEmpty && !scheduler.isRunning {
+                if scheduler.hasReady { continue }
+                break
+            }
             finished.wait()
         }
         return scheduler.outcomes
@@ -444,11 +450,17 @@ final class Scheduler: Sendable {
         selected = Set(planned.map(\.name))
     }
 
+    /// The waiting tasks whose dependencies are done (applied, skipped or not selected); none
+    /// after a failure.
+    private func ready(in state: State) -> [PlannedTask] {
+        guard !state.failed else { return [] }
+        let done = Set(state.outcomes.filter { $0.value.status == .applied || $0.value.status == .skipped }.keys)
+        return state.waiting.filter { task in task.runsAfter.allSatisfy { !selected.contains($0) || done.contains($0) } }
+    }
+
     func takeReady() -> [PlannedTask] {
         state.withLock { state in
-            guard !state.failed else { return [] }
-            let done = Set(state.outcomes.filter { $0.value.status == .applied || $0.value.status == .skipped }.keys)
-            var ready = state.waiting.filter { task in task.runsAfter.allSatisfy { !selected.contains($0) || done.contains($0) } }
+            var ready = ready(in: state)
             ready.sort { $0.cost > $1.cost }
             let taken = Array(ready.prefix(max(0, limit - state.running)))
             state.waiting.removeAll { task in taken.contains { $0.name == task.name } }
@@ -469,4 +481,7 @@ final class Scheduler: Sendable {
 
     /// True while a task is applying.
     var isRunning: Bool { state.withLock { $0.running > 0 } }
+
+    /// True when `takeReady` would start a task now.
+    var hasReady: Bool { state.withLock { !ready(in: $0).isEmpty } }
 }

@@ -8,20 +8,28 @@
 /// the same on every clone and for every list: what they do at boot depends only on the pending
 /// lists the initramfs was built with (none: they do nothing).
 ///
-/// - initramfs-tools: a hook (copies the tools and the lists), an `init-premount` script (LVM
-///   identities, `NextBootVolumeGroups`) and a `local-top` script (filesystem UUIDs).
+/// - initramfs-tools: a hook (copies the tools and the lists), an `init-premount` script (the
+///   partition table, `NextBootPartitionTables`, then LVM identities, `NextBootVolumeGroups`) and
+///   a `local-top` script (filesystem UUIDs).
 /// - dracut: the module `95sanitize-clone` (`DracutNextBootModule`: its `module-setup.sh` makes
 ///   the udev rule from the list when dracut builds), and the drop-in that adds it.
 public enum InitramfsComponent {
-    /// The pending lists the component's scripts read, each written by the task that owns it.
-    public static let pendingLists = [NextBootUUIDs.pendingFile]
+    /// The pending lists the component's scripts read, each with the task that writes it and
+    /// finishes it at the boot after (`AutoRun` runs those first).
+    public static let pendingLists = [(path: NextBootUUIDs.pendingFile, task: "fs-uuids"),
+                                      (path: NextBootPartitionTables.pendingFile, task: "partition-table-ids")]
+
+    /// The tasks whose lists are pending in `root`.
+    public static func pendingTasks(in root: RootDirectory) throws -> [String] {
+        try pendingLists.filter { try root.regularFileStatus(of: $0.path) != nil }.map(\.task)
+    }
 
     /// Configuration files the initramfs embeds that a task may rewrite: a change to one needs a
     /// rebuild too.
     static let embeddedConfiguration = ["/etc/crypttab", "/etc/initramfs-tools/conf.d/resume", "/etc/uswsusp.conf"]
 
     /// Every file whose change needs a rebuild.
-    static var inputs: [String] { pendingLists + embeddedConfiguration }
+    static var inputs: [String] { pendingLists.map(\.path) + embeddedConfiguration }
 
     /// The tool that builds the root's initramfs: "update-initramfs" (initramfs-tools), "dracut",
     /// or nil when it has neither.
@@ -35,14 +43,14 @@ public enum InitramfsComponent {
     static func files(for builder: String) -> [(path: String, contents: String, mode: UInt32)] {
         guard builder == "dracut" else {
             return [(NextBootUUIDs.hookFile, NextBootUUIDs.hook, 0o755), (NextBootUUIDs.scriptFile, NextBootUUIDs.script, 0o755),
-                    (NextBootUUIDs.volumeGroupScriptFile, NextBootVolumeGroups.initramfsToolsScript, 0o755)]
+                    (NextBootUUIDs.premountScriptFile, premountScript, 0o755)]
         }
         return DracutNextBootModule.files
     }
 
     /// Everything either builder's component may have installed, in the order of removal (a
     /// directory after what it holds; the rule file older versions installed included).
-    static let installedPaths = [NextBootUUIDs.hookFile, NextBootUUIDs.scriptFile, NextBootUUIDs.volumeGroupScriptFile]
+    static let installedPaths = [NextBootUUIDs.hookFile, NextBootUUIDs.scriptFile, NextBootUUIDs.premountScriptFile]
         + DracutNextBootModule.installedPaths
 
     /// One rebuild change per initramfs in /boot: `initrd.img-VERSION` (Debian's name, dracut's
@@ -84,4 +92,42 @@ public enum InitramfsComponent {
         }
         return "\(what): run update-initramfs -u in the clone, or run again with --allow-exec"
     }
+
+    /// initramfs-tools' init-premount script: udev has activated the volume groups it found at
+    /// coldplug (lvm2's 69-lvm.rules, without systemd), and nothing is mounted. When a partition
+    /// table change is pending, every VG is deactivated first (the kernel reads a table again only
+    /// while no partition is in use) and activated again at the end, as udev had.
+    static let premountScript = """
+        #!/bin/sh
+        # Installed by sanitize-clone (removed again once the identities it waits for are set):
+        # gives the clone's partition table and LVM physical volume their new identifiers before
+        # the root is looked for. Does nothing when no list names one.
+        PREREQ=""
+        prereqs() { echo "$PREREQ"; }
+        case "$1" in
+        prereqs) prereqs; exit 0 ;;
+        esac
+        uuids="${SANITIZE_CLONE_PENDING:-\(NextBootUUIDs.pendingInInitramfs)}"
+        tables="${SANITIZE_CLONE_TABLES:-\(NextBootPartitionTables.pendingInInitramfs)}"
+        params="${SANITIZE_CLONE_PARAMS:-/conf/param.conf}"
+        lvm=no tables_pending=no
+        grep -q '^\(StorageIdentityUndo.lvmType) ' "$uuids" 2>/dev/null && lvm=yes
+        grep -q -e '^gpt-' -e '^mbr-' "$tables" 2>/dev/null && tables_pending=yes
+        [ "$lvm" = yes ] || [ "$tables_pending" = yes ] || exit 0
+        if [ -r /scripts/functions ]; then
+        \t. /scripts/functions
+        \twait_for_udev 10
+        fi
+        reactivate=no
+        if [ "$tables_pending" = yes ] && command -v lvm > /dev/null 2>&1 && [ -z "${SANITIZE_CLONE_TABLES_WORK:-}" ]; then
+        \tlvm vgchange -an >> "${SANITIZE_CLONE_LOG:-/run/sanitize-clone-uuids.log}" 2>&1 && reactivate=yes
+        fi
+        \(NextBootPartitionTables.function)
+        \(NextBootVolumeGroups.function)
+        _sanitize_clone_tables "$tables" "$params"
+        _sanitize_clone_lvm "$uuids"
+        [ "$reactivate" = yes ] && lvm vgchange -aay >> "${SANITIZE_CLONE_LOG:-/run/sanitize-clone-uuids.log}" 2>&1
+        exit 0
+
+        """
 }

@@ -32,8 +32,8 @@ public enum DracutNextBootModule {
     public static let setupFile = directory + "/module-setup.sh"
     public static let hookFile = directory + "/sanitize-clone-uuids.sh"
     static let rulesFile = directory + "/61-sanitize-clone-uuids.rules"
-    /// The initqueue job that sets LVM identities (`NextBootVolumeGroups`).
-    public static let volumeGroupJobFile = directory + "/sanitize-clone-lvm.sh"
+    /// The initqueue job that sets the partition table's and LVM's identities (`job`).
+    public static let jobFile = directory + "/sanitize-clone-settled.sh"
     /// Adds the module to every initramfs dracut builds while the change is pending.
     public static let dropInFile = "/etc/dracut.conf.d/90-sanitize-clone.conf"
 
@@ -42,13 +42,13 @@ public enum DracutNextBootModule {
 
     /// The module's files and the drop-in, with their modes (`InitramfsComponent`).
     static let files: [(path: String, contents: String, mode: UInt32)] = [
-        (setupFile, moduleSetup, 0o755), (hookFile, hook, 0o755), (volumeGroupJobFile, NextBootVolumeGroups.dracutJob, 0o755),
+        (setupFile, moduleSetup, 0o755), (hookFile, hook, 0o755), (jobFile, job, 0o755),
         (dropInFile, dropIn, 0o644),
     ]
 
     /// What the component's removal removes, the directory last (`rulesFile`: what versions
     /// before 0.9 installed beside the module).
-    static let installedPaths = [setupFile, hookFile, volumeGroupJobFile, rulesFile, dropInFile, directory]
+    static let installedPaths = [setupFile, hookFile, jobFile, rulesFile, dropInFile, directory]
 
     /// The drop-in that adds the module.
     public static let dropIn = """
@@ -86,36 +86,45 @@ public enum DracutNextBootModule {
 
         install() {
             local pending="${dracutsysrootdir-}\(NextBootUUIDs.pendingFile)"
-            [ -r "$pending" ] || return 0
-            inst_simple \(NextBootUUIDs.pendingFile)
+            local tables="${dracutsysrootdir-}\(NextBootPartitionTables.pendingFile)"
+            [ -r "$pending" ] || [ -r "$tables" ] || return 0
+            [ -r "$pending" ] && inst_simple \(NextBootUUIDs.pendingFile)
+            [ -r "$tables" ] && inst_simple \(NextBootPartitionTables.pendingFile)
             # xfs_admin is a shell script around xfs_db (and expr).
             inst_multiple -o blkid e2fsck tune2fs xfs_admin xfs_db expr swaplabel fatlabel udevadm mount umount mkdir
-            sanitize_clone_rules "$pending" "${initdir}\(rulesInInitramfs)"
+            sanitize_clone_rules "$pending" "$tables" "${initdir}\(rulesInInitramfs)"
             inst_hook pre-mount 10 "$moddir/sanitize-clone-uuids.sh"
-            # LVM identities: a settled job sorting before lvm_scan's (see NextBootVolumeGroups).
-            if grep -q '^LVM2_member ' "$pending"; then
-                inst_multiple -o lvm grep sed rm
-                inst_hook initqueue/settled 00 "$moddir/sanitize-clone-lvm.sh"
+            # The partition table's and LVM's identities: a settled job sorting before lvm_scan's
+            # (see NextBootPartitionTables, NextBootVolumeGroups).
+            if [ -r "$tables" ] || grep -q '^\(StorageIdentityUndo.lvmType) ' "$pending" 2>/dev/null; then
+                inst_multiple -o lvm grep sed rm tr cat readlink sfdisk blockdev
+                inst_hook initqueue/settled 00 "$moddir/sanitize-clone-settled.sh"
             fi
         }
 
         # The udev rule that keeps the old by-uuid name on a device that has its new UUID, for the
         # boots this initramfs makes (after 60-persistent-storage.rules and 13-dm-disk.rules, which
-        # set ID_FS_UUID): one line per filesystem in the pending list; a UUID that is not plain
-        # hex digits and dashes gets none.
+        # set ID_FS_UUID), and the old by-partuuid name on a partition that has its new GUID: one
+        # line per filesystem and GPT partition in the lists; a value that is not plain hex digits
+        # and dashes gets none.
         sanitize_clone_rules() {
             local type old new rest
-            mkdir -p "${2%/*}" || return 1
+            mkdir -p "${3%/*}" || return 1
             {
                 echo "# Made by sanitize-clone's dracut module for the boots that set new filesystem UUIDs: a device"
                 echo "# with its new UUID keeps its old /dev/disk/by-uuid/ name too, which the kernel command line and"
                 echo "# the units made from it (sysroot.mount, systemd-fsck-root.service) still name."
-                while read -r type old new rest; do
+                [ -r "$1" ] && while read -r type old new rest; do
                     case "$type" in ''|'#'*|\(StorageIdentityUndo.lvmType)) continue ;; esac
                     case "$old:$new" in *[!0-9A-Fa-f:-]*|:*|*:) continue ;; esac
                     printf 'ACTION!="remove", SUBSYSTEM=="block", ENV{ID_FS_UUID}=="%s", SYMLINK+="disk/by-uuid/%s"\\n' "$new" "$old"
                 done < "$1"
-            } > "$2"
+                [ -r "$2" ] && while read -r type old new rest; do
+                    [ "$type" = gpt-partition ] || continue
+                    case "$old:$new" in *[!0-9A-Fa-f:-]*|:*|*:) continue ;; esac
+                    printf 'ACTION!="remove", SUBSYSTEM=="block", ENV{ID_PART_ENTRY_UUID}=="%s", SYMLINK+="disk/by-partuuid/%s"\\n' "$(echo "$new" | tr 'A-F' 'a-f')" "$old"
+                done < "$2"
+            } > "$3"
         }
 
         """
@@ -179,6 +188,21 @@ public enum DracutNextBootModule {
         _sanitize_clone_uuids
         unset -f _sanitize_clone_uuids _sanitize_clone_xfs
         unset _sc_pending _sc_log _sc_replay _sc_type _sc_old _sc_new _sc_device
+
+        """
+
+    /// The initqueue "settled" job (sourced on every pass of the initqueue's loop, before
+    /// lvm_scan): the partition table's new identifiers, then the LVM physical volume's.
+    public static let job = """
+        #!/bin/sh
+        # Installed by sanitize-clone (removed again once the identities it waits for are set).
+        # Sourced by the initqueue before lvm_scan: gives the clone's partition table and LVM
+        # physical volume their new identifiers before anything uses the disk.
+        \(NextBootPartitionTables.function)
+        \(NextBootVolumeGroups.function)
+        _sanitize_clone_tables "${SANITIZE_CLONE_TABLES:-\(NextBootPartitionTables.pendingFile)}"
+        _sanitize_clone_lvm \(NextBootUUIDs.pendingFile)
+        unset -f _sanitize_clone_tables _sanitize_clone_lvm
 
         """
 }

@@ -6,7 +6,7 @@
 ///    after the initramfs (fstab, crypttab, `resume`) and writes `pendingFile`; the `initramfs`
 ///    task then installs the component that puts the tools and the pending list into the
 ///    initramfs (`InitramfsComponent` — initramfs-tools: `hookFile`, `scriptFile` (a `local-top`
-///    script) and `volumeGroupScriptFile`; dracut: the module `95sanitize-clone` and the drop-in
+///    script) and `premountScriptFile`; dracut: the module `95sanitize-clone` and the drop-in
 ///    that adds it) and rebuilds the initramfs. The boot loader's references stay as they are:
 ///    GRUB still finds the old UUIDs at the next boot.
 /// 2. At the next boot the initramfs sets each new UUID before anything is mounted. With
@@ -23,10 +23,9 @@ public enum NextBootUUIDs {
     public static let pendingFile = "/etc/sanitize-clone/next-boot-uuids"
     public static let hookFile = "/etc/initramfs-tools/hooks/sanitize-clone-uuids"
     public static let scriptFile = "/etc/initramfs-tools/scripts/local-top/sanitize-clone-uuids"
-    /// The init-premount script: LVM identities, set before the local-top scripts look for the
-    /// root (udev has activated the volume group by then; the script deactivates it around the
-    /// change).
-    public static let volumeGroupScriptFile = "/etc/initramfs-tools/scripts/init-premount/sanitize-clone-lvm"
+    /// The init-premount script (`InitramfsComponent.premountScript`): the partition table and
+    /// LVM identities, set before the local-top scripts look for the root.
+    public static let premountScriptFile = "/etc/initramfs-tools/scripts/init-premount/sanitize-clone"
     /// Where the pending list is inside the initramfs.
     static let pendingInInitramfs = "/conf/sanitize-clone-uuids"
 
@@ -117,15 +116,16 @@ public enum NextBootUUIDs {
         case "$1" in
         prereqs) prereqs; exit 0 ;;
         esac
-        [ -r \(pendingFile) ] || exit 0
+        [ -r \(pendingFile) ] || [ -r \(NextBootPartitionTables.pendingFile) ] || exit 0
         . /usr/share/initramfs-tools/hook-functions
-        for tool in /sbin/blkid /sbin/e2fsck /sbin/tune2fs /sbin/swaplabel /usr/sbin/xfs_db /sbin/fatlabel /bin/btrfstune /usr/bin/btrfstune /sbin/lvm; do
+        for tool in /sbin/blkid /sbin/e2fsck /sbin/tune2fs /sbin/swaplabel /usr/sbin/xfs_db /sbin/fatlabel /bin/btrfstune /usr/bin/btrfstune /sbin/lvm /sbin/sfdisk /usr/sbin/sfdisk /sbin/blockdev /usr/sbin/blockdev; do
         \t[ -x "$tool" ] && copy_exec "$tool"
         done
         # xfs_admin is a shell script around xfs_db.
         [ -x /usr/sbin/xfs_admin ] && copy_file script /usr/sbin/xfs_admin /usr/sbin/xfs_admin
         mkdir -p "$DESTDIR/conf"
-        cp \(pendingFile) "$DESTDIR\(pendingInInitramfs)"
+        [ -r \(pendingFile) ] && cp \(pendingFile) "$DESTDIR\(pendingInInitramfs)"
+        [ -r \(NextBootPartitionTables.pendingFile) ] && cp \(NextBootPartitionTables.pendingFile) "$DESTDIR\(NextBootPartitionTables.pendingInInitramfs)"
         exit 0
 
         """

@@ -20,8 +20,9 @@
 ///   PV named has been found (a PV appears when its disk's driver is loaded).
 /// - initramfs-tools: udev activates a complete VG itself at coldplug (lvm2's 69-lvm.rules runs
 ///   `vgchange -aay` directly when systemd is not running), before any script. The init-premount
-///   script, which runs before the local-top scripts look for the root and nothing is mounted,
-///   deactivates the VG, sets the identities and activates it again.
+///   script (`InitramfsComponent.premountScript`), which runs before the local-top scripts look
+///   for the root and nothing is mounted, deactivates the VG, sets the identities and activates
+///   it again.
 public enum NextBootVolumeGroups {
     /// The shell function `_sanitize_clone_lvm`, POSIX sh, its names prefixed `_sc_` (dracut
     /// sources its hooks). Reads `SANITIZE_CLONE_PENDING`, `SANITIZE_CLONE_LOG` and
@@ -103,39 +104,4 @@ public enum NextBootVolumeGroups {
         }
 
         """#
-
-    /// initramfs-tools' init-premount script.
-    public static let initramfsToolsScript = """
-        #!/bin/sh
-        # Installed by sanitize-clone (removed again once the identities it waits for are set):
-        # gives the clone's LVM physical volume its new PV and VG UUIDs before the root is looked
-        # for. Does nothing when the pending list names none.
-        PREREQ=""
-        prereqs() { echo "$PREREQ"; }
-        case "$1" in
-        prereqs) prereqs; exit 0 ;;
-        esac
-        pending="${SANITIZE_CLONE_PENDING:-\(NextBootUUIDs.pendingInInitramfs)}"
-        grep -q '^\(StorageIdentityUndo.lvmType) ' "$pending" 2>/dev/null || exit 0
-        if [ -r /scripts/functions ]; then
-        \t. /scripts/functions
-        \twait_for_udev 10
-        fi
-        \(function)
-        _sanitize_clone_lvm "$pending"
-        exit 0
-
-        """
-
-    /// dracut's initqueue "settled" job (sourced on every pass of the initqueue's loop).
-    public static let dracutJob = """
-        #!/bin/sh
-        # Installed by sanitize-clone (removed again once the new identities are set). Sourced by
-        # the initqueue before lvm_scan: gives the clone's LVM physical volume its new PV and VG
-        # UUIDs before the volume group is activated.
-        \(function)
-        _sanitize_clone_lvm \(NextBootUUIDs.pendingFile)
-        unset -f _sanitize_clone_lvm
-
-        """
 }

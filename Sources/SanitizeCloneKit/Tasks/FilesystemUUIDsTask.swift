@@ -64,7 +64,7 @@ public struct FilesystemUUIDsTask: SanitizeTask {
     public let followedBy = ["initramfs"]
     public var configurationKeys: [ConfigurationKey] {
         [.boolean(section: "Storage", name: "ChangeMountedFilesystems",
-                  summary: "On a running clone, give its own mounted filesystems, and the LVM PV and VG its root lives on, new UUIDs through the initramfs at the next boot (one more reboot)",
+                  summary: "On a running clone, give the identities it uses (its mounted filesystems, the LVM PV and VG its root lives on, its disk's partition table) new values through the initramfs at the next boot (one more reboot)",
                   defaultValue: false)]
     }
 

@@ -4,7 +4,7 @@
 /// configuration the initramfs embeds (crypttab, `resume`), changed in this run, every initramfs
 /// in /boot is rebuilt with the clone's own builder (initramfs-tools or dracut).
 ///
-/// It runs after the tasks that write those files (they name it in `followedBy`, so it comes
+/// It runs after the tasks that write those files (`fs-uuids`, `partition-table-ids`) (they name it in `followedBy`, so it comes
 /// with them even under `--only`). The rebuilt images are journaled like any file: a rollback
 /// puts the old ones back. On a root other than the running system's, the clone's builder is run
 /// chrooted only with `--allow-exec`; otherwise the plan says how to rebuild.
@@ -22,7 +22,7 @@ public struct InitramfsTask: SanitizeTask {
 
     public let name = "initramfs"
     public let summary = "Install the initramfs component while an identity waits for the next boot, and rebuild the initramfs after a change to a file it embeds"
-    public let runsAfter = ["fs-uuids"]
+    public let runsAfter = ["fs-uuids", "partition-table-ids"]
     public let expectedCost = TaskCost.medium
 
     public init() {}
@@ -32,7 +32,7 @@ public struct InitramfsTask: SanitizeTask {
         for path in InitramfsComponent.inputs where try context.plannedText(path) != context.root.readText(path) { changed.append(path) }
         guard !changed.isEmpty else { return .skip("no file the initramfs embeds changes in this run") }
         let builder = try InitramfsComponent.builder(in: context.root)
-        let pending = try InitramfsComponent.pendingLists.contains { try context.plannedText($0) != nil }
+        let pending = try InitramfsComponent.pendingLists.contains { try context.plannedText($0.path) != nil }
 
         var changes: [Change] = []
         var directories: [String] = []

@@ -22,16 +22,25 @@ public struct PartitionTableIDsTask: SanitizeTask {
             let old: String
             let new: String
         }
+        /// The image whose table changes now; empty on a running clone (`atNextBoot`).
         let image: String
         let label: String
         let tableChanges: [TableChange]
+        /// Set by the initramfs at the next boot (`NextBootPartitionTables`): nothing to set now.
+        var atNextBoot = false
+        /// Directories created before the writes (the pending list's), parents first.
+        var directories: [String] = []
         let writes: [(path: String, contents: String, attributes: FileAttributes)]
+        /// Removed after the writes (the pending list, once the initramfs set it).
+        var removals: [String] = []
     }
 
     public let name = "partition-table-ids"
     public let summary = "Give the image's partition table a new GPT disk GUID and partition GUIDs (or MBR disk identifier), and rewrite every PARTUUID= reference"
     /// Both tasks rewrite the same reference files: each plans on the other's text and they apply in turn.
     public let runsAfter = ["fs-uuids"]
+    /// A running clone's table is set by the initramfs, which embeds the pending list.
+    public let followedBy = ["initramfs"]
     public let undoKinds: [any UndoKind] = [PartitionTableIdentityUndo()]
 
     public init() {}
@@ -40,10 +49,13 @@ public struct PartitionTableIDsTask: SanitizeTask {
     static let fallbackLoader = "/EFI/BOOT/BOOTX64.EFI"
 
     public func plan(in context: PlanningContext) throws -> TaskPlan<Decision> {
+        if context.root.isLiveSystem {
+            if let pending = try NextBootPartitionTables.pending(in: context.root) { return try finishNextBoot(pending, in: context) }
+            return try planNextBoot(in: context)
+        }
         guard let image = context.deviceScope.imageFile else {
-            let what = context.root.isLiveSystem ? "a running clone" : "a --root"
-            return .skip("the partition table's identifiers change only with --image for now", notes: [
-                "the GPT disk GUID, partition GUIDs and MBR disk identifier of \(what) are left as they are: \(Self.onlyWithImage)",
+            return .skip("the partition table's identifiers of a --root change only with --image", notes: [
+                "the GPT disk GUID, partition GUIDs and MBR disk identifier of a --root are left as they are: \(Self.onlyWithImage)",
             ])
         }
         guard let table = try PartitionTableIdentity.read(image: image) else { return .skip("\(image) has no partition table") }
@@ -96,7 +108,7 @@ public struct PartitionTableIDsTask: SanitizeTask {
 
     /// Why a running clone's or a `--root`'s partition table keeps its identifiers, and what
     /// changes them: the plan's note and `verify`'s kept lines.
-    static let onlyWithImage = "they change only with 'run --image' for now (changing them at the next boot is not built yet): run 'sanitize-clone run --image DISK.raw' on the powered-off VM's disk to change them"
+    static let onlyWithImage = "they change with 'run --image' (offline), or on the running clone at its next boot with [Storage] ChangeMountedFilesystems=yes: run 'sanitize-clone run --image DISK.raw' on the powered-off VM's disk to change them"
 
     /// Whether the EFI system partition may get a new identity: only when it holds the
     /// removable-media fallback loader. Says which in `notes`.
@@ -142,6 +154,10 @@ public struct PartitionTableIDsTask: SanitizeTask {
 
     public func apply(_ decision: Decision, in context: ApplyContext) throws {
         for (index, change) in decision.tableChanges.enumerated() {
+            if decision.atNextBoot {
+                try context.changeApplied(index)
+                continue
+            }
             if let number = change.number {
                 try PartitionTableIdentity.setPartitionUUID(change.new, number: number, image: decision.image)
             } else {
@@ -149,12 +165,28 @@ public struct PartitionTableIDsTask: SanitizeTask {
             }
             try context.changeApplied(index)
         }
-        let before = decision.tableChanges.count
+        var before = decision.tableChanges.count
+        for directory in decision.directories {
+            try context.root.makeDirectory(directory, attributes: FileAttributes(mode: 0o755))
+            try context.changeApplied(before)
+            before += 1
+        }
         let writes = decision.writes.map { RootDirectory.FileWrite(path: $0.path, contents: Array($0.contents.utf8), attributes: $0.attributes) }
-        try context.root.writeFilesAtomically(writes) { index in try context.changeApplied(before + index) }
+        let start = before
+        try context.root.writeFilesAtomically(writes) { index in try context.changeApplied(start + index) }
+        before += writes.count
+        for path in decision.removals {
+            try context.root.removeFile(path)
+            try context.changeApplied(before)
+            before += 1
+        }
     }
 
     public func verify(_ decision: Decision, in context: ApplyContext) throws {
+        for write in decision.writes where try context.root.readText(write.path) != write.contents {
+            throw VerificationError("\(write.path) does not hold what the run wrote")
+        }
+        guard !decision.image.isEmpty else { return }
         guard let table = try PartitionTableIdentity.read(image: decision.image) else {
             throw VerificationError("\(decision.image) has no partition table any more")
         }
@@ -175,8 +207,10 @@ extension PartitionTableIDsTask {
     /// template's, or its MBR disk identifier (`StorageIdentities.partitionTables` of the record).
     /// As the plan decides: in `--image` mode each one still the template's fails (naming
     /// `run --image`), except the EFI system partition's this task keeps on purpose (no fallback
-    /// loader, `mayChangeESP`), which is kept; on a running clone or a `--root`, whose tables
-    /// change only with `--image` (`onlyWithImage`), each one is kept.
+    /// loader, `mayChangeESP`), which is kept; on a running clone, one the initramfs sets at the
+    /// next boot is pending, one it should have set (`ChangeMountedFilesystems=yes`, the clone has
+    /// sfdisk and an initramfs builder) fails, the ESP's kept on purpose and every other one is
+    /// kept, as on a `--root` (`onlyWithImage`).
     public func cloneChecks(in context: VerificationContext) throws -> [CloneCheck] {
         guard let recorded = context.template?.storage?.partitionTables, !recorded.isEmpty else { return [] }
         let current = try StorageIdentities.current(of: context.root, in: context.deviceScope)
@@ -191,8 +225,26 @@ extension PartitionTableIDsTask {
             guard !Self.mayChangeESP(esp, old: number == nil ? read.diskID : esp.uuid ?? "", image: image, notes: &notes) else { return nil }
             return (notes.first ?? "the EFI system partition keeps it") + ": put the fallback loader there (grub-install --removable, or bootctl install), then run '\(context.runCommand)' again"
         }
-        func stillTheTemplates(_ name: String, _ detail: String, number: Int?) throws -> CloneCheck {
-            guard image != nil else { return .kept(name, detail, reason: Self.onlyWithImage) }
+        let pending = try NextBootPartitionTables.pending(in: context.root) ?? []
+        let configured = context.isRunningClone && context.configuration?.flag("Storage", "ChangeMountedFilesystems") == true
+        let nextBoot = try configured && Self.nextBootObstacle(in: context.root) == nil
+        // A running clone's ESP kept on purpose: no fallback loader where the clone mounts it.
+        func espKeptOnRunningClone(disk: String, number: Int?) throws -> String? {
+            guard let read = try PartitionTableIdentity.read(image: disk), let esp = read.partitions.first(where: read.isEFISystemPartition),
+                  number == nil ? read.label == "dos" : esp.number == number else { return nil }
+            var notes: [String] = []
+            guard !Self.mayChangeMountedESP(esp, disk: disk, in: context.root, notes: &notes) else { return nil }
+            return (notes.first ?? "the EFI system partition keeps it") + ": put the fallback loader there (grub-install --removable, or bootctl install), then run '\(context.runCommand)' again"
+        }
+        func stillTheTemplates(_ name: String, _ detail: String, disk: String, number: Int?, value: String) throws -> CloneCheck {
+            guard image != nil else {
+                if let change = pending.first(where: { PartitionTableIdentity.same($0.old, value) || PartitionTableIdentity.same("0x" + $0.old, value) }) {
+                    return .pending(name, "the initramfs sets \(change.new) in place of the template's \(value) at the next boot")
+                }
+                guard nextBoot else { return .kept(name, detail, reason: Self.onlyWithImage) }
+                if let why = try espKeptOnRunningClone(disk: disk, number: number) { return .kept(name, detail, reason: why) }
+                return CloneCheck(name, false, "\(detail): [Storage] ChangeMountedFilesystems=yes, but no new identifier is pending for it: run '\(context.runCommand)' (the initramfs sets one at the next boot; if it was to set one at this boot, see /run/sanitize-clone-uuids.log)")
+            }
             if let why = try keptOnPurpose(number: number) { return .kept(name, detail, reason: why) }
             return CloneCheck(name, false, "\(detail): run '\(context.runCommand)'")
         }
@@ -200,7 +252,8 @@ extension PartitionTableIDsTask {
             let what = table.label == "gpt" ? "GPT disk GUID" : "MBR disk identifier"
             let name = "\(what) of \(table.disk) differs from the template's"
             if let same = current.partitionTables.first(where: { PartitionTableIdentity.same($0.diskID, table.diskID) }) {
-                checks.append(try stillTheTemplates(name, "\(same.disk) still has the template's \(what) \(table.diskID)", number: nil))
+                checks.append(try stillTheTemplates(name, "\(same.disk) still has the template's \(what) \(table.diskID)", disk: same.disk, number: nil,
+                                                    value: table.diskID))
             } else {
                 checks.append(CloneCheck(name, true, current.partitionTables.isEmpty ? "no partition table in view has the template's \(table.diskID)"
                                          : "\(current.partitionTables.map { "\($0.disk) has \($0.diskID)" }.joined(separator: ", "))"))
@@ -214,7 +267,8 @@ extension PartitionTableIDsTask {
                     checks.append(CloneCheck(name, true, "no partition in view has the template's \(partition.guid)"))
                     continue
                 }
-                checks.append(try stillTheTemplates(name, "partition \(holder.1) of \(holder.0) still has the template's GUID \(partition.guid)", number: holder.1))
+                checks.append(try stillTheTemplates(name, "partition \(holder.1) of \(holder.0) still has the template's GUID \(partition.guid)",
+                                                    disk: holder.0, number: holder.1, value: partition.guid))
             }
         }
         return checks
@@ -285,5 +339,181 @@ struct PartitionTableIdentityUndo: UndoKind {
         } else if !PartitionTableIdentity.same(table.diskID, to) {
             throw InputError("the disk identifier of \(image) is \(table.diskID), neither \(from) (the run's) nor \(to): it changed since the run; set it back with sfdisk --disk-id \(image) \(to)")
         }
+    }
+}
+
+extension PartitionTableIDsTask {
+    /// A running clone's own disks: the kernel reads a changed table only while no partition is
+    /// in use, so the run picks the new identifiers, rewrites the references read after the
+    /// initramfs (fstab, crypttab) and leaves the table to the initramfs at the next boot
+    /// (`NextBootPartitionTables`), as `fs-uuids` does for mounted filesystems and with the same
+    /// switch, `[Storage] ChangeMountedFilesystems=yes`. The boot loader's references follow at the
+    /// boot after (`finishNextBoot`).
+    func planNextBoot(in context: PlanningContext) throws -> TaskPlan<Decision> {
+        let disks = try Self.systemDisks()
+        guard !disks.isEmpty else { return .skip("no disk of this system holds a partition in use") }
+        guard context.configuration.flag("Storage", "ChangeMountedFilesystems") else {
+            return .skip("a running clone's partition table changes only at the next boot, with [Storage] ChangeMountedFilesystems=yes", notes: [
+                "the GPT disk GUID, partition GUIDs and MBR disk identifier of \(disks.joined(separator: ", ")) are left as they are: set [Storage] ChangeMountedFilesystems=yes, then run 'sanitize-clone run' (the initramfs sets them at the next boot; one more reboot), or run 'sanitize-clone run --image DISK.raw' on the powered-off VM's disk",
+            ])
+        }
+        if let obstacle = try Self.nextBootObstacle(in: context.root) {
+            return .skip("the partition table cannot change at the next boot: \(obstacle)", notes: [
+                "the GPT disk GUID, partition GUIDs and MBR disk identifier of \(disks.joined(separator: ", ")) are left as they are: \(obstacle); run 'sanitize-clone run --image DISK.raw' on the powered-off VM's disk to change them",
+            ])
+        }
+        var notes: [String] = []
+        var pending: [NextBootPartitionTables.Change] = []
+        var partUUIDs: [String: String] = [:]
+        for disk in disks {
+            guard let table = try PartitionTableIdentity.read(image: disk) else { continue }
+            switch table.label {
+            case "gpt":
+                pending.append(.init(type: "gpt-disk", old: table.diskID.lowercased(), new: try PartitionTableIdentity.newGUID()))
+                for partition in table.partitions {
+                    guard let old = partition.uuid else { continue }
+                    if table.isEFISystemPartition(partition), !Self.mayChangeMountedESP(partition, disk: disk, in: context.root, notes: &notes) { continue }
+                    let new = try PartitionTableIdentity.newGUID()
+                    pending.append(.init(type: "gpt-partition", old: old.lowercased(), new: new))
+                    partUUIDs[old.lowercased()] = new.lowercased()
+                }
+            case "dos":
+                if let esp = table.partitions.first(where: table.isEFISystemPartition),
+                   !Self.mayChangeMountedESP(esp, disk: disk, in: context.root, notes: &notes) {
+                    notes.append("\(disk): the MBR disk identifier names the EFI system partition too, so it stays")
+                    continue
+                }
+                let new = try PartitionTableIdentity.newMBRDiskID()
+                let old = String(table.diskID.lowercased().dropFirst(2))
+                pending.append(.init(type: "mbr-disk", old: old, new: new))
+                for partition in table.partitions {
+                    if let was = table.partUUID(of: partition), let renamed = table.partUUID(of: partition, diskID: new) { partUUIDs[was] = renamed }
+                }
+            default:
+                notes.append("\(disk) has a \(table.label) partition table, whose identifiers this task does not change")
+            }
+        }
+        guard !pending.isEmpty else { return .skip("no identifier of this system's partition tables can change", notes: notes) }
+
+        var changes = pending.map { change in
+            Change(path: change.type == "gpt-partition" ? "partition \(change.old)" : "disk \(change.old)",
+                   action: change.type == "gpt-partition" ? "set-partition-guid (at the next boot)" : change.type == "gpt-disk" ? "set-disk-guid (at the next boot)" : "set-disk-id (at the next boot)",
+                   old: change.old, new: change.new, undo: .coveredByOtherChanges)
+        }
+        let directories = try context.root.missingDirectories(for: [NextBootPartitionTables.pendingFile])
+        changes += directories.map {
+            Change(path: $0, action: "create-directory", old: nil, new: "next-boot identity change", undo: .restorePath(followingSymlinks: false))
+        }
+        let list = NextBootPartitionTables.text(pending)
+        context.planText(list, for: NextBootPartitionTables.pendingFile)
+        var writes: [(path: String, contents: String, attributes: FileAttributes)] = [(NextBootPartitionTables.pendingFile, list, FileAttributes(mode: 0o644))]
+        changes.append(Change(path: NextBootPartitionTables.pendingFile, action: "create", old: nil, new: "\(pending.count) identifiers for the next boot",
+                              undo: .restorePath(followingSymlinks: false)))
+        // What is read after the initramfs follows now; the boot loader must still find the old.
+        writes += try rewriteReferences(in: context, replacing: partUUIDs, changes: &changes) { !NextBootUUIDs.isBootLoaderFile($0) }
+        notes.append("\(disks.joined(separator: ", ")) get\(disks.count == 1 ? "s" : "") the new identifiers from the initramfs at the next boot; the boot loader's references follow then")
+        return TaskPlan(changes: changes, decision: Decision(image: "", label: "", tableChanges: pending.map {
+            .init(field: $0.type == "gpt-partition" ? .gptPartitionGUID : $0.type == "gpt-disk" ? .gptDiskGUID : .mbrDiskID, number: nil, old: $0.old, new: $0.new)
+        }, atNextBoot: true, directories: directories, writes: writes), notes: notes)
+    }
+
+    /// The boot after: each identifier the initramfs set (blkid sees the new value) has its boot
+    /// loader references follow; one it did not set has every reference put back, so the clone
+    /// still boots; the list goes (the initramfs task removes the component).
+    func finishNextBoot(_ pending: [NextBootPartitionTables.Change], in context: PlanningContext) throws -> TaskPlan<Decision> {
+        let values = try Self.currentValues()
+        var map: [String: String] = [:]
+        var notes: [String] = []
+        var done = 0
+        for change in pending {
+            let now = change.newAsBlkidPrintsIt
+            let set = values.contains(now) && !values.contains(change.old)
+            // PARTUUIDs as references spell them (an MBR disk's are the id and the number).
+            let pairs: [(String, String)] = change.type == "mbr-disk"
+                ? (1...128).map { number in
+                    let suffix = String(number, radix: 16).count == 1 ? "0" + String(number, radix: 16) : String(number, radix: 16)
+                    return ("\(change.old)-\(suffix)", "\(now)-\(suffix)")
+                }
+                : [(change.old, now)]
+            if set {
+                done += 1
+                for (old, new) in pairs { map[old] = new }
+            } else {
+                notes.append("the initramfs did not set \(change.new) in place of \(change.old) (see /run/sanitize-clone-uuids.log); the references to it were restored")
+                for (old, new) in pairs { map[new] = old }
+            }
+        }
+        var changes: [Change] = []
+        let writes = try rewriteReferences(in: context, replacing: map, changes: &changes) { _ in true }
+        changes.append(Change(path: NextBootPartitionTables.pendingFile, action: "delete", old: "\(pending.count) identifiers for the next boot", new: nil,
+                              undo: .restorePath(followingSymlinks: false)))
+        context.planRemoval(of: NextBootPartitionTables.pendingFile)
+        notes.append("the initramfs set \(done) of \(pending.count) partition table identifiers at this boot")
+        return TaskPlan(changes: changes, decision: Decision(image: "", label: "", tableChanges: [], atNextBoot: true, writes: writes,
+                                                             removals: [NextBootPartitionTables.pendingFile]), notes: notes)
+    }
+
+    /// Every reference file `include` admits rewritten with `map` (old PARTUUID → new, lower
+    /// case); adds their changes.
+    func rewriteReferences(in context: PlanningContext, replacing map: [String: String], changes: inout [Change],
+                           include: (String) -> Bool) throws -> [(path: String, contents: String, attributes: FileAttributes)] {
+        var writes: [(path: String, contents: String, attributes: FileAttributes)] = []
+        for path in try UUIDReferences.candidateFiles(in: context.root) where include(path) {
+            guard let text = try context.plannedText(path), let status = try context.root.regularFileStatus(of: path),
+                  let rewritten = UUIDReferences.rewritten(text, replacing: map) else { continue }
+            context.planText(rewritten, for: path)
+            writes.append((path, rewritten, FileAttributes(of: status)))
+            changes.append(Change(path: path, action: "write", old: "references to old PARTUUIDs", new: "references to new PARTUUIDs",
+                                  diff: LineDiff.unified(old: text, new: rewritten, path: path)))
+        }
+        return writes
+    }
+
+    /// Why the running clone cannot take the next-boot path for its table, or nil: it needs an
+    /// initramfs builder and sfdisk (fdisk) in the clone.
+    static func nextBootObstacle(in root: RootDirectory) throws -> String? {
+        guard try InitramfsComponent.builder(in: root) != nil else { return "the clone has neither initramfs-tools nor dracut" }
+        for path in ["/sbin/sfdisk", "/usr/sbin/sfdisk"] where try root.followedStatus(of: path) != nil { return nil }
+        return "the clone lacks /usr/sbin/sfdisk (install fdisk in it)"
+    }
+
+    /// The whole disks of this machine that hold a partition in use (mounted, swap, held by
+    /// device-mapper), as /dev paths.
+    static func systemDisks() throws -> [String] {
+        var disks: [String] = []
+        for name in Sysfs.entries(of: "/sys/class/block").sorted() {
+            guard Sysfs.exists("/sys/class/block/\(name)/device"), !Sysfs.exists("/sys/class/block/\(name)/partition"),
+                  Sysfs.entries(of: "/sys/class/block/\(name)").contains(where: { Sysfs.exists("/sys/class/block/\(name)/\($0)/partition") }),
+                  try HostDeviceUse.reason("/dev/\(name)") != nil else { continue }
+            disks.append("/dev/\(name)")
+        }
+        return disks
+    }
+
+    /// Every PTUUID and PARTUUID this machine shows now (lower case), for the finishing run.
+    static func currentValues() throws -> Set<String> {
+        var values: Set<String> = []
+        for disk in try systemDisks() {
+            guard let table = try PartitionTableIdentity.read(image: disk) else { continue }
+            values.insert(table.label == "dos" ? String(table.diskID.lowercased().dropFirst(2)) : table.diskID.lowercased())
+            for partition in table.partitions { if let uuid = table.partUUID(of: partition) { values.insert(uuid.lowercased()) } }
+        }
+        return values
+    }
+
+    /// Whether a running clone's ESP may get a new identity: only when the fallback loader is on
+    /// it, looked for where the clone mounts it. Says which in `notes`.
+    static func mayChangeMountedESP(_ partition: PartitionTableIdentity.Partition, disk: String, in root: RootDirectory, notes: inout [String]) -> Bool {
+        let what = "\(disk) partition \(partition.number) (the EFI system partition)"
+        let why = "a firmware boot entry in the NVRAM copied with the VM may name it"
+        for mountPoint in ["/boot/efi", "/efi", "/boot"] {
+            for name in ["/EFI/BOOT/BOOTX64.EFI", "/EFI/BOOT/bootx64.efi", "/efi/boot/bootx64.efi", "/EFI/Boot/bootx64.efi"]
+            where (try? root.regularFileStatus(of: mountPoint + name)) != nil {
+                notes.append("\(what) gets a new \(partition.uuid == nil ? "disk identifier" : "GUID") although \(why): it holds the removable-media fallback loader \\EFI\\BOOT\\BOOTX64.EFI, which the firmware boots when no entry matches")
+                return true
+            }
+        }
+        notes.append("\(what) keeps its \(partition.uuid == nil ? "disk identifier" : "GUID"): \(why), and no removable-media fallback loader (\\EFI\\BOOT\\BOOTX64.EFI) was found where the clone mounts it")
+        return false
     }
 }

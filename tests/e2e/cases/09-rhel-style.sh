@@ -8,13 +8,14 @@
 #
 # Clone A boots the sealed template's disk as a new VM (new MAC and UUID), with
 # `[Storage] ChangeMountedFilesystems=yes`: boot 1 sanitizes it, installs the dracut module for
-# its mounted file systems and asks for the reboot (QEMU -no-reboot exits there, as in case 08:
-# OVMF's warm reset is minutes under TCG); in boot 2 (a new QEMU) dracut's pre-mount hook sets
-# the XFS root's, /boot's and the swap's new UUIDs before they are mounted (and its initqueue job
-# the PV's and VG's, before lvm_scan activates the VG), and the service
+# the identities it uses and asks for the reboot (QEMU -no-reboot exits there, as in case 08:
+# OVMF's warm reset is minutes under TCG); in boot 2 (a new QEMU) the module's initqueue job sets
+# the GPT disk and partition GUIDs and then the PV's and VG's UUIDs, before lvm_scan activates
+# the VG, and its pre-mount hook the XFS root's, /boot's, the swap's and the ESP's before they
+# are mounted; the service
 # finishes (boot-loader files, module removed, initramfs rebuilt): running, no failed unit, a new
 # machine-id and hostname, NetworkManager up on the rebound keyfile, `verify` passing; boot 3 is
-# "Not a clone". A's partition table stays the template's (no next-boot path for it yet).
+# "Not a clone".
 # Clone B is another copy of the sealed disk sanitized offline (`run --image` with its NIC and
 # product UUID, then `verify --image`) and booted once: running, no failed unit, no second run,
 # and every storage identity (ESP serial, /boot, XFS root, swap, PV, VG, GPT disk and partition
@@ -69,10 +70,15 @@ main() {
         expect_match "A: the connection is up" "$(r nm_active)" '^uplink:[a-z0-9]+:activated$'
         expect_equal "A: the keyfile is bound to A's MAC (any case)" "$(r nm_config_macs | tr 'A-F' 'a-f')" "mac-address=${mac_a,,}"
         expect_equal "A: the template's root UUID was $template_root_uuid" "${template[root_uuid]}" "$template_root_uuid"
-        for key in root_uuid boot_uuid swap_uuids; do
+        for key in root_uuid boot_uuid swap_uuids boot_efi_uuid; do
             expect_match "A: its $key is known" "$(r "$key")" '.'
             expect_not_equal "A: its $key is not the template's (set by dracut's hook)" "$(r "$key")" "${template[$key]}"
         done
+        expect_match "A: the initramfs set the ESP's serial" "$(r next_boot_log)" "done vfat ${template[boot_efi_uuid]} "
+        expect_match "A: its disk GUID is known" "$(r disk_ptuuid)" '^[0-9a-f-]{36}$'
+        expect_not_equal "A: its disk GUID is not the template's (set by dracut's initqueue job)" "$(r disk_ptuuid)" "${template[disk_ptuuid]}"
+        expect_disjoint "A: no partition GUID is the template's" "$(r disk_partuuids)" "${template[disk_partuuids]}"
+        expect_match "A: the initramfs set the disk GUID" "$(r next_boot_log)" "done gpt-disk ${template[disk_ptuuid]} "
         expect_match "A: the initramfs set the XFS root" "$(r next_boot_log)" "done xfs ${template[root_uuid]} $(r root_uuid)"
         expect_match "A: the initramfs set /boot" "$(r next_boot_log)" "done ext4 ${template[boot_uuid]} $(r boot_uuid)"
         expect_match "A: the initramfs set the swap" "$(r next_boot_log)" "done swap ${template[swap_uuids]} $(r swap_uuids)"
@@ -130,6 +136,8 @@ main() {
             expect_disjoint "B: no partition GUID is the template's" "$(r disk_partuuids)" "${template[disk_partuuids]}"
             expect_not_equal "B: not A's machine-id" "$(r machine_id)" "$(report="$case_dir/a-boot-2/report.txt" r machine_id)"
             expect_not_equal "B: not A's PV" "$(r lvm_pvs)" "$(report="$case_dir/a-boot-2/report.txt" r lvm_pvs)"
+            expect_not_equal "B: not A's disk GUID" "$(r disk_ptuuid)" "$(report="$case_dir/a-boot-2/report.txt" r disk_ptuuid)"
+            expect_not_equal "B: not A's ESP serial" "$(r boot_efi_uuid)" "$(report="$case_dir/a-boot-2/report.txt" r boot_efi_uuid)"
         fi
     fi
     end_case
