@@ -71,6 +71,59 @@ struct StorageVerifyTests {
         }
     }
 
+    @Test("a LUKS volume: seal records its volume key's fingerprint; a run gives it a new UUID, says the key stays (plan note), and verify keeps the key as a warning (--strict fails) naming cryptsetup reencrypt",
+          .enabled(if: StorageTools.available("cryptsetup")))
+    func sharedLUKSVolumeKey() throws {
+        try LoopDevice.with(size: 32 << 20) { disk in
+            let key = disk.directory + "/key"
+            try "not a secret".write(toFile: key, atomically: true, encoding: .utf8)
+            try HostCommand.succeed("cryptsetup", ["luksFormat", "--batch-mode", "--type", "luks2", "--pbkdf", "pbkdf2",
+                                                   "--pbkdf-force-iterations", "1000", "--key-file", key, disk.path])
+            let uuid = try #require(try disk.blkid("UUID"))
+            let fingerprint = try #require(try LUKSVolumeKey.fingerprint(of: disk.path))
+            let root = try FixtureRoot.debianLike()
+            defer { root.remove() }
+            try root.write("/etc/crypttab", "data UUID=\(uuid) none luks\n")
+            let devices = ["--device", disk.path]
+            try SanitizeClone.json(["seal", "--root", root.path, "--json"] + devices)
+            let record = try #require(RecordedIdentity.load(from: try RootDirectory(path: root.path)))
+            #expect(record.template.storage?.volumes.first?.volumeKey == fingerprint, "seal records the fingerprint")
+
+            let plan = try InProcess.json(["plan", "--root", root.path, "--json"] + devices)
+            let notes = plan.task("fs-uuids")?["notes"]?.array?.compactMap(\.string) ?? []
+            #expect(notes.contains { $0.contains("keeps the template's volume key") && $0.contains("cryptsetup reencrypt /dev/disk/by-uuid/") }, "\(notes)")
+            try InProcess.json(["run", "--root", root.path, "--json"] + devices)
+            let now = try #require(try disk.blkid("UUID"))
+            #expect(now != uuid)
+            #expect(try LUKSVolumeKey.fingerprint(of: disk.path) == fingerprint, "a new UUID leaves the key's digest as it was")
+
+            let verified = try SanitizeClone.run(["verify", "--root", root.path, "--json"] + devices)
+            #expect(verified.exitCode == 0, "a kept key is a warning: \(verified)")
+            let reason = try #require(Self.kept(verified.json)["LUKS volume key of data differs from the template's"], "\(verified)")
+            #expect(reason.contains("cryptsetup reencrypt /dev/disk/by-uuid/\(now)"), "\(reason)")
+            #expect(Self.failed(verified.json)["LUKS UUID of data differs from the template's"] == nil, "\(verified)")
+            let strict = try SanitizeClone.run(["verify", "--root", root.path, "--json", "--strict"] + devices)
+            #expect(strict.exitCode == 1, "\(strict)")
+
+            // Another volume (as after re-encryption: a new key) has another fingerprint.
+            try HostCommand.succeed("cryptsetup", ["luksFormat", "--batch-mode", "--type", "luks2", "--pbkdf", "pbkdf2",
+                                                   "--pbkdf-force-iterations", "1000", "--key-file", key, disk.path])
+            #expect(try LUKSVolumeKey.fingerprint(of: disk.path) != fingerprint)
+            let fresh = try SanitizeClone.run(["verify", "--root", root.path, "--json"] + devices)
+            #expect((fresh.json?["checks"]?.array ?? []).contains { $0["check"]?.string == "LUKS volume key of data differs from the template's" && $0["passed"]?.bool == true && $0["kept"]?.bool != true },
+                    "\(fresh)")
+        }
+    }
+
+    @Test("LUKS1's and LUKS2's dumps give the digest lines, nothing else; a dump without them none")
+    func volumeKeyDigestLines() {
+        let luks2 = "LUKS header information\nVersion: 2\nUUID: 1\nKeyslots:\n  0: luks2\n\tSalt: aa\nDigests:\n  0: pbkdf2\n\tSalt: 01 02\n\t      03\n\tDigest: 04\n"
+        #expect(LUKSVolumeKey.digestLines(luks2) == ["Digests:", "  0: pbkdf2", "\tSalt: 01 02", "\t      03", "\tDigest: 04"])
+        let luks1 = "Version: 1\nUUID: 2\nMK bits: 512\nMK digest: 0a 0b\nMK salt: 0c 0d\n         0e 0f\nMK iterations: 1000\nKey Slot 0: ENABLED\n"
+        #expect(LUKSVolumeKey.digestLines(luks1) == ["MK digest: 0a 0b", "MK salt: 0c 0d", "         0e 0f"])
+        #expect(LUKSVolumeKey.digestLines("Version: 2\nUUID: 3\n") == nil)
+    }
+
     @Test("a running clone's mounted root keeps the template's UUID while ChangeMountedFilesystems=no: kept with the reason; =yes with nothing pending fails; pending once scheduled; the same on a dracut guest")
     func runningCloneMountedRoot() throws {
         try LoopDevice.with(size: 64 << 20) { rootDisk in

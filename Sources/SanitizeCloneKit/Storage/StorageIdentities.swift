@@ -18,6 +18,9 @@ public struct StorageIdentities: Codable, Sendable, Equatable {
         public var uuid: String
         /// The device it was found on when recorded (for messages only: names change).
         public var device: String
+        /// A LUKS volume's volume-key fingerprint (`LUKSVolumeKey`); nil for anything else, and
+        /// in records written before it was kept.
+        public var volumeKey: String? = nil
     }
 
     /// An LVM physical volume and the volume group on it.
@@ -81,7 +84,9 @@ public struct StorageIdentities: Codable, Sendable, Equatable {
             let matching = inventory.devices(for: reference.source)
             guard matching.count == 1, let device = matching.first, let uuid = device.uuid,
                   device.type != StorageIdentityUndo.lvmType, seen.insert(device.device).inserted else { continue }
-            identities.volumes.append(Volume(place: reference.mountPoint, type: device.type, uuid: uuid, device: device.device))
+            let volumeKey = device.type == "crypto_LUKS" ? try? LUKSVolumeKey.fingerprint(of: device.device) : nil
+            identities.volumes.append(Volume(place: reference.mountPoint, type: device.type, uuid: uuid, device: device.device,
+                                             volumeKey: volumeKey ?? nil))
         }
         var disks: [String] = identities.volumes.map(\.device)
         if !groups.isEmpty {

@@ -86,6 +86,13 @@ public struct FilesystemUUIDsTask: SanitizeTask {
         var notes = context.deviceScope.coversHost ? [] : [context.deviceScope.planNote]
         notes += context.options.unreachableVolumes
         var (chosen, volumeGroups) = try chooseFilesystems(references, inventory: inventory, in: context, notes: &notes)
+        // A new UUID leaves a LUKS volume's key the template's: say so, for each one.
+        for reference in references where reference.type == "crypto_LUKS" {
+            for device in inventory.devices(for: reference.source) where device.type == "crypto_LUKS" {
+                let uuid = chosen.first { $0.device == device.device }?.new ?? device.uuid ?? ""
+                notes.append(LUKSVolumeKey.sharedKeyNote(place: "\(reference.file):\(reference.line) (\(reference.mountPoint))", device: device.device, uuid: uuid))
+            }
+        }
         let lvm = try volumeGroupChanges(volumeGroups, inventory: inventory, in: context, notes: &notes)
         try keepUUIDsEmbeddedInGRUBCore(&chosen, in: context.root, notes: &notes)
         let esps = try UnmountedESP.find(references, inventory: inventory, in: context)
@@ -647,6 +654,7 @@ extension FilesystemUUIDsTask {
         if !storage.volumeGroups.isEmpty {
             checks += try volumeGroupChecks(storage.volumeGroups, pending: pending, inventory: inventory, in: context)
         }
+        checks += try volumeKeyChecks(storage.volumes, inventory: inventory)
         // Nothing to compare with would pass every check above: say so instead.
         if !references.isEmpty, !references.contains(where: { !inventory.devices(for: $0.source).isEmpty }),
            storage.volumes.contains(where: { !named.contains($0.uuid.lowercased()) }) || !storage.volumeGroups.isEmpty {
@@ -703,6 +711,25 @@ extension FilesystemUUIDsTask {
     }
 
     /// Whether the clone's physical volumes still have the template's PV or VG UUIDs.
+    /// Each LUKS volume of the template whose key fingerprint was recorded: kept (a warning, a
+    /// failure with `--strict`) while a LUKS volume in view still has that key, since only
+    /// re-encryption changes it; passed once none has.
+    func volumeKeyChecks(_ volumes: [StorageIdentities.Volume], inventory: BlockDeviceInventory) throws -> [CloneCheck] {
+        var checks: [CloneCheck] = []
+        for volume in volumes where volume.type == "crypto_LUKS" {
+            guard let key = volume.volumeKey else { continue }
+            let name = "LUKS volume key of \(volume.place) differs from the template's"
+            let same = try inventory.devices.filter { $0.type == "crypto_LUKS" }.first { try LUKSVolumeKey.fingerprint(of: $0.device) == key }
+            if let same {
+                checks.append(.kept(name, "\(same.device) still has the template's volume key (a key taken from one clone opens every clone's disk)",
+                                    reason: LUKSVolumeKey.advice(uuid: same.uuid ?? volume.uuid)))
+            } else {
+                checks.append(CloneCheck(name, true, "no LUKS volume in view has the template's volume key"))
+            }
+        }
+        return checks
+    }
+
     func volumeGroupChecks(_ groups: [StorageIdentities.VolumeGroup], pending: [NextBootUUIDs.Change], inventory: BlockDeviceInventory,
                            in context: VerificationContext) throws -> [CloneCheck] {
         var volumes: [LVMPhysicalVolume] = []
