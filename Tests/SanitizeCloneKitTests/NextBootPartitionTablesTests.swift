@@ -12,9 +12,10 @@ import Testing
 struct NextBootPartitionTablesTests {
     func run(_ changes: [NextBootPartitionTables.Change], in directory: String) throws -> (result: CommandResult, log: String, finished: Bool) {
         try NextBootPartitionTables.text(changes).write(toFile: directory + "/tables", atomically: true, encoding: .utf8)
-        let script = NextBootPartitionTables.function + "\n_sanitize_clone_tables \"$1\"\necho \"after: [$_sc_new$_sc_disk]\"\n"
+        let script = NextBootPartitionTables.function + "\n_sanitize_clone_tables \"$1\"\necho \"after: [$_sc_new$_sc_disk$_sc_tries$_sc_entry]\"\n"
         let result = try HostCommand.run("sh", ["-c", script, "job", directory + "/tables"],
-                                         environment: ["SANITIZE_CLONE_LOG": directory + "/log", "SANITIZE_CLONE_TABLES_WORK": directory + "/work"])
+                                         environment: ["SANITIZE_CLONE_LOG": directory + "/log", "SANITIZE_CLONE_TABLES_WORK": directory + "/work",
+                                                                       "SANITIZE_CLONE_REREAD_TRIES": "2"])
         let log = (try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? ""
         return (result, log, FileManager.default.fileExists(atPath: directory + "/work/finished"))
     }

@@ -97,7 +97,7 @@ public enum DracutNextBootModule {
             # The partition table's and LVM's identities: a settled job sorting before lvm_scan's
             # (see NextBootPartitionTables, NextBootVolumeGroups).
             if [ -r "$tables" ] || grep -q '^\(StorageIdentityUndo.lvmType) ' "$pending" 2>/dev/null; then
-                inst_multiple -o lvm grep sed rm tr cat readlink sfdisk blockdev
+                inst_multiple -o lvm grep sed rm tr cat readlink sfdisk blockdev sleep
                 inst_hook initqueue/settled 00 "$moddir/sanitize-clone-settled.sh"
             fi
         }
@@ -202,7 +202,7 @@ public enum DracutNextBootModule {
         \(NextBootVolumeGroups.function)
         _sanitize_clone_tables "${SANITIZE_CLONE_TABLES:-\(NextBootPartitionTables.pendingFile)}"
         _sanitize_clone_lvm \(NextBootUUIDs.pendingFile)
-        unset -f _sanitize_clone_tables _sanitize_clone_lvm
+        unset -f _sanitize_clone_tables _sanitize_clone_disk _sanitize_clone_reread _sanitize_clone_lvm
 
         """
 }

@@ -57,6 +57,31 @@ public enum NextBootPartitionTables {
     /// `ROOT=PARTUUID=NEW` when `ROOT` names a changed partition. Reads `SANITIZE_CLONE_LOG` and
     /// `SANITIZE_CLONE_TABLES_WORK` when set (tests on a host); returns 0 always.
     public static let function = #"""
+        # The whole disk whose partition table has the identifier $1 (blkid -p reads PTUUID; its
+        # -t lookup does not find a partitioned disk by it).
+        _sanitize_clone_disk() {
+        	for _sc_entry in /sys/class/block/*; do
+        		[ -e "$_sc_entry/partition" ] && continue
+        		[ "$(blkid -p -o value -s PTUUID "/dev/${_sc_entry##*/}" 2>/dev/null)" = "$1" ] && { echo "/dev/${_sc_entry##*/}"; break; }
+        	done
+        	unset _sc_entry
+        }
+
+        # Has the kernel read the table of $1 again. sfdisk's close makes udev probe the disk and
+        # its partitions again (its inotify watch), and a partition open for that makes the
+        # kernel refuse: wait for udev first, and try again a moment later
+        # (SANITIZE_CLONE_REREAD_TRIES times, 5 unless set).
+        _sanitize_clone_reread() {
+        	_sc_tries=${SANITIZE_CLONE_REREAD_TRIES:-5}
+        	while :; do
+        		command -v udevadm > /dev/null 2>&1 && udevadm settle --timeout=5 > /dev/null 2>&1
+        		blockdev --rereadpt "$1" >> "$_sc_log" 2>&1 && return 0
+        		_sc_tries=$((_sc_tries - 1))
+        		[ "$_sc_tries" -gt 0 ] || return 1
+        		sleep 1
+        	done
+        }
+
         _sanitize_clone_tables() {
         	_sc_pending="$1"
         	_sc_params="${2:-}"
@@ -72,11 +97,15 @@ public enum NextBootPartitionTables {
         		*[!0-9A-Fa-fx:-]*|:*|*:) echo "failed $_sc_type $_sc_old $_sc_new (a malformed line in the pending list)" >> "$_sc_log"; continue ;;
         		esac
         		_sc_now=$(echo "$_sc_new" | sed -e 's/^0[xX]//' | tr 'A-F' 'a-f')
-        		_sc_tag=PTUUID
-        		[ "$_sc_type" = gpt-partition ] && _sc_tag=PARTUUID
-        		_sc_device=$(blkid -c /dev/null -l -o device -t "$_sc_tag=$_sc_old" 2>/dev/null)
+        		if [ "$_sc_type" = gpt-partition ]; then
+        			_sc_device=$(blkid -c /dev/null -l -o device -t "PARTUUID=$_sc_old" 2>/dev/null)
+        			_sc_already=$(blkid -c /dev/null -l -o device -t "PARTUUID=$_sc_now" 2>/dev/null)
+        		else
+        			_sc_device=$(_sanitize_clone_disk "$_sc_old")
+        			_sc_already=$(_sanitize_clone_disk "$_sc_now")
+        		fi
         		if [ -z "$_sc_device" ]; then
-        			if [ -n "$(blkid -c /dev/null -l -o device -t "$_sc_tag=$_sc_now" 2>/dev/null)" ]; then
+        			if [ -n "$_sc_already" ]; then
         				echo "done $_sc_type $_sc_old $_sc_new (already set)" >> "$_sc_log"
         			else
         				_sc_waiting=yes
@@ -101,7 +130,7 @@ public enum NextBootPartitionTables {
         		fi
         		# A partition's GUID reaches the kernel (and udev's by-partuuid names) only when it
         		# reads the table again; it refuses while a partition is in use: then back.
-        		if [ "$_sc_type" != gpt-disk ] && ! blockdev --rereadpt "$_sc_disk" >> "$_sc_log" 2>&1; then
+        		if [ "$_sc_type" != gpt-disk ] && ! _sanitize_clone_reread "$_sc_disk"; then
         			sfdisk --no-reread "$@" "$_sc_back" >> "$_sc_log" 2>&1
         			echo "failed $_sc_type $_sc_old $_sc_new $_sc_device (the kernel could not read the table again: a partition of $_sc_disk is in use; the old value is back)" >> "$_sc_log"
         			continue
@@ -128,7 +157,7 @@ public enum NextBootPartitionTables {
         		fi
         	done < "$_sc_pending"
         	[ "$_sc_waiting" = no ] && : > "$_sc_work/finished"
-        	unset _sc_pending _sc_params _sc_log _sc_work _sc_waiting _sc_type _sc_old _sc_new _sc_rest _sc_now _sc_tag _sc_device _sc_name _sc_number _sc_disk _sc_back _sc_set
+        	unset _sc_pending _sc_params _sc_log _sc_work _sc_waiting _sc_type _sc_old _sc_new _sc_rest _sc_now _sc_already _sc_tries _sc_device _sc_name _sc_number _sc_disk _sc_back _sc_set
         	return 0
         }
 

@@ -364,17 +364,21 @@ extension PartitionTableIDsTask {
         }
         var notes: [String] = []
         var pending: [NextBootPartitionTables.Change] = []
+        // Where each change is, as the plan shows it ("/dev/vda", "/dev/vda partition 2").
+        var places: [String] = []
         var partUUIDs: [String: String] = [:]
         for disk in disks {
             guard let table = try PartitionTableIdentity.read(image: disk) else { continue }
             switch table.label {
             case "gpt":
                 pending.append(.init(type: "gpt-disk", old: table.diskID.lowercased(), new: try PartitionTableIdentity.newGUID()))
+                places.append(disk)
                 for partition in table.partitions {
                     guard let old = partition.uuid else { continue }
                     if table.isEFISystemPartition(partition), !Self.mayChangeMountedESP(partition, disk: disk, in: context.root, notes: &notes) { continue }
                     let new = try PartitionTableIdentity.newGUID()
                     pending.append(.init(type: "gpt-partition", old: old.lowercased(), new: new))
+                    places.append("\(disk) partition \(partition.number)")
                     partUUIDs[old.lowercased()] = new.lowercased()
                 }
             case "dos":
@@ -386,6 +390,7 @@ extension PartitionTableIDsTask {
                 let new = try PartitionTableIdentity.newMBRDiskID()
                 let old = String(table.diskID.lowercased().dropFirst(2))
                 pending.append(.init(type: "mbr-disk", old: old, new: new))
+                places.append(disk)
                 for partition in table.partitions {
                     if let was = table.partUUID(of: partition), let renamed = table.partUUID(of: partition, diskID: new) { partUUIDs[was] = renamed }
                 }
@@ -395,8 +400,8 @@ extension PartitionTableIDsTask {
         }
         guard !pending.isEmpty else { return .skip("no identifier of this system's partition tables can change", notes: notes) }
 
-        var changes = pending.map { change in
-            Change(path: change.type == "gpt-partition" ? "partition \(change.old)" : "disk \(change.old)",
+        var changes = zip(pending, places).map { change, place in
+            Change(path: place,
                    action: change.type == "gpt-partition" ? "set-partition-guid (at the next boot)" : change.type == "gpt-disk" ? "set-disk-guid (at the next boot)" : "set-disk-id (at the next boot)",
                    old: change.old, new: change.new, undo: .coveredByOtherChanges)
         }
