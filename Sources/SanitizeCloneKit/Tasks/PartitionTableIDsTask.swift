@@ -93,15 +93,7 @@ public struct PartitionTableIDsTask: SanitizeTask {
                    old: change.old, new: change.new,
                    undo: PartitionTableIdentityUndo.record(change.field, current: change.new, original: change.old))
         }
-        var writes: [(path: String, contents: String, attributes: FileAttributes)] = []
-        for path in try UUIDReferences.candidateFiles(in: context.root) {
-            guard let text = try context.plannedText(path), let status = try context.root.regularFileStatus(of: path),
-                  let rewritten = UUIDReferences.rewritten(text, replacing: partUUIDs) else { continue }
-            context.planText(rewritten, for: path)
-            writes.append((path, rewritten, FileAttributes(of: status)))
-            changes.append(Change(path: path, action: "write", old: "references to old PARTUUIDs", new: "references to new PARTUUIDs",
-                                  diff: LineDiff.unified(old: text, new: rewritten, path: path)))
-        }
+        let writes = try rewriteReferences(in: context, replacing: partUUIDs, changes: &changes) { _ in true }
         return TaskPlan(changes: changes, decision: Decision(image: image, label: table.label, tableChanges: tableChanges, writes: writes),
                         notes: notes)
     }
