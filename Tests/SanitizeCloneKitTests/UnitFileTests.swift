@@ -73,7 +73,7 @@ struct UnitFileTests {
         let execStart = try #require(Self.settings(service).last { $0.key == "ExecStart" }?.value)
         #expect(execStart.hasPrefix("/usr/bin/sanitize-clone ") && execStart.hasSuffix("run --auto"), "\(execStart)")
         #expect(Self.values("TimeoutStartSec", in: service).first.map { $0 != "infinity" && $0 != "0" } == true, "a timeout that fits key generation")
-        for unit in ["dbus.service", "ssh.service", "systemd-hostnamed.service", "network-pre.target"] {
+        for unit in ["dbus.service", "ssh.service", "systemd-hostnamed.service", "network-pre.target", "cloud-init-local.service", "cloud-init.service"] {
             #expect(Self.values("Before", in: service).contains(unit), "everything that uses the identity starts after it: \(unit)")
         }
         #expect(!Self.values("After", in: service).contains("dbus.service") && !Self.values("Requires", in: service).contains("dbus.service"),
