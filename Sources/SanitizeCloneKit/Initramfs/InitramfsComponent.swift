@@ -93,6 +93,15 @@ public enum InitramfsComponent {
         return "\(what): run update-initramfs -u in the clone, or run again with --allow-exec"
     }
 
+    /// What every initramfs-tools hook and script begins with: it answers `prereqs` (none).
+    static let prereqsPreamble = """
+        PREREQ=""
+        prereqs() { echo "$PREREQ"; }
+        case "$1" in
+        prereqs) prereqs; exit 0 ;;
+        esac
+        """
+
     /// initramfs-tools' init-premount script: udev has activated the volume groups it found at
     /// coldplug (lvm2's 69-lvm.rules, without systemd), and nothing is mounted. When a partition
     /// table change is pending, every VG is deactivated first (the kernel reads a table again only
@@ -102,11 +111,7 @@ public enum InitramfsComponent {
         # Installed by sanitize-clone (removed again once the identities it waits for are set):
         # gives the clone's partition table and LVM physical volume their new identifiers before
         # the root is looked for. Does nothing when no list names one.
-        PREREQ=""
-        prereqs() { echo "$PREREQ"; }
-        case "$1" in
-        prereqs) prereqs; exit 0 ;;
-        esac
+        \(prereqsPreamble)
         uuids="${SANITIZE_CLONE_PENDING:-\(NextBootUUIDs.pendingInInitramfs)}"
         tables="${SANITIZE_CLONE_TABLES:-\(NextBootPartitionTables.pendingInInitramfs)}"
         params="${SANITIZE_CLONE_PARAMS:-/conf/param.conf}"

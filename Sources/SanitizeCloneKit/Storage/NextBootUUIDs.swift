@@ -39,7 +39,6 @@ public enum NextBootUUIDs {
         "vfat": ["/sbin/fatlabel", "/usr/sbin/fatlabel"],
         StorageIdentityUndo.lvmType: ["/sbin/lvm", "/usr/sbin/lvm"],
     ]
-    static var types: Set<String> { Set(tools.keys) }
     /// The package that installs each type's tool (Debian's name), for the messages.
     static let packages: [String: String] = [
         "ext2": "e2fsprogs", "ext3": "e2fsprogs", "ext4": "e2fsprogs", "xfs": "xfsprogs", "btrfs": "btrfs-progs",
@@ -49,7 +48,7 @@ public enum NextBootUUIDs {
     /// Why `root` cannot take the next-boot path for `type`, or nil when it can.
     static func obstacle(for type: String, in root: RootDirectory) throws -> String? {
         guard let candidates = tools[type] else { return "there is no next-boot path for \(type)" }
-        switch try initramfsBuilder(in: root) {
+        switch try InitramfsComponent.builder(in: root) {
         case "update-initramfs": break
         case "dracut":
             // btrfs is left out: the kernel keeps the fsid it registered at the udev scan.
@@ -60,11 +59,6 @@ public enum NextBootUUIDs {
         }
         for tool in candidates where try root.followedStatus(of: tool) != nil { return nil }
         return "the clone lacks \(candidates[0])\(packages[type].map { " (install \($0) in it)" } ?? "") to set it at boot"
-    }
-
-    /// The tool that builds the root's initramfs (`InitramfsComponent.builder`).
-    static func initramfsBuilder(in root: RootDirectory) throws -> String? {
-        try InitramfsComponent.builder(in: root)
     }
 
     /// Files read by the boot loader, rewritten only once the UUIDs are set (step 3).
@@ -111,11 +105,7 @@ public enum NextBootUUIDs {
         #!/bin/sh
         # Installed by sanitize-clone (removed again once the identities it waits for are set): puts
         # the tools that set them, and the list of identities to set, into the initramfs.
-        PREREQ=""
-        prereqs() { echo "$PREREQ"; }
-        case "$1" in
-        prereqs) prereqs; exit 0 ;;
-        esac
+        \(InitramfsComponent.prereqsPreamble)
         [ -r \(pendingFile) ] || [ -r \(NextBootPartitionTables.pendingFile) ] || exit 0
         . /usr/share/initramfs-tools/hook-functions
         for tool in /sbin/blkid /sbin/e2fsck /sbin/tune2fs /sbin/swaplabel /usr/sbin/xfs_db /sbin/fatlabel /bin/btrfstune /usr/bin/btrfstune /sbin/lvm /sbin/sfdisk /usr/sbin/sfdisk /sbin/blockdev /usr/sbin/blockdev; do
@@ -136,11 +126,7 @@ public enum NextBootUUIDs {
     public static let script = """
         #!/bin/sh
         # Installed by sanitize-clone (removed again once the new filesystem UUIDs are set).
-        PREREQ=""
-        prereqs() { echo "$PREREQ"; }
-        case "$1" in
-        prereqs) prereqs; exit 0 ;;
-        esac
+        \(InitramfsComponent.prereqsPreamble)
         pending="${SANITIZE_CLONE_PENDING:-\(pendingInInitramfs)}"
         params="${SANITIZE_CLONE_PARAMS:-/conf/param.conf}"
         log="${SANITIZE_CLONE_LOG:-/run/sanitize-clone-uuids.log}"

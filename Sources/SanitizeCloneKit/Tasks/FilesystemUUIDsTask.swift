@@ -716,10 +716,13 @@ extension FilesystemUUIDsTask {
     /// re-encryption changes it; passed once none has.
     func volumeKeyChecks(_ volumes: [StorageIdentities.Volume], inventory: BlockDeviceInventory) throws -> [CloneCheck] {
         var checks: [CloneCheck] = []
-        for volume in volumes where volume.type == "crypto_LUKS" {
-            guard let key = volume.volumeKey else { continue }
+        let recorded = volumes.filter { $0.type == "crypto_LUKS" && $0.volumeKey != nil }
+        guard !recorded.isEmpty else { return [] }
+        // Each LUKS header in view read once, however many volumes the template had.
+        let inView = try inventory.devices.filter { $0.type == "crypto_LUKS" }.map { ($0, try LUKSVolumeKey.fingerprint(of: $0.device)) }
+        for volume in recorded {
             let name = "LUKS volume key of \(volume.place) differs from the template's"
-            let same = try inventory.devices.filter { $0.type == "crypto_LUKS" }.first { try LUKSVolumeKey.fingerprint(of: $0.device) == key }
+            let same = inView.first { $0.1 == volume.volumeKey }?.0
             if let same {
                 checks.append(.kept(name, "\(same.device) still has the template's volume key (a key taken from one clone opens every clone's disk)",
                                     reason: LUKSVolumeKey.advice(uuid: same.uuid ?? volume.uuid)))
